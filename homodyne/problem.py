@@ -1,0 +1,300 @@
+"""The fitting problem: data + model + parameters + per-angle scaling + noise + pairs.
+
+A :class:`Problem` is what every method consumes (classical fitting and both MCMC
+backends; the seed API calls it ``analysis_core``). It holds the strict upper triangle
+of the selected c2 stack as an (n_angles, n_pairs) array, the per-angle noise σ, the
+parameter set of the mode and the scaling bounds, and evaluates the one forward model
+of :mod:`homodyne.model`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import AnalysisError, DataError
+from .model import c2_pairs, triangle_indices
+from .parameters import Parameters
+
+if TYPE_CHECKING:
+    from .config import Config
+
+__all__ = ["Problem", "estimate_noise"]
+
+log = logging.getLogger(__name__)
+
+
+def estimate_noise(c2_upper: np.ndarray, iu: np.ndarray, ju: np.ndarray, n: int) -> np.ndarray:
+    """Per-angle noise σ from the scatter of neighbours along the diagonal direction.
+
+    For every pair (i, j) whose neighbour (i+1, j+1) is also in the strict upper
+    triangle, d = c2[i, j] - c2[i+1, j+1] compares two values at the same lag one frame
+    apart. The model changes little along that direction, so d is dominated by the noise:
+    σ = 1.4826 · MAD(d) / √2 (robust against outliers and slow drifts). Independent of any
+    fit, so χ²_red ≈ 1 at the right minimum and clearly above 1 at a wrong one.
+    """
+    index = np.full((n, n), -1, dtype=np.int64)
+    index[iu, ju] = np.arange(iu.size)
+    nb_i, nb_j = iu + 1, ju + 1
+    ok = nb_j < n
+    a_idx = np.nonzero(ok)[0]
+    b_idx = index[nb_i[ok], nb_j[ok]]
+    keep = b_idx >= 0
+    a_idx, b_idx = a_idx[keep], b_idx[keep]
+    if a_idx.size < 10:
+        raise DataError(
+            "too few frames to estimate the noise from the data; use noise.model 'fixed' with a sigma"
+        )
+    sigma = np.empty(c2_upper.shape[0])
+    for a in range(c2_upper.shape[0]):
+        d = c2_upper[a, a_idx] - c2_upper[a, b_idx]
+        mad = np.median(np.abs(d - np.median(d)))
+        sigma[a] = 1.4826 * mad / np.sqrt(2.0)
+    if np.any(~np.isfinite(sigma)) or np.any(sigma <= 0):
+        bad = np.nonzero(~(sigma > 0))[0].tolist()
+        raise DataError(
+            f"the noise estimate is zero or undefined for angle index(es) {bad} (noise-free or "
+            "constant data); use noise.model 'fixed' with a sigma"
+        )
+    return sigma
+
+
+@dataclass
+class Problem:
+    """Everything a method needs to fit one dataset. Arrays are NumPy, float64."""
+
+    mode: str
+    parameters: Parameters
+    t: np.ndarray  # (n,) frame times [s]
+    phi: np.ndarray  # (A,) angles [deg]
+    q: float
+    gap: float
+    iu: np.ndarray  # (m,) pair rows
+    ju: np.ndarray  # (m,) pair columns, iu < ju
+    data: np.ndarray  # (A, m) measured c2 on the pairs
+    sigma: np.ndarray  # (A,) noise per angle
+    noise_model: str = "estimate"
+    scaling_mode: str = "per_angle"
+    contrast_bounds: tuple[float, float] = (1e-4, 1.0)
+    offset_bounds: tuple[float, float] = (0.5, 1.5)
+    frame_stride: int = 1
+    max_lag: int | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_arrays(
+        cls,
+        c2: np.ndarray,
+        t: np.ndarray,
+        phi: np.ndarray,
+        q: float,
+        parameters: Parameters,
+        *,
+        gap: float = 2.0e6,
+        noise_model: str = "estimate",
+        sigma: float | np.ndarray | None = None,
+        scaling_mode: str = "per_angle",
+        contrast_bounds: tuple[float, float] = (1e-4, 1.0),
+        offset_bounds: tuple[float, float] = (0.5, 1.5),
+        frame_stride: int = 1,
+        max_lag: int | None = None,
+        provenance: dict[str, Any] | None = None,
+    ) -> Problem:
+        """Build a problem from a full (A, n, n) stack (or (n, n) for one angle)."""
+        c2 = np.asarray(c2, dtype=float)
+        if c2.ndim == 2:
+            c2 = c2[None]
+        t = np.asarray(t, dtype=float).reshape(-1)
+        phi = np.atleast_1d(np.asarray(phi, dtype=float))
+        if c2.ndim != 3 or c2.shape[1] != c2.shape[2]:
+            raise DataError(f"c2 must have shape (n_angles, n, n); got {c2.shape}")
+        if c2.shape[0] != phi.shape[0]:
+            raise DataError(f"c2 holds {c2.shape[0]} angles but {phi.shape[0]} angles were given")
+        if c2.shape[1] != t.shape[0]:
+            raise DataError(f"c2 matrices are {c2.shape[1]} x {c2.shape[2]} but {t.shape[0]} frame times were given")
+        if np.any(t <= 0) or np.any(np.diff(t) <= 0):
+            raise DataError("frame times must be positive and increasing (frame f is at t = f * dt, f >= 1)")
+        if frame_stride > 1:
+            c2 = c2[:, ::frame_stride, ::frame_stride]
+            t = t[::frame_stride]
+        n = t.shape[0]
+        if n < 3:
+            raise DataError(f"at least 3 frames are needed to fit, got {n}")
+        iu, ju = triangle_indices(n, max_lag)
+        data = np.ascontiguousarray(c2[:, iu, ju])
+        bad = ~np.isfinite(data)
+        if bad.any():
+            per = bad.sum(axis=1)
+            where = ", ".join(f"angle {phi[a]:g}°: {per[a]}" for a in np.nonzero(per)[0][:5])
+            raise DataError(f"c2 contains {int(bad.sum())} NaN/inf values ({where})")
+        sig = cls._noise(noise_model, sigma, data, iu, ju, n)
+        return cls(
+            mode=parameters.mode,
+            parameters=parameters,
+            t=t,
+            phi=phi,
+            q=float(q),
+            gap=float(gap),
+            iu=iu,
+            ju=ju,
+            data=data,
+            sigma=sig,
+            noise_model=noise_model,
+            scaling_mode=scaling_mode,
+            contrast_bounds=contrast_bounds,
+            offset_bounds=offset_bounds,
+            frame_stride=frame_stride,
+            max_lag=max_lag,
+            provenance=dict(provenance or {}),
+        )
+
+    @staticmethod
+    def _noise(model: str, sigma: Any, data: np.ndarray, iu: np.ndarray, ju: np.ndarray, n: int) -> np.ndarray:
+        A = data.shape[0]
+        if model == "fixed":
+            if sigma is None:
+                raise AnalysisError("noise model 'fixed' needs a sigma")
+            s = np.broadcast_to(np.asarray(sigma, dtype=float), (A,)).copy()
+            if np.any(~(s > 0)):
+                raise AnalysisError(f"noise sigma must be > 0, got {sigma!r}")
+            return s
+        if model == "unit":
+            return np.ones(A)
+        if model == "estimate":
+            return estimate_noise(data, iu, ju, n)
+        raise AnalysisError(f"unknown noise model {model!r}; expected 'estimate', 'fixed' or 'unit'")
+
+    @classmethod
+    def from_config(cls, config: Config, dataset: Any, *, frame_stride: int = 1, max_lag: int | None = None) -> Problem:
+        """A problem from a validated configuration and a loaded dataset (angles filtered)."""
+        from .data import filter_angles
+
+        phi = np.asarray(dataset.phi, dtype=float)
+        c2 = dataset.c2
+        af = config.angle_filter
+        if af["enabled"] and config.mode != "static_isotropic":
+            keep = np.asarray(filter_angles(phi, af["ranges"], fallback=af["fallback"]))
+            if keep.size < phi.size:
+                log.info("angle filter keeps %d of %d angles: %s", keep.size, phi.size, np.round(phi[keep], 3).tolist())
+            phi, c2 = phi[keep], c2[keep]
+        if config.mode == "static_isotropic" and phi.size > 1:
+            log.info("static isotropic mode: averaging %d angles into one", phi.size)
+            c2 = c2.mean(axis=0, keepdims=True)
+            phi = np.array([float(np.mean(phi))])
+        noise = config.noise
+        sc = config.scaling
+        prov = {
+            "source": str(getattr(dataset, "source", None)),
+            "source_sha256": getattr(dataset, "source_sha256", None),
+            "layout": getattr(dataset, "layout", None),
+            "frames": list(getattr(dataset, "frames", ()) or ()),
+            "dt": getattr(dataset, "dt", None),
+        }
+        return cls.from_arrays(
+            c2,
+            dataset.t,
+            phi,
+            dataset.q,
+            config.parameters,
+            gap=config.geometry["stator_rotor_gap"],
+            noise_model=noise["model"],
+            sigma=noise["sigma"],
+            scaling_mode=sc["mode"],
+            contrast_bounds=(sc["contrast_min"], sc["contrast_max"]),
+            offset_bounds=(sc["offset_min"], sc["offset_max"]),
+            frame_stride=frame_stride,
+            max_lag=max_lag,
+            provenance=prov,
+        )
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n_angles(self) -> int:
+        return int(self.phi.shape[0])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.t.shape[0])
+
+    @property
+    def n_pairs(self) -> int:
+        return int(self.iu.shape[0])
+
+    @property
+    def n_data(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def n_scaling(self) -> int:
+        """Number of contrast (= offset) values: one per angle, or one shared."""
+        return self.n_angles if self.scaling_mode == "per_angle" else 1
+
+    def scaling_index(self) -> np.ndarray:
+        """For each angle, the index of its contrast/offset."""
+        if self.scaling_mode == "per_angle":
+            return np.arange(self.n_angles)
+        return np.zeros(self.n_angles, dtype=int)
+
+    def with_parameters(self, parameters: Parameters) -> Problem:
+        return replace(self, parameters=parameters)
+
+    def reduced(self, frame_stride: int = 1, max_lag: int | None = None) -> Problem:
+        """The same problem on every ``frame_stride``-th frame and lags up to ``max_lag``.
+
+        Noise σ is kept from the full data (estimated on all frames).
+        """
+        if frame_stride == 1 and max_lag is None:
+            return self
+        n_full = self.n_frames
+        keep_frames = np.arange(0, n_full, frame_stride)
+        pos = np.full(n_full, -1)
+        pos[keep_frames] = np.arange(keep_frames.size)
+        pi, pj = pos[self.iu], pos[self.ju]
+        sel = (pi >= 0) & (pj >= 0)
+        if max_lag is not None:
+            sel &= (pj - pi) <= max_lag
+        idx = np.nonzero(sel)[0]
+        if idx.size < 3:
+            raise AnalysisError(f"data reduction (stride {frame_stride}, max_lag {max_lag}) leaves {idx.size} pairs")
+        return replace(
+            self,
+            t=self.t[keep_frames],
+            iu=pi[idx].astype(np.intp),
+            ju=pj[idx].astype(np.intp),
+            data=np.ascontiguousarray(self.data[:, idx]),
+            frame_stride=self.frame_stride * frame_stride,
+            max_lag=max_lag,
+        )
+
+    # ------------------------------------------------------------------ model
+    def c2(self, values: np.ndarray, contrast: np.ndarray, offset: np.ndarray, xp: Any = np) -> Any:
+        """Model c2 on the pairs, (A, m), for a full parameter vector in mode order."""
+        idx = self.scaling_index()
+        return c2_pairs(
+            values,
+            self.t,
+            self.phi,
+            self.q,
+            self.gap,
+            self.iu,
+            self.ju,
+            np.asarray(contrast)[idx] if xp is np else contrast[idx],
+            np.asarray(offset)[idx] if xp is np else offset[idx],
+            self.mode,
+            xp,
+        )
+
+    def full_matrix(self, upper: np.ndarray, diagonal: np.ndarray | float = np.nan) -> np.ndarray:
+        """Expand pair values (A, m) into symmetric (A, n, n) matrices (missing pairs NaN)."""
+        A, n = upper.shape[0], self.n_frames
+        out = np.full((A, n, n), np.nan)
+        out[:, self.iu, self.ju] = upper
+        out[:, self.ju, self.iu] = upper
+        d = np.broadcast_to(np.asarray(diagonal, dtype=float), (A,))
+        for a in range(A):
+            np.fill_diagonal(out[a], d[a])
+        return out
