@@ -1,0 +1,143 @@
+"""PNG plots of data, fit and residuals (matplotlib, non-interactive Agg backend).
+
+* ``c2_heatmaps_phi_<angle>.png``: data, fit and residual (data − fit, in units of σ)
+  two-time maps of one angle;
+* ``c2_lag_cuts.png``: c2 against t1 at a few fixed lags (shows aging), data and fit;
+* ``g2_one_time.png``: the one-time g2(τ) (c2 averaged along each diagonal) of every
+  angle, data as points and fit as lines, for a quick look;
+* ``c2_experimental_phi_<angle>.png`` / ``c2_simulated_phi_<angle>.png``: single maps for
+  ``--plot-experimental-data`` and ``--plot-simulated-data``.
+
+Large matrices are block-averaged to at most ``_MAX_PIXELS`` per side before drawing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_call
+
+__all__ = ["plot_fit", "plot_maps", "one_time_g2"]
+
+_MAX_PIXELS = 400
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _downsample(m: np.ndarray) -> np.ndarray:
+    n = m.shape[-1]
+    k = int(np.ceil(n / _MAX_PIXELS))
+    if k <= 1:
+        return m
+    n2 = (n // k) * k
+    m = m[..., :n2, :n2]
+    return np.nanmean(m.reshape(*m.shape[:-2], n2 // k, k, n2 // k, k), axis=(-3, -1))
+
+
+def _save(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    plt = _pyplot()
+
+    def writer(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:
+            fig.savefig(fh, format="png", dpi=110, bbox_inches="tight")
+
+    atomic_call(path, writer)
+    plt.close(fig)
+    return path
+
+
+def _angle_tag(phi: float) -> str:
+    return f"{phi:+08.3f}".replace("+", "p").replace("-", "m").replace(".", "_")
+
+
+def one_time_g2(c2: np.ndarray) -> np.ndarray:
+    """Mean of each super-diagonal (lag 1 .. n-1) of an (n, n) matrix, ignoring NaN."""
+    n = c2.shape[-1]
+    return np.array([np.nanmean(np.diagonal(c2, k)) for k in range(1, n)])
+
+
+def plot_maps(folder: Path, c2: np.ndarray, t: np.ndarray, phi: Sequence[float], kind: str) -> list[Path]:
+    """One map per angle (``kind`` is 'experimental' or 'simulated')."""
+    plt = _pyplot()
+    out = []
+    extent = (t[0], t[-1], t[0], t[-1])
+    for a, angle in enumerate(phi):
+        fig, ax = plt.subplots(figsize=(5, 4.2))
+        im = ax.imshow(_downsample(c2[a]), origin="lower", extent=extent, cmap="viridis")
+        ax.set_xlabel("t2 [s]")
+        ax.set_ylabel("t1 [s]")
+        ax.set_title(f"{kind} c2, φ = {angle:g}°")
+        fig.colorbar(im, ax=ax)
+        out.append(_save(fig, folder / f"c2_{kind}_phi_{_angle_tag(angle)}.png"))
+    return out
+
+
+def plot_fit(
+    folder: Path,
+    data: np.ndarray,
+    fitted: np.ndarray,
+    sigma: np.ndarray,
+    t: np.ndarray,
+    phi: Sequence[float],
+    *,
+    max_angles: int = 8,
+) -> list[Path]:
+    """Heatmaps per angle, lag cuts and one-time g2 for a fit (full (A, n, n) matrices)."""
+    plt = _pyplot()
+    out: list[Path] = []
+    A, n = data.shape[0], data.shape[-1]
+    extent = (t[0], t[-1], t[0], t[-1])
+    shown = np.unique(np.linspace(0, A - 1, min(A, max_angles)).round().astype(int))
+    for a in range(A):
+        d, f = _downsample(data[a]), _downsample(fitted[a])
+        r = _downsample((data[a] - fitted[a]) / sigma[a])
+        lo = np.nanpercentile(d, 1)
+        hi = np.nanpercentile(d, 99)
+        fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+        for ax, m, title, kw in (
+            (axes[0], d, "data", {"vmin": lo, "vmax": hi, "cmap": "viridis"}),
+            (axes[1], f, "fit", {"vmin": lo, "vmax": hi, "cmap": "viridis"}),
+            (axes[2], r, "residual / σ", {"vmin": -4, "vmax": 4, "cmap": "RdBu_r"}),
+        ):
+            im = ax.imshow(m, origin="lower", extent=extent, **kw)
+            ax.set_title(f"{title}, φ = {phi[a]:g}°")
+            ax.set_xlabel("t2 [s]")
+            ax.set_ylabel("t1 [s]")
+            fig.colorbar(im, ax=ax, fraction=0.046)
+        out.append(_save(fig, folder / f"c2_heatmaps_phi_{_angle_tag(phi[a])}.png"))
+
+    lags = sorted({max(1, int(round(x))) for x in (n * 0.02, n * 0.1, n * 0.3)})
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.4), squeeze=False, sharey=True)
+    for ax, a in zip(axes[0], shown, strict=True):
+        for k, lag in enumerate(lags):
+            color = f"C{k}"
+            ax.plot(t[: n - lag], np.diagonal(data[a], lag), ".", ms=2, color=color, alpha=0.5)
+            ax.plot(t[: n - lag], np.diagonal(fitted[a], lag), "-", color=color, label=f"lag {lag * (t[1] - t[0]):.3g} s")
+        ax.set_title(f"φ = {phi[a]:g}°")
+        ax.set_xlabel("t1 [s]")
+    axes[0][0].set_ylabel("c2")
+    axes[0][0].legend(fontsize=7)
+    out.append(_save(fig, folder / "c2_lag_cuts.png"))
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    tau = t[1:] - t[0]
+    for k, a in enumerate(shown):
+        color = f"C{k % 10}"
+        ax.semilogx(tau, one_time_g2(data[a]), ".", ms=3, color=color, alpha=0.6)
+        ax.semilogx(tau, one_time_g2(fitted[a]), "-", color=color, label=f"φ = {phi[a]:g}°")
+    ax.set_xlabel("lag τ [s]")
+    ax.set_ylabel("g2(τ) (mean over t1)")
+    ax.legend(fontsize=7)
+    ax.set_title("one-time g2: data (points), fit (lines)")
+    out.append(_save(fig, folder / "g2_one_time.png"))
+    return out

@@ -1,0 +1,188 @@
+"""The output folder of one run: the one place that knows its layout.
+
+``<output.directory>/<run_name>/`` holds::
+
+    results.json   parameters (name → value, stderr, unit, fixed), χ², per-angle scaling,
+                   configuration snapshot, versions, input file and its sha256
+    report.txt     the human-readable fit report
+    fit.npz        t, phi, fitted c2 and residuals (data − fit) as (A, n, n) matrices
+    *.png          plots (see :mod:`homodyne.results.plots`)
+    mcmc_*         MCMC results, when MCMC ran (written by the backend's result object)
+
+A run folder is assembled in a hidden temporary folder beside it and renamed into place
+when complete, so an interrupted run leaves no half-written results. An existing run
+folder is never replaced unless overwriting was asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._version import __version__
+from ..errors import OutputExistsError
+from .atomic import atomic_call, atomic_write_text
+
+__all__ = ["RunFolder", "environment_info", "fit_to_dict", "json_default", "run_folder"]
+
+_DEPENDENCIES = ("numpy", "scipy", "h5py", "matplotlib", "pymc", "pytensor", "arviz", "jax", "jaxlib", "numpyro")
+
+
+def environment_info() -> dict[str, Any]:
+    """Python, platform and the versions of the scientific dependencies installed."""
+    pkgs = {}
+    for name in _DEPENDENCIES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            pkgs[name] = metadata.version(name)
+    return {
+        "homodyne_analysis": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": pkgs,
+    }
+
+
+def json_default(obj: Any) -> Any:
+    """JSON conversion for NumPy scalars/arrays and paths."""
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def fit_to_dict(result: Any, problem: Any) -> dict[str, Any]:
+    """The classical fit as plain JSON data (the ``classical`` block of results.json)."""
+    params = {}
+    for name, p in result.parameters.items():
+        params[name] = {
+            "value": p.value,
+            "stderr": None if p.fixed else _finite_or_none(p.stderr),
+            "unit": p.unit,
+            "fixed": p.fixed,
+            "min": p.min,
+            "max": p.max,
+            "at_bound": name in result.at_bounds,
+        }
+    idx = problem.scaling_index()
+    return {
+        "method": result.method,
+        "parameters": params,
+        "scaling": {
+            "mode": problem.scaling_mode,
+            "phi": problem.phi.tolist(),
+            "contrast": result.contrast[idx].tolist(),
+            "contrast_stderr": result.contrast_stderr[idx].tolist(),
+            "offset": result.offset[idx].tolist(),
+            "offset_stderr": result.offset_stderr[idx].tolist(),
+        },
+        "chi2": result.chi2,
+        "reduced_chi2": result.chi2_red,
+        "reduced_chi2_per_angle": dict(zip([f"{p:g}" for p in problem.phi], result.chi2_red_per_angle.tolist(), strict=True)),
+        "n_data": result.n_data,
+        "n_free": result.n_free,
+        "noise": {
+            "model": result.noise_model,
+            "sigma_per_angle": result.sigma.tolist(),
+            "errors_scaled_by_reduced_chi2": result.errors_scaled,
+        },
+        "correlation": {"names": list(result.free_names), "matrix": result.correlation.tolist()},
+        "converged": result.success,
+        "message": result.message,
+        "iterations": result.n_iterations,
+        "model_evaluations": result.n_evaluations,
+        "wall_time_s": result.wall_time,
+        "verdict": result.verdict(),
+        "multistart": result.starts,
+        "warnings": result.warnings,
+    }
+
+
+class RunFolder:
+    """A run folder being assembled (in a temporary folder until :meth:`commit`)."""
+
+    def __init__(self, final: Path, overwrite: bool) -> None:
+        self.final = final
+        self.overwrite = overwrite
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+
+    def write_json(self, name: str, data: dict[str, Any]) -> Path:
+        return atomic_write_text(self.path / name, json.dumps(data, indent=2, default=json_default, allow_nan=False) + "\n")
+
+    def write_text(self, name: str, text: str) -> Path:
+        return atomic_write_text(self.path / name, text)
+
+    def write_npz(self, name: str, **arrays: np.ndarray) -> Path:
+        def writer(tmp: Path) -> None:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+
+        return atomic_call(self.path / name, writer)
+
+    def commit(self) -> Path:
+        """Move the finished folder into place (replacing an old one only if allowed)."""
+        if self.final.exists():
+            if not self.overwrite:
+                self.abort()
+                raise OutputExistsError(
+                    f"{self.final}: run folder already exists; choose another output.run_name / "
+                    "--output-dir, or set output.overwrite to true"
+                )
+            old = self.final.with_name(f".{self.final.name}.old-{os.getpid()}")
+            os.replace(self.final, old)
+            os.replace(self.path, self.final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.path, self.final)
+        return self.final
+
+    def abort(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def default_run_name(mode: str) -> str:
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{mode}_{stamp}"
+
+
+@contextlib.contextmanager
+def run_folder(directory: Path, name: str, *, overwrite: bool = False) -> Iterator[RunFolder]:
+    """Assemble a run folder; it appears under ``directory/name`` only if the block succeeds.
+
+    Refuses early (before any work) when the folder exists and overwriting is off.
+    """
+    final = Path(directory) / name
+    if final.exists() and not overwrite:
+        raise OutputExistsError(
+            f"{final}: run folder already exists; choose another output.run_name / --output-dir, "
+            "or set output.overwrite to true"
+        )
+    rf = RunFolder(final, overwrite)
+    try:
+        yield rf
+    except BaseException:
+        rf.abort()
+        raise
+    rf.commit()

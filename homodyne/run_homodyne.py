@@ -1,0 +1,161 @@
+"""The ``homodyne`` command.
+
+``homodyne --config FILE [--data HDF5] [--method classical|mcmc|all] ...`` runs an
+analysis; ``homodyne simulate``, ``homodyne demo`` and ``homodyne backends`` are helper
+subcommands. Exit status: 0 success, 1 analysis failure (bad data, bad config, failed
+fit), 2 usage error; failures print one line on stderr (``-v`` adds the traceback).
+
+Heavy modules (NumPy, SciPy, h5py, matplotlib, the MCMC stacks) are imported only once a
+command needs them, so ``homodyne --help`` and ``--version`` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+from ._version import __version__
+
+__all__ = ["get_mcmc_backend", "main"]
+
+PROG = "homodyne"
+_SUBCOMMANDS = ("simulate", "demo", "backends")
+
+
+class UsageError(Exception):
+    """Bad command-line usage (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit status 2
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def get_mcmc_backend() -> tuple[Callable[..., Any], str, bool]:
+    """The MCMC backend for this process: ``(function, backend_name, has_gpu)``.
+
+    Chosen by ``HOMODYNE_GPU_INTENT`` (``false``: PyMC on the CPU, the default of
+    ``homodyne``; ``true``: NumPyro/JAX, GPU when visible, else JAX on the CPU, the default
+    of ``homodyne-gpu``; ``auto``: GPU backend when a GPU is visible, else PyMC if
+    installed, else NumPyro on the CPU). See :mod:`homodyne.optimization.backends`.
+    """
+    from .optimization.backends import get_mcmc_backend as _select
+
+    return _select()
+
+
+def _main_parser(prog: str) -> _Parser:
+    p = _Parser(
+        prog=prog,
+        description="Fit the homodyne model of nonequilibrium XPCS to two-time correlation data.",
+        epilog=(
+            "subcommands: '%(prog)s simulate' writes synthetic data, '%(prog)s demo' runs a complete "
+            "example fit, '%(prog)s backends' lists the MCMC backends. Exit status: 0 ok, 1 analysis "
+            "failure, 2 usage error."
+        ),
+    )
+    p.add_argument("--config", "-c", metavar="FILE", help="JSON configuration (write one with homodyne-config)")
+    p.add_argument("--data", metavar="HDF5", help="data file; overrides data.file of the configuration")
+    p.add_argument("--method", choices=("classical", "mcmc", "all"), default="classical", help="fitting method (default: classical)")
+    p.add_argument("--output-dir", metavar="DIR", help="parent folder of the run folder; overrides output.directory")
+    p.add_argument("--run-name", metavar="NAME", help="name of the run folder; overrides output.run_name")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--static-isotropic", dest="mode", action="store_const", const="static_isotropic", help="override the mode: static, one (averaged) angle")
+    mode.add_argument("--static-anisotropic", dest="mode", action="store_const", const="static_anisotropic", help="override the mode: static, several angles")
+    mode.add_argument("--laminar-flow", dest="mode", action="store_const", const="laminar_flow", help="override the mode: diffusion + shear flow (7 parameters)")
+    p.add_argument("--plot-experimental-data", action="store_true", help="plot the selected data (c2 maps per angle) and stop")
+    p.add_argument("--plot-simulated-data", action="store_true", help="plot the model at the initial parameters on the data's times and angles, and stop")
+    p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    verb = p.add_mutually_exclusive_group()
+    verb.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug); tracebacks on errors")
+    verb.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    p.add_argument("--version", action="version", version=f"%(prog)s (homodyne-analysis) {__version__}")
+    return p
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    from .config import load_config
+
+    if not args.config:
+        raise UsageError(f"--config FILE is required (write a template with 'homodyne-config --mode MODE -o FILE'; see '{PROG} --help')")
+    config = load_config(args.config)
+    if args.mode:
+        config = config.with_mode(args.mode)
+    out = config.output
+    if args.run_name:
+        out["run_name"] = args.run_name
+    if args.overwrite:
+        out["overwrite"] = True
+    if args.no_plots:
+        out["plots"] = False
+    if args.plot_experimental_data or args.plot_simulated_data:
+        from .cli.plot_only import plot_only
+
+        folder = plot_only(config, data_file=args.data, output_dir=args.output_dir, experimental=args.plot_experimental_data, simulated=args.plot_simulated_data)
+        if not args.quiet:
+            print(f"plots written to {folder}")
+        return 0
+    from .analysis import run_analysis
+
+    outcome = run_analysis(config, data_file=args.data, method=args.method, output_dir=args.output_dir, command=[PROG, *argv], quiet=args.quiet)
+    if not args.quiet:
+        if outcome.classical is not None:
+            print(outcome.classical.report())
+        if outcome.mcmc is not None:
+            print(outcome.mcmc.report())
+        print(f"results written to {outcome.run_dir}")
+    if outcome.classical is not None and not outcome.classical.success:
+        print(f"{PROG}: error: the classical fit did not converge: {outcome.classical.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
+    """Entry point of the ``homodyne`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in argv or "--verbose" in argv or any(a.startswith("-vv") for a in argv)
+    try:
+        if argv and argv[0] in _SUBCOMMANDS:
+            from .cli import subcommands
+
+            return int(subcommands.dispatch(argv[0], argv[1:], prog=f"{prog} {argv[0]}", parser_cls=_Parser))
+        parser = _main_parser(prog)
+        args = parser.parse_args(argv)
+        _setup_logging(args.verbose, args.quiet)
+        return _run(args, argv)
+    except UsageError as exc:
+        print(f"{prog}: usage error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; no results were written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every failure becomes one line (and a traceback with -v)
+        from .errors import HomodyneError
+
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        if isinstance(exc, HomodyneError):
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        if isinstance(exc, MemoryError):
+            print(f"{prog}: error: out of memory; reduce the frame window or the number of angles", file=sys.stderr)
+            return 1
+        print(f"{prog}: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback and report it)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("HOMODYNE_GPU_INTENT", "false")
+    sys.exit(main())
