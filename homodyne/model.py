@@ -213,7 +213,7 @@ def g1_squared_pairs(
     x2 = x * x
     sinc2 = xp.where(small, 1.0 + x2 * (x2 * (2.0 / 45.0) - 1.0 / 3.0), ratio * ratio)
     g1sq = diffusion[None, :] * sinc2
-    if unique_phi.shape[0] == group.shape[0]:
+    if np.array_equal(group, np.arange(group.shape[0])):
         return g1sq
     return g1sq[group]
 
@@ -229,7 +229,12 @@ def angle_groups(phi_deg: Any) -> tuple[np.ndarray, np.ndarray]:
     key = np.round(np.mod(phi, 180.0), 9)
     key[key == 180.0] = 0.0
     _, first, group = np.unique(key, return_index=True, return_inverse=True)
-    return phi[first], group.reshape(-1)
+    # Number the groups in order of first appearance, so that distinct angles keep their
+    # order (then g1² needs no reindexing).
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return phi[first[order]], rank[group.reshape(-1)]
 
 
 def c2_pairs(

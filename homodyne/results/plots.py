@@ -103,7 +103,7 @@ def plot_fit(
         r = _downsample((data[a] - fitted[a]) / sigma[a])
         lo = np.nanpercentile(d, 1)
         hi = np.nanpercentile(d, 99)
-        fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
         for ax, m, title, kw in (
             (axes[0], d, "data", {"vmin": lo, "vmax": hi, "cmap": "viridis"}),
             (axes[1], f, "fit", {"vmin": lo, "vmax": hi, "cmap": "viridis"}),
@@ -113,11 +113,11 @@ def plot_fit(
             ax.set_title(f"{title}, φ = {phi[a]:g}°")
             ax.set_xlabel("t2 [s]")
             ax.set_ylabel("t1 [s]")
-            fig.colorbar(im, ax=ax, fraction=0.046)
+            fig.colorbar(im, ax=ax, shrink=0.85)
         out.append(_save(fig, folder / f"c2_heatmaps_phi_{_angle_tag(phi[a])}.png"))
 
     lags = sorted({max(1, int(round(x))) for x in (n * 0.02, n * 0.1, n * 0.3)})
-    fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.4), squeeze=False, sharey=True, layout="constrained")
     for ax, a in zip(axes[0], shown, strict=True):
         for k, lag in enumerate(lags):
             color = f"C{k}"
