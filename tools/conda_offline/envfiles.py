@@ -1,0 +1,122 @@
+"""environments/*.yml: conda environment files generated from pixi.toml (one source).
+
+    python -m tools.conda_offline.envfiles --write   # regenerate
+    python -m tools.conda_offline.envfiles --check   # exit 1 if a file is out of step
+
+Each file holds the conda specs of one pixi environment (its features merged), the project
+itself as an editable pip install, and the PyPI-only packages under ``pip:``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import manifest as mf
+from .depmap import REPO_ROOT
+
+ENV_DIR = REPO_ROOT / "environments"
+# pixi environment -> file; "default" is the same as "cpu"
+FILES = {"cpu": "cpu.yml", "gpu": "gpu.yml", "gpu-cuda13": "gpu-cuda13.yml", "jax": "jax.yml",
+         "dev": "dev.yml", "docs": "docs.yml"}
+
+_NOTES = {
+    "cpu": "PyMC (PyTensor) backend, every platform. No JAX in this environment.",
+    "dev": "cpu + tests, linters, type checker, packaging tools. No JAX in this environment.",
+    "docs": "Sphinx documentation build.",
+    "jax": "NumPyro/JAX on the CPU (JAX's CPU fallback), Linux and macOS. No PyTensor here.",
+    "gpu": "NumPyro/JAX with CUDA 12 (Linux x86-64, NVIDIA driver >= 525). No PyTensor here.\n"
+           "# Without a GPU: CONDA_OVERRIDE_CUDA=12 conda env create -f environments/gpu.yml",
+    "gpu-cuda13": "NumPyro/JAX with CUDA 13 (Linux x86-64, NVIDIA driver >= 580). No PyTensor here.\n"
+                  "# Without a GPU: CONDA_OVERRIDE_CUDA=13 conda env create -f environments/gpu-cuda13.yml",
+}
+
+
+def render(manifest: dict | None = None) -> dict[str, str]:
+    manifest = manifest or mf.load()
+    out = {}
+    for env, fname in FILES.items():
+        specs = mf.env_specs(manifest, env)
+        pypi = mf.env_pypi(manifest, env)
+        lines = [
+            "# Generated from pixi.toml by `python -m tools.conda_offline.envfiles --write`:",
+            "# tests/packaging/test_envfiles.py keeps it in step. Do not edit by hand.",
+            f"# {_NOTES[env]}",
+            f"#   conda env create -f environments/{fname} && conda activate homodyne-{env}",
+            "# (the pip line installs this checkout in editable mode; pip runs from environments/)",
+            f"name: homodyne-{env}",
+            "channels:",
+            *[f"  - {c}" for c in manifest["workspace"]["channels"]],
+            "  - nodefaults",
+            "dependencies:",
+            *[f"  - {spec}" for spec in specs.values()],
+            "  - pip",
+            "  - pip:",
+            "      - -e ..",
+        ]
+        for name, value in pypi.items():
+            if name == "homodyne-analysis":
+                continue
+            version = value if isinstance(value, str) else value.get("version", "")
+            lines.append(f"      - {name}{'' if version in ('', '*') else version}")
+        out[fname] = "\n".join(lines) + "\n"
+    return out
+
+
+def parse(path: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text())
+
+
+def validate(path: Path) -> list[str]:
+    """Every conda spec of an environment file parses with rattler.MatchSpec."""
+    from rattler import MatchSpec
+
+    problems = []
+    data = parse(path)
+    for key in ("name", "channels", "dependencies"):
+        if key not in data:
+            problems.append(f"{path.name}: no {key}")
+    for dep in data.get("dependencies", []):
+        if isinstance(dep, dict):
+            continue  # the pip: section
+        try:
+            MatchSpec(dep)
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{path.name}: {dep!r} does not parse: {exc}")
+    return problems
+
+
+def check(env_dir: Path = ENV_DIR, manifest: dict | None = None) -> list[str]:
+    problems = []
+    for fname, text in render(manifest).items():
+        path = env_dir / fname
+        if not path.exists():
+            problems.append(f"environments/{fname} is missing")
+            continue
+        if path.read_text() != text:
+            problems.append(f"environments/{fname} is out of step with pixi.toml")
+        problems += validate(path)
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = ap.add_mutually_exclusive_group(required=True)
+    g.add_argument("--write", action="store_true")
+    g.add_argument("--check", action="store_true")
+    args = ap.parse_args(argv)
+    if args.write:
+        ENV_DIR.mkdir(exist_ok=True)
+        for fname, text in render().items():
+            (ENV_DIR / fname).write_text(text)
+        return 0
+    problems = check()
+    print("\n".join(problems) or "environment files in step with pixi.toml")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
