@@ -87,7 +87,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "classical": {
         "method": _f("string", "lm", "'lm': bounded Levenberg-Marquardt on the normal equations (fast, memory-lean); 'trf': scipy's trust-region-reflective least squares; 'nelder-mead': scipy's simplex on χ² with the scaling profiled out", choices=("lm", "trf", "nelder-mead")),
         "multistart": _f("integer", 8, "number of extra starts from a scrambled Sobol design inside the bounds (0: start from the initial values only)", minimum=0),
-        "coarse_frames": _f("integer", 200, "multistart runs on every k-th frame so that at most this many frames remain; the best start is then refined on all frames", minimum=10),
+        "coarse_frames": _f("integer", 100, "multistart runs on every k-th frame so that at most this many frames remain; the best start is then refined on all frames", minimum=10),
         "max_iterations": _f("integer", 200, "iteration limit of one local fit", minimum=1),
         "ftol": _f("number", 1.0e-10, "stop when the relative decrease of χ² falls below this", minimum=0.0, exclusive_minimum=True),
         "xtol": _f("number", 1.0e-10, "stop when the relative step falls below this", minimum=0.0, exclusive_minimum=True),
@@ -386,6 +386,9 @@ def template(mode: str, *, data_file: str | None = None) -> dict[str, Any]:
     if mode == "static_isotropic":
         out["angle_filter"]["enabled"] = False
         out["mcmc"]["chains"] = 2
+    if mode != "laminar_flow":
+        # Three well-behaved parameters (D0 fitted in log space): one local fit suffices.
+        out["classical"]["multistart"] = 0
     out["parameters"] = {
         name: {
             "value": PARAMETER_TABLE[name].value,

@@ -301,12 +301,16 @@ def g1_squared_pairs_and_jacobian(
     iu: np.ndarray,
     ju: np.ndarray,
     mode: str,
-) -> tuple[np.ndarray, np.ndarray]:
+    jacobian: bool = True,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """g1² on the pairs and its analytic derivatives with respect to the parameters.
 
-    NumPy only (the traced backends differentiate :func:`g1_squared_pairs` themselves).
+    The NumPy evaluation used by classical fitting: the same equations as
+    :func:`g1_squared_pairs` (tests hold the two equal to 1e-12), with the derivatives
+    that the traced backends obtain by automatic differentiation, and NumPy-specific
+    speed-ups (complex per-frame phases, the Taylor branch only where needed).
     Returns ``(g1sq, dg1sq)`` with shapes (A, m) and (P, A, m), P = len(MODES[mode]);
-    static modes have A = 1. The derivatives reuse the per-frame factorisation.
+    static modes have A = 1. With ``jacobian=False`` only g1² is computed (dg1sq is None).
     """
     t = np.asarray(t, dtype=float)
     phi_deg = np.atleast_1d(np.asarray(phi_deg, dtype=float))
@@ -326,6 +330,8 @@ def g1_squared_pairs_and_jacobian(
     n_par = len(MODES[mode])
     if mode != "laminar_flow":
         g1sq = diffusion[None, :]
+        if not jacobian:
+            return g1sq, None
         jac = np.empty((n_par, 1, iu.shape[0]))
         for k, d in enumerate(dF_frames):
             jac[k, 0] = -q2 * sgn * (d[ju] - d[iu]) * diffusion
@@ -338,36 +344,48 @@ def g1_squared_pairs_and_jacobian(
     dtheta = -0.5 * q * gap * np.sin((p[6] - phi_deg) * _DEG) * _DEG
     n_ang, m = phi_deg.shape[0], iu.shape[0]
     g1sq = np.empty((n_ang, m))
-    jac = np.empty((n_par, n_ang, m))
+    jac = np.empty((n_par, n_ang, m)) if jacobian else None
     dG_frames = (
         power_law_antiderivative(log_t, p[4], np),
         p[3] * _antiderivative_du(log_t, p[4]),
         t,
     )
-    dG_pairs = [d[ju] - d[iu] for d in dG_frames]
-    dD_pairs = [-q2 * sgn * (d[ju] - d[iu]) * diffusion for d in dF_frames]
+    dG_pairs = [d[ju] - d[iu] for d in dG_frames] if jacobian else []
+    dD_pairs = [-q2 * sgn * (d[ju] - d[iu]) * diffusion for d in dF_frames] if jacobian else []
     for a in range(n_ang):
-        phase = theta[a] * G
-        s, c = np.sin(phase), np.cos(phase)
-        sin_pair = s[ju] * c[iu] - c[ju] * s[iu]
-        cos_pair = c[ju] * c[iu] + s[ju] * s[iu]
+        # e_j · conj(e_i) = exp(iθ(G_j - G_i)): cos and sin of the pair phase from two
+        # per-frame gathers and one complex product.
+        e = np.exp(1j * (theta[a] * G))
+        pair = e[ju] * np.conj(e[iu])
+        sin_pair = pair.imag
+        cos_pair = pair.real
         x = theta[a] * dG
-        small = np.abs(x) < _SERIES_X
-        x_safe = np.where(small, 1.0, x)
+        small = np.flatnonzero(np.abs(x) < _SERIES_X)
+        if small.size:
+            x_safe = x.copy()
+            x_safe[small] = 1.0
+        else:
+            x_safe = x
         sinc = sin_pair / x_safe
-        x2 = x * x
-        sinc2 = np.where(small, 1.0 - x2 / 3.0 + 2.0 * x2 * x2 / 45.0, sinc * sinc)
-        # d sinc²/dx = 2 sinc (cos x - sinc)/x; series -2x/3 + 8x³/45 near 0.
-        dsinc2 = np.where(
-            small, -2.0 * x / 3.0 + 8.0 * x * x2 / 45.0, 2.0 * sinc * (cos_pair - sinc) / x_safe
-        )
-        g1sq[a] = diffusion * sinc2
+        sinc2 = sinc * sinc
+        # d sinc²/dx = 2 sinc (cos x - sinc)/x
+        if small.size:  # Taylor series near x = 0, where the ratio cancels
+            xs = x[small]
+            xs2 = xs * xs
+            sinc2[small] = 1.0 - xs2 / 3.0 + 2.0 * xs2 * xs2 / 45.0
+        np.multiply(diffusion, sinc2, out=g1sq[a])
+        if jac is None:
+            continue
+        dsinc2 = 2.0 * sinc * (cos_pair - sinc) / x_safe
+        if small.size:
+            dsinc2[small] = -2.0 * xs / 3.0 + 8.0 * xs * xs2 / 45.0
         for k in range(3):
-            jac[k, a] = dD_pairs[k] * sinc2
+            np.multiply(dD_pairs[k], sinc2, out=jac[k, a])
         ddx = diffusion * dsinc2
+        ddx_theta = ddx * theta[a]
         for k in range(3):
-            jac[3 + k, a] = ddx * theta[a] * dG_pairs[k]
-        jac[6, a] = ddx * dtheta[a] * dG
+            np.multiply(ddx_theta, dG_pairs[k], out=jac[3 + k, a])
+        np.multiply(ddx * dtheta[a], dG, out=jac[6, a])
     return g1sq, jac
 
 

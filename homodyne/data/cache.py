@@ -141,8 +141,13 @@ def write_cache(
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    logger.info("cached %s (%d angles x %d frames) at %s", dataset.source.name,
-                dataset.n_angles, dataset.n_frames, path)
+    logger.info(
+        "cached %s (%d angles x %d frames) at %s",
+        dataset.source.name,
+        dataset.n_angles,
+        dataset.n_frames,
+        path,
+    )
 
 
 def read_cache(path: Path, *, key: str, source: Path) -> Dataset | None:

@@ -96,7 +96,9 @@ class Dataset:
         try:
             start, end = self.frames
         except (TypeError, ValueError) as exc:
-            raise DataError(f"{where}: frames must be a (start, end) pair, got {self.frames!r}") from exc
+            raise DataError(
+                f"{where}: frames must be a (start, end) pair, got {self.frames!r}"
+            ) from exc
         start, end = self._as_int(start, "frames"), self._as_int(end, "frames")
         if start < 1 or end < start:
             raise DataError(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -229,7 +230,7 @@ def _read_stack(
             )
 
         stored = {r: require_dataset(h5, table.keys[r], path) for r in rows}
-        sides = {r: check_square(stored[r], lambda r=r: describe(r)) for r in rows}
+        sides = {r: check_square(stored[r], partial(describe, r)) for r in rows}
         if len(set(sides.values())) > 1:
             shapes = ", ".join(f"{table.keys[r]}: {s}x{s}" for r, s in sides.items())
             raise DataError(f"{path}: the selected half matrices differ in size ({shapes})")
@@ -240,10 +241,16 @@ def _read_stack(
         n = end - start + 1
         c2 = np.empty((len(rows), n, n), dtype=np.float64)
         for a, r in enumerate(rows):
-            read_full_window(stored[r], start - 1, end, c2[a], lambda r=r: describe(r))
+            read_full_window(stored[r], start - 1, end, c2[a], partial(describe, r))
     logger.info(
         "%s (%s): q = %g 1/Å, %d angles, frames %d..%d, dt = %g s",
-        path.name, name, chosen.q, len(rows), start, end, frame_dt,
+        path.name,
+        name,
+        chosen.q,
+        len(rows),
+        start,
+        end,
+        frame_dt,
     )
     return c2, table.phi[rows], table.q[rows], chosen.q, frame_dt, (start, end), name
 

@@ -158,9 +158,7 @@ def simulate_dataset(
     sigma_v = _per_angle(noise_sigma, n_angles, "noise_sigma")
     window = _check_common(q, dt, frames, gap, sigma_v)
     rng = np.random.default_rng(seed)
-    c2 = _model_stack(
-        mode, theta, phi_arr, q, dt, window, gap, contrast_v, offset_v, sigma_v, rng
-    )
+    c2 = _model_stack(mode, theta, phi_arr, q, dt, window, gap, contrast_v, offset_v, sigma_v, rng)
     return Dataset(
         c2=c2,
         phi=phi_arr,
@@ -217,8 +215,11 @@ def write_simulated_file(
 
     def stacks() -> Any:
         for q in q_list:
-            yield q, _model_stack(
-                mode, theta, phi_arr, q, dt, window, gap, contrast_v, offset_v, sigma_v, rng
+            yield (
+                q,
+                _model_stack(
+                    mode, theta, phi_arr, q, dt, window, gap, contrast_v, offset_v, sigma_v, rng
+                ),
             )
 
     if layout == "aps_u":

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import AnalysisError
-from ..model import angle_groups, g1_squared_pairs, g1_squared_pairs_and_jacobian, negative_rate_warnings
+from ..model import angle_groups, g1_squared_pairs_and_jacobian, negative_rate_warnings
 from ..parameters import Parameters
 from ..problem import Problem
 
@@ -240,21 +240,13 @@ class _Engine:
         return self.p.mode != "laminar_flow"
 
     def _g1sq_chunks(self, th: np.ndarray, with_jac: bool) -> Any:
+        """(unique-angle indices, g1² (U, m), d g1² (P, U, m) or None) per chunk."""
         p = self.p
-        if self._static():
-            if with_jac:
-                g, dg = g1_squared_pairs_and_jacobian(th, p.t, p.phi[:1], p.q, p.gap, p.iu, p.ju, p.mode)
-                yield np.array([0]), g, dg
-            else:
-                yield np.array([0]), g1_squared_pairs(th, p.t, p.phi[:1], p.q, p.gap, p.iu, p.ju, p.mode), None
-            return
-        for chunk in self.chunks:
-            phis = self.unique_phi[chunk]
-            if with_jac:
-                g, dg = g1_squared_pairs_and_jacobian(th, p.t, phis, p.q, p.gap, p.iu, p.ju, p.mode)
-                yield chunk, g, dg
-            else:
-                yield chunk, g1_squared_pairs(th, p.t, phis, p.q, p.gap, p.iu, p.ju, p.mode), None
+        chunks = [np.array([0])] if self._static() else self.chunks
+        for chunk in chunks:
+            phis = p.phi[:1] if self._static() else self.unique_phi[chunk]
+            g, dg = g1_squared_pairs_and_jacobian(th, p.t, phis, p.q, p.gap, p.iu, p.ju, p.mode, jacobian=with_jac)
+            yield chunk, g, dg
 
     def _angles_of(self, u: int) -> np.ndarray:
         return np.arange(self.p.n_angles) if self._static() else self.members[u]
@@ -293,42 +285,49 @@ class _Engine:
 
     # -- normal equations
     def normal_equations(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        """JᵀJ, Jᵀr and cost at z, accumulated angle by angle."""
+        """JᵀJ, Jᵀr and cost at z, accumulated angle by angle.
+
+        The physics columns of J for angle a are contrast_a · w_a · D (D = ∂g1²/∂θ of
+        the angle's group, times the log-space chain factor), so D Dᵀ is formed once per
+        group of angles sharing g1² and scaled per angle; no per-angle copy of J is made.
+        """
         th, con, off = self.split(z)
-        dchain = self.chain(z)[:, None]
+        chain = self.chain(z)
         k, S = self.k, self.S
         nv = k + 2 * S
         H = np.zeros((nv, nv))
         b = np.zeros(nv)
         cost = 0.0
         self.n_eval += 1
+        all_free = k == len(self.base)
         for chunk, g, dg in self._g1sq_chunks(th, True):
             for ci, u in enumerate(chunk):
                 gu = g[ci]
-                dgu = dg[self.free, ci] * dchain  # (k, m), internal variables
+                D = dg[:, ci] if all_free else dg[self.free, ci]  # (k, m)
+                DDt = (D @ D.T) * np.outer(chain, chain)
+                Dg = (D @ gu) * chain
+                D1 = D.sum(axis=1) * chain
+                gg, g1, m = float(gu @ gu), float(gu.sum()), gu.size
                 for a in self._angles_of(u):
                     s = self.sidx[a]
-                    w = self.w[a]
-                    r = (off[s] + con[s] * gu - self.p.data[a]) * w
-                    cost += 0.5 * float(r @ r)
-                    Jp = dgu * (con[s] * w)  # (k, m)
-                    jc = gu * w
+                    w2 = self.w[a] ** 2
+                    r = off[s] + con[s] * gu - self.p.data[a]  # unweighted
+                    cost += 0.5 * w2 * float(r @ r)
                     ci_, oi = k + s, k + S + s
-                    H[:k, :k] += Jp @ Jp.T
-                    hpc = Jp @ jc
-                    hpo = Jp.sum(axis=1) * w
+                    H[:k, :k] += (con[s] ** 2 * w2) * DDt
+                    hpc = (con[s] * w2) * Dg
+                    hpo = (con[s] * w2) * D1
                     H[:k, ci_] += hpc
                     H[ci_, :k] += hpc
                     H[:k, oi] += hpo
                     H[oi, :k] += hpo
-                    H[ci_, ci_] += float(jc @ jc)
-                    hco = float(jc.sum()) * w
-                    H[ci_, oi] += hco
-                    H[oi, ci_] += hco
-                    H[oi, oi] += w * w * gu.size
-                    b[:k] += Jp @ r
-                    b[ci_] += float(jc @ r)
-                    b[oi] += float(r.sum()) * w
+                    H[ci_, ci_] += w2 * gg
+                    H[ci_, oi] += w2 * g1
+                    H[oi, ci_] += w2 * g1
+                    H[oi, oi] += w2 * m
+                    b[:k] += (con[s] * w2) * (D @ r) * chain
+                    b[ci_] += w2 * float(gu @ r)
+                    b[oi] += w2 * float(r.sum())
         return H, b, cost
 
     def dense_jacobian(self, z: np.ndarray) -> np.ndarray:
@@ -533,7 +532,7 @@ def fit(
     *,
     method: str = "lm",
     multistart: int = 0,
-    coarse_frames: int = 200,
+    coarse_frames: int = 100,
     max_iterations: int = 200,
     ftol: float = 1e-10,
     xtol: float = 1e-10,
@@ -548,6 +547,26 @@ def fit(
     """
     if method not in _SOLVERS:
         raise AnalysisError(f"unknown classical method {method!r}; expected one of {', '.join(_SOLVERS)}")
+    from threadpoolctl import threadpool_limits
+
+    # The linear algebra here is many small products (k x m by m x k): a multi-threaded
+    # BLAS only adds synchronisation, and on a busy machine its spinning threads slow the
+    # fit down several-fold. One BLAS thread for the duration of the fit.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit(problem, method, multistart, coarse_frames, max_iterations, ftol, xtol, seed, progress)
+
+
+def _fit(
+    problem: Problem,
+    method: str,
+    multistart: int,
+    coarse_frames: int,
+    max_iterations: int,
+    ftol: float,
+    xtol: float,
+    seed: int,
+    progress: Callable[[str], None] | None,
+) -> FitResult:
     t0 = time.perf_counter()
     params = problem.parameters
     engine = _Engine(problem)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import h5py
@@ -103,7 +102,12 @@ def test_touching_the_source_alone_invalidates_the_entry(
     os.utime(data_file, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
     calls: list[Path] = []
     real = loader_module.file_sha256
-    monkeypatch.setattr(loader_module, "file_sha256", lambda p: calls.append(p) or real(p))
+
+    def counting_sha256(path: Path) -> str:
+        calls.append(path)
+        return real(path)
+
+    monkeypatch.setattr(loader_module, "file_sha256", counting_sha256)
     load_dataset(data_file, cache_dir=tmp_path, **SELECTION)  # type: ignore[arg-type]
     assert calls == [data_file.absolute()]  # a miss: read and hashed again
     assert len(entries(tmp_path)) == 2

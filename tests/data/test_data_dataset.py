@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from datahelpers import random_symmetric_stack
 
 from homodyne.data import Dataset
 from homodyne.errors import DataError
-
-from datahelpers import random_symmetric_stack
 
 
 def make(n_angles: int = 3, n: int = 5, **overrides: object) -> Dataset:
@@ -82,8 +82,8 @@ def test_non_finite_values_name_the_file_the_angle_and_the_count() -> None:
         ({"c2": np.full((3, 5, 5), "a")}, "real numbers"),
     ],
 )
-def test_invalid_fields_raise_data_error(overrides: dict[str, object], fragment: str) -> None:
-    with pytest.raises(DataError, match=None) as err:
+def test_invalid_fields_raise_data_error(overrides: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(DataError) as err:
         make(**overrides)
     assert fragment in str(err.value)
 
@@ -169,6 +169,6 @@ def test_decimate_keeps_every_kth_frame_at_its_true_time() -> None:
 def test_frame_step_must_divide_the_window() -> None:
     c2 = random_symmetric_stack((1,), 3)
     with pytest.raises(DataError, match="multiple of the step"):
-        Dataset(c2=c2, phi=[0.0], q=0.005, dt=0.1, frames=(1, 6), frame_step=2)
-    ds = Dataset(c2=c2, phi=[0.0], q=0.005, dt=0.1, frames=(1, 5), frame_step=2)
+        Dataset(c2=c2, phi=np.zeros(1), q=0.005, dt=0.1, frames=(1, 6), frame_step=2)
+    ds = Dataset(c2=c2, phi=np.zeros(1), q=0.005, dt=0.1, frames=(1, 5), frame_step=2)
     np.testing.assert_allclose(ds.t, [0.1, 0.3, 0.5])

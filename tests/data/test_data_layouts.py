@@ -93,7 +93,12 @@ def test_full_matrix_is_half_plus_transpose_minus_diagonal(tmp_path: Path) -> No
 
 def test_aps_u_bin_numbers_map_q_major(tmp_path: Path, stack: np.ndarray) -> None:
     path = write_aps_u(
-        tmp_path / "sparse.h5", stack, Q_VALUES, PHI_VALUES, frame_time=0.1, bins=[(1, 3), (1, 0), (2, 2)]
+        tmp_path / "sparse.h5",
+        stack,
+        Q_VALUES,
+        PHI_VALUES,
+        frame_time=0.1,
+        bins=[(1, 3), (1, 0), (2, 2)],
     )
     with h5py.File(path, "r") as h5:
         np.testing.assert_array_equal(h5["xpcs/twotime/processed_bins"][()], [6, 9, 13])

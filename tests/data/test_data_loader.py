@@ -94,7 +94,9 @@ def test_full_window_by_default_and_edges_accepted(data_file: Path, stack: np.nd
 
 
 @pytest.mark.parametrize("frames", [(0, 5), (5, N_FRAMES + 1), (7, 3), (5, 5)])
-def test_frames_out_of_range_state_the_valid_range(data_file: Path, frames: tuple[int, int]) -> None:
+def test_frames_out_of_range_state_the_valid_range(
+    data_file: Path, frames: tuple[int, int]
+) -> None:
     with pytest.raises(DataError) as err:
         load_dataset(data_file, q=Q_VALUES[0], frames=frames)
     one_line_error(err, data_file.name, f"frames {frames}", f"1..{N_FRAMES}")
@@ -224,7 +226,9 @@ def test_half_matrices_of_different_sizes(data_file: Path) -> None:
         h5[key] = np.triu(np.ones((N_FRAMES - 2, N_FRAMES - 2)))
     with pytest.raises(DataError) as err:
         load_dataset(data_file, q=Q_VALUES[0])
-    one_line_error(err, "differ in size", f"{key}: {N_FRAMES - 2}x{N_FRAMES - 2}", f"{N_FRAMES}x{N_FRAMES}")
+    one_line_error(
+        err, "differ in size", f"{key}: {N_FRAMES - 2}x{N_FRAMES - 2}", f"{N_FRAMES}x{N_FRAMES}"
+    )
 
 
 def test_non_square_half_matrix(data_file: Path) -> None:

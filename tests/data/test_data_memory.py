@@ -30,8 +30,9 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = folder / "big.h5"
     lag = np.abs(np.subtract.outer(np.arange(N_FRAMES), np.arange(N_FRAMES)))
     decay = 1.0 + 0.2 * np.exp(-lag / 150.0)
-    with ApsUWriter(path, [0.0054], np.linspace(-11.0, 11.0, N_ANGLES), frame_time=0.1,
-                    dtype=np.float32) as writer:
+    with ApsUWriter(
+        path, [0.0054], np.linspace(-11.0, 11.0, N_ANGLES), frame_time=0.1, dtype=np.float32
+    ) as writer:
         for a in range(N_ANGLES):
             writer.write_bin(0, a, decay + 0.001 * a)
     del lag, decay
@@ -63,11 +64,13 @@ def test_loading_23_x_1000_holds_less_than_two_copies(big_file: Path) -> None:
 def test_cache_write_and_hit_hold_less_than_two_copies(big_file: Path, tmp_path: Path) -> None:
     cache_dir = tmp_path / "cache"
     try:
-        first, peak_miss = traced_peak(lambda: load_dataset(big_file, q=0.0054, frames=(1, 1000),
-                                                            cache_dir=cache_dir))
+        first, peak_miss = traced_peak(
+            lambda: load_dataset(big_file, q=0.0054, frames=(1, 1000), cache_dir=cache_dir)
+        )
         del first
-        hit, peak_hit = traced_peak(lambda: load_dataset(big_file, q=0.0054, frames=(1, 1000),
-                                                         cache_dir=cache_dir))
+        hit, peak_hit = traced_peak(
+            lambda: load_dataset(big_file, q=0.0054, frames=(1, 1000), cache_dir=cache_dir)
+        )
         assert hit.n_frames == N_FRAMES and len(list(cache_dir.glob("*.npz"))) == 1
         assert peak_miss < ALLOWED, f"cache miss peak {peak_miss / 1e6:.0f} MB"
         assert peak_hit < ALLOWED, f"cache hit peak {peak_hit / 1e6:.0f} MB"

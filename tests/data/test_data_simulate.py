@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -25,8 +26,13 @@ LAMINAR = default_params("laminar_flow")
 def test_noise_free_data_are_the_model_with_diagonal_offset_plus_contrast() -> None:
     contrast, offset = [0.1, 0.2, 0.3], [1.0, 0.9, 1.1]
     ds = simulate_dataset(
-        "laminar_flow", LAMINAR, phi=[-3.0, 5.0, 178.0], frames=(5, 40), dt=0.2,
-        contrast=contrast, offset=offset,
+        "laminar_flow",
+        LAMINAR,
+        phi=[-3.0, 5.0, 178.0],
+        frames=(5, 40),
+        dt=0.2,
+        contrast=contrast,
+        offset=offset,
     )
     assert ds.layout == "synthetic" and ds.sigma is None and ds.source is None
     assert ds.frames == (5, 40) and ds.n_frames == 36
@@ -42,8 +48,13 @@ def test_noise_free_data_are_the_model_with_diagonal_offset_plus_contrast() -> N
 def test_static_anchor_single_exponential() -> None:
     d0, q, dt = 800.0, 0.006, 0.05
     ds = simulate_dataset(
-        "static_isotropic", {"D0": d0, "alpha": 0.0, "D_offset": 0.0},
-        q=q, dt=dt, frames=(1, 30), contrast=0.25, offset=1.02,
+        "static_isotropic",
+        {"D0": d0, "alpha": 0.0, "D_offset": 0.0},
+        q=q,
+        dt=dt,
+        frames=(1, 30),
+        contrast=0.25,
+        offset=1.02,
     )
     lag = np.abs(ds.t[:, None] - ds.t[None, :])
     np.testing.assert_allclose(ds.c2[0], 1.02 + 0.25 * np.exp(-q * q * d0 * lag), rtol=1e-12)
@@ -54,7 +65,9 @@ def test_laminar_flow_perpendicular_to_the_flow_is_static() -> None:
     params = {**LAMINAR, "phi0": 4.0}
     flow = simulate_dataset("laminar_flow", params, phi=[94.0], frames=(1, 25))
     static = simulate_dataset(
-        "static_isotropic", {k: params[k] for k in MODES["static_isotropic"]}, phi=[94.0],
+        "static_isotropic",
+        {k: params[k] for k in MODES["static_isotropic"]},
+        phi=[94.0],
         frames=(1, 25),
     )
     np.testing.assert_allclose(flow.c2, static.c2, rtol=1e-12)
@@ -81,10 +94,17 @@ def test_noise_level_is_recovered_and_the_stack_stays_symmetric() -> None:
 
 def test_per_angle_noise_levels() -> None:
     sigmas = [0.002, 0.02]
-    clean = simulate_dataset("static_anisotropic", default_params("static_anisotropic"),
-                             phi=[0.0, 90.0], frames=(1, 50))
-    noisy = simulate_dataset("static_anisotropic", default_params("static_anisotropic"),
-                             phi=[0.0, 90.0], frames=(1, 50), noise_sigma=sigmas, seed=1)
+    clean = simulate_dataset(
+        "static_anisotropic", default_params("static_anisotropic"), phi=[0.0, 90.0], frames=(1, 50)
+    )
+    noisy = simulate_dataset(
+        "static_anisotropic",
+        default_params("static_anisotropic"),
+        phi=[0.0, 90.0],
+        frames=(1, 50),
+        noise_sigma=sigmas,
+        seed=1,
+    )
     iu, ju = np.triu_indices(50)
     for a, s in enumerate(sigmas):
         assert (noisy.c2[a] - clean.c2[a])[iu, ju].std() == pytest.approx(s, rel=0.1)
@@ -113,16 +133,38 @@ def test_default_laminar_angles_are_not_symmetric_about_phi0() -> None:
         ({"mode": "turbulent", "params": {}}, "unknown mode"),
         ({"mode": "laminar_flow", "params": default_params("static_isotropic")}, "missing"),
         ({"mode": "static_isotropic", "params": LAMINAR}, "unexpected"),
-        ({"mode": "static_isotropic", "params": {"D0": np.nan, "alpha": 0, "D_offset": 0}},
-         "finite"),
-        ({"mode": "static_isotropic", "params": default_params("static_isotropic"),
-          "noise_sigma": -0.1}, "noise_sigma"),
-        ({"mode": "static_isotropic", "params": default_params("static_isotropic"),
-          "contrast": [0.1, 0.2]}, "contrast"),
-        ({"mode": "static_isotropic", "params": default_params("static_isotropic"),
-          "frames": (0, 10)}, "frames"),
-        ({"mode": "static_isotropic", "params": default_params("static_isotropic"),
-          "q": -1.0}, "q and dt"),
+        (
+            {"mode": "static_isotropic", "params": {"D0": np.nan, "alpha": 0, "D_offset": 0}},
+            "finite",
+        ),
+        (
+            {
+                "mode": "static_isotropic",
+                "params": default_params("static_isotropic"),
+                "noise_sigma": -0.1,
+            },
+            "noise_sigma",
+        ),
+        (
+            {
+                "mode": "static_isotropic",
+                "params": default_params("static_isotropic"),
+                "contrast": [0.1, 0.2],
+            },
+            "contrast",
+        ),
+        (
+            {
+                "mode": "static_isotropic",
+                "params": default_params("static_isotropic"),
+                "frames": (0, 10),
+            },
+            "frames",
+        ),
+        (
+            {"mode": "static_isotropic", "params": default_params("static_isotropic"), "q": -1.0},
+            "q and dt",
+        ),
     ],
 )
 def test_bad_simulation_inputs(kwargs: dict[str, object], fragment: str) -> None:
@@ -132,10 +174,12 @@ def test_bad_simulation_inputs(kwargs: dict[str, object], fragment: str) -> None
 
 
 @pytest.mark.parametrize("layout", ["aps_u", "aps_old"])
-def test_simulated_file_holds_the_physics_at_each_q(tmp_path: Path, layout: str) -> None:
+def test_simulated_file_holds_the_physics_at_each_q(
+    tmp_path: Path, layout: Literal["aps_u", "aps_old"]
+) -> None:
     q_values = (0.0044, 0.0054, 0.0064)
     path = write_simulated_file(
-        tmp_path / f"sim_{layout}.h5", layout=layout, q_values=q_values, n_frames=24, dt=0.1  # type: ignore[arg-type]
+        tmp_path / f"sim_{layout}.h5", layout=layout, q_values=q_values, n_frames=24, dt=0.1
     )
     assert path.exists()
     for q in q_values:
@@ -151,26 +195,32 @@ def test_simulated_file_holds_the_physics_at_each_q(tmp_path: Path, layout: str)
 
 
 def test_simulated_file_options(tmp_path: Path) -> None:
-    path = write_simulated_file(
-        tmp_path / "sim.h5", layout="aps_old", mode="static_anisotropic", q_values=[0.005],
-        phi=[0.0, 90.0], n_frames=16, noise_sigma=0.01, seed=2, write_frame_time=False,
-        dtype=np.float32,
-    )
+    options = {
+        "layout": "aps_old",
+        "mode": "static_anisotropic",
+        "q_values": [0.005],
+        "phi": [0.0, 90.0],
+        "n_frames": 16,
+        "noise_sigma": 0.01,
+        "seed": 2,
+        "write_frame_time": False,
+        "dtype": np.float32,
+    }
+    path = write_simulated_file(tmp_path / "sim.h5", **options)  # type: ignore[arg-type]
     with pytest.raises(DataError, match=FRAME_TIME_KEY):
         load_dataset(path, q=0.005)
     ds = load_dataset(path, q=0.005, dt=0.05)
-    again = load_dataset(
-        write_simulated_file(
-            tmp_path / "sim2.h5", layout="aps_old", mode="static_anisotropic", q_values=[0.005],
-            phi=[0.0, 90.0], n_frames=16, noise_sigma=0.01, seed=2, write_frame_time=False,
-            dtype=np.float32,
-        ),
+    assert ds.dt == 0.05 and ds.layout == "aps_old"
+    same_seed = write_simulated_file(tmp_path / "sim2.h5", **options)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(ds.c2, load_dataset(same_seed, q=0.005, dt=0.05).c2)
+    clean = simulate_dataset(
+        "static_anisotropic",
+        default_params("static_anisotropic"),
+        phi=[0.0, 90.0],
         q=0.005,
-        dt=0.05,
+        dt=0.1,
+        frames=(1, 16),
     )
-    np.testing.assert_array_equal(ds.c2, again.c2)
-    clean = simulate_dataset("static_anisotropic", default_params("static_anisotropic"),
-                             phi=[0.0, 90.0], q=0.005, dt=0.1, frames=(1, 16))
     assert 0.005 < float(np.std(ds.c2 - clean.c2)) < 0.02
     with pytest.raises(ConfigError, match="layout"):
         write_simulated_file(tmp_path / "x.h5", layout="nexus")  # type: ignore[arg-type]
