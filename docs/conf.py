@@ -27,7 +27,7 @@ def _read_version() -> str:
 # -- project -----------------------------------------------------------------------------
 project = "homodyne-analysis"
 author = "The homodyne-analysis developers"
-copyright = "The homodyne-analysis developers (MIT licence)"  # noqa: A001
+copyright = "The homodyne-analysis developers (MIT licence)"
 release = _read_version()
 version = ".".join(release.split(".")[:2])
 
@@ -84,7 +84,7 @@ _NAPOLEON_SECTIONS = {
 }  # fmt: skip
 
 
-def _titles_to_rubrics(app, what, name, obj, options, lines):  # noqa: ARG001
+def _titles_to_rubrics(app, what, name, obj, options, lines):
     i = 0
     while i < len(lines) - 1:
         title, under = lines[i], lines[i + 1]
@@ -106,7 +106,9 @@ def _titles_to_rubrics(app, what, name, obj, options, lines):  # noqa: ARG001
 # where the text is shown as written.
 _INLINE_LITERAL = re.compile(r"(``.+?``|:[\w:+-]+:`[^`]*`|`[^`]*`_{0,2})")
 _BAR = re.compile(r"(?<!\\)\|(?=\S)|(?<=[^\s\\])\|")
-_LITERAL_DIRECTIVE = re.compile(r"^\s*\.\. (code-block|code|sourcecode|math|highlight|parsed-literal)::")
+_LITERAL_DIRECTIVE = re.compile(
+    r"^\s*\.\. (code-block|code|sourcecode|math|highlight|parsed-literal)::"
+)
 _DIRECTIVE = re.compile(r"^\s*\.\. [\w:-]+::")
 
 
@@ -130,7 +132,7 @@ def _process_docstring(app, what, name, obj, options, lines):
     _escape_bars(lines)
 
 
-def _process_source(app, docname, source):  # noqa: ARG001
+def _process_source(app, docname, source):
     if docname == "configuration":  # generated text; it must stay byte-identical on disk
         lines = source[0].split("\n")
         _escape_bars(lines)

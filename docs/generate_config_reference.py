@@ -31,7 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     if args == ["--check"]:
         current = TARGET.read_text(encoding="utf-8") if TARGET.exists() else ""
         if current != text:
-            print(f"{TARGET} is out of date; run python docs/generate_config_reference.py", file=sys.stderr)
+            print(
+                f"{TARGET} is out of date; run python docs/generate_config_reference.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if args:
