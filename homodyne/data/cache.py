@@ -9,18 +9,18 @@ half-written entry.
 
 Arrays stored (all plain numeric or unicode arrays, loaded with ``allow_pickle=False``):
 
-==================  ==========  ============================================================
-``c2_exp``          (A, n, n)   full symmetric c2 matrices, float64
-``phi_angles_list`` (A,)        angles [deg]
-``wavevector_q_list`` (A,)      q of each selected bin [1/Å]
-``t1``, ``t2``      (n,)        frame times [s] of rows and columns (equal; 1-D, not meshes)
-``q``, ``dt``       ()          the data set's q [1/Å] and frame time [s]
-``frames``          (2,)        (start, end), 1-based inclusive
-``frame_step``      ()          stride between rows
-``sigma``           (A,)        per-angle noise level; only when known
-``layout``, ``source``, ``source_sha256``, ``cache_key``, ``selection``: 0-d strings
-``format_version``, ``source_size``, ``source_mtime_ns``: 0-d integers
-==================  ==========  ============================================================
+=======================  ==========  ==========================================================
+``c2_exp``               (A, n, n)   full symmetric c2 matrices, float64
+``phi_angles_list``      (A,)        angles [deg]
+``wavevector_q_list``    (A,)        q of each selected bin [1/Å]
+``t1``, ``t2``           (n,)        frame times [s] of rows and columns (equal; 1-D, not meshes)
+``q``, ``dt``            ()          the data set's q [1/Å] and frame time [s]
+``frames``               (2,)        (start, end), 1-based inclusive
+``frame_step``           ()          stride between rows
+``sigma``                (A,)        per-angle noise level; only when known
+``layout``, ``source``   ()          strings; also ``source_sha256``, ``cache_key``, ``selection``
+``format_version``       ()          integer; also ``source_size``, ``source_mtime_ns``
+=======================  ==========  ==========================================================
 """
 
 from __future__ import annotations
