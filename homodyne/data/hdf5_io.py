@@ -42,6 +42,11 @@ FRAME_TIME_KEY = "entry/instrument/detector_1/frame_time"
 _BIN_NAME = re.compile(r"^c2_(\d{5,})$")
 
 
+def _reason(exc: BaseException) -> str:
+    """An exception's message on one line (error messages here are always one line)."""
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 @dataclass(frozen=True)
 class BinTable:
     """Every (q, φ) bin a file holds a c2 matrix for, in file order.
@@ -80,20 +85,28 @@ def open_hdf5(path: Path) -> Iterator[h5py.File]:
     try:
         is_hdf5 = h5py.is_hdf5(path)
     except OSError as exc:
-        raise DataError(f"{path}: cannot read the file ({exc})") from exc
+        raise DataError(f"{path}: cannot read the file ({_reason(exc)})") from exc
     if not is_hdf5:
         raise DataError(f"{path}: not an HDF5 file (expected an APS 8-ID-I result file)")
     try:
         h5 = h5py.File(path, "r")
     except OSError as exc:
-        raise DataError(f"{path}: cannot open the HDF5 file ({exc})") from exc
+        raise DataError(f"{path}: cannot open the HDF5 file ({_reason(exc)})") from exc
     with h5:
         yield h5
 
 
+def _get(h5: h5py.File, key: str, path: Path) -> Any:
+    """``h5.get(key)``, with read failures of a damaged file turned into a DataError."""
+    try:
+        return h5.get(key)
+    except (OSError, KeyError, RuntimeError) as exc:
+        raise DataError(f"{path}: cannot read HDF5 key '{key}' ({_reason(exc)})") from exc
+
+
 def require_group(h5: h5py.File, key: str, path: Path) -> h5py.Group:
     """The group at ``key``; a missing key or a non-group names the file and the key."""
-    obj = h5.get(key)
+    obj = _get(h5, key, path)
     if obj is None:
         raise DataError(f"{path}: missing HDF5 group '{key}'")
     if not isinstance(obj, h5py.Group):
@@ -103,7 +116,7 @@ def require_group(h5: h5py.File, key: str, path: Path) -> h5py.Group:
 
 def require_dataset(h5: h5py.File, key: str, path: Path) -> h5py.Dataset:
     """The dataset at ``key``; a missing key or a non-dataset names the file and the key."""
-    obj = h5.get(key)
+    obj = _get(h5, key, path)
     if obj is None:
         raise DataError(f"{path}: missing HDF5 dataset '{key}'")
     if not isinstance(obj, h5py.Dataset):
@@ -117,7 +130,7 @@ def read_vector(h5: h5py.File, key: str, path: Path, *, integer: bool = False) -
     try:
         values = np.asarray(ds[()])
     except (OSError, TypeError) as exc:
-        raise DataError(f"{path}: cannot read '{key}' ({exc})") from exc
+        raise DataError(f"{path}: cannot read '{key}' ({_reason(exc)})") from exc
     if values.dtype.kind not in "biuf":
         raise DataError(f"{path}: '{key}' should hold numbers, found dtype {values.dtype}")
     values = values.reshape(-1)
@@ -157,7 +170,12 @@ def read_full_window(
     place. ``describe()`` names the file, key and bin for error messages.
     """
     n = hi - lo
-    ds.read_direct(out, source_sel=np.s_[lo:hi, lo:hi])
+    try:
+        ds.read_direct(out, source_sel=np.s_[lo:hi, lo:hi])
+    except (OSError, TypeError, ValueError) as exc:
+        raise DataError(
+            f"{describe()}: cannot read frames {lo + 1}..{hi} ({_reason(exc)})"
+        ) from exc
     n_bad = out.size - int(np.count_nonzero(np.isfinite(out)))
     if n_bad:
         raise DataError(f"{describe()}: {n_bad} NaN/inf values in frames {lo + 1}..{hi}")

@@ -301,3 +301,12 @@ def test_malformed_arguments_raise_config_error(
 
 def test_checksum_can_be_skipped(data_file: Path) -> None:
     assert load_dataset(data_file, q=Q_VALUES[0], checksum=False).source_sha256 is None
+
+
+def test_truncated_file(data_file: Path) -> None:
+    size = data_file.stat().st_size
+    with open(data_file, "r+b") as fh:
+        fh.truncate(size // 2)
+    with pytest.raises(DataError) as err:
+        load_dataset(data_file, q=Q_VALUES[2])
+    one_line_error(err, data_file.name)
