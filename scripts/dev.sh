@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# One-command set-up and run for a fresh machine (Python >= 3.11 and pip needed).
+#
+#   bash scripts/dev.sh demo    # install into .venv, then run a complete example fit
+#   bash scripts/dev.sh test    # install into .venv, then run the test suite
+#
+# The virtual environment is created on first use (HOMODYNE_VENV overrides its place)
+# and reused afterwards; installation is skipped when the project is already installed
+# at the current version of pyproject.toml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${HOMODYNE_VENV:-.venv}"
+python="${PYTHON:-python3}"
+
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+stamp="$venv/.homodyne-installed"
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
+    "$venv/bin/python" -m pip install --quiet -e ".[dev,docs]"
+    echo "$want" > "$stamp"
+fi
+export PATH="$PWD/$venv/bin:$PATH"
+
+case "${1:-}" in
+    demo)
+        shift
+        exec homodyne demo "$@"
+        ;;
+    test)
+        shift
+        exec python -m pytest -n 2 "$@"
+        ;;
+    *)
+        echo "usage: bash scripts/dev.sh demo|test [extra arguments]" >&2
+        exit 2
+        ;;
+esac
