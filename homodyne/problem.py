@@ -28,31 +28,34 @@ log = logging.getLogger(__name__)
 
 
 def estimate_noise(c2_upper: np.ndarray, iu: np.ndarray, ju: np.ndarray, n: int) -> np.ndarray:
-    """Per-angle noise σ from the scatter of neighbours along the diagonal direction.
+    """Per-angle noise σ from second differences along the diagonal direction.
 
-    For every pair (i, j) whose neighbour (i+1, j+1) is also in the strict upper
-    triangle, d = c2[i, j] - c2[i+1, j+1] compares two values at the same lag one frame
-    apart. The model changes little along that direction, so d is dominated by the noise:
-    σ = 1.4826 · MAD(d) / √2 (robust against outliers and slow drifts). Independent of any
-    fit, so χ²_red ≈ 1 at the right minimum and clearly above 1 at a wrong one.
+    For every pair (i, j) whose neighbours (i+1, j+1) and (i+2, j+2) are also in the
+    strict upper triangle, d = c2[i, j] - 2 c2[i+1, j+1] + c2[i+2, j+2] compares values at
+    the same lag on three consecutive frames. The second difference cancels any linear
+    drift of the model along that direction (aging, a time-dependent shear rate), so d is
+    dominated by the noise: σ = 1.4826 · MAD(d) / √6 for independent noise (robust
+    against outliers). Independent of any fit, so the reduced χ² is ≈ 1 at the right
+    minimum and clearly above 1 at a wrong one.
     """
     index = np.full((n, n), -1, dtype=np.int64)
     index[iu, ju] = np.arange(iu.size)
-    nb_i, nb_j = iu + 1, ju + 1
-    ok = nb_j < n
+    ok = ju + 2 < n
     a_idx = np.nonzero(ok)[0]
-    b_idx = index[nb_i[ok], nb_j[ok]]
-    keep = b_idx >= 0
-    a_idx, b_idx = a_idx[keep], b_idx[keep]
+    b_idx = index[iu[ok] + 1, ju[ok] + 1]
+    c_idx = index[iu[ok] + 2, ju[ok] + 2]
+    keep = (b_idx >= 0) & (c_idx >= 0)
+    a_idx, b_idx, c_idx = a_idx[keep], b_idx[keep], c_idx[keep]
     if a_idx.size < 10:
         raise DataError(
             "too few frames to estimate the noise from the data; use noise.model 'fixed' with a sigma"
         )
     sigma = np.empty(c2_upper.shape[0])
     for a in range(c2_upper.shape[0]):
-        d = c2_upper[a, a_idx] - c2_upper[a, b_idx]
+        row = c2_upper[a]
+        d = row[a_idx] - 2.0 * row[b_idx] + row[c_idx]
         mad = np.median(np.abs(d - np.median(d)))
-        sigma[a] = 1.4826 * mad / np.sqrt(2.0)
+        sigma[a] = 1.4826 * mad / np.sqrt(6.0)
     if np.any(~np.isfinite(sigma)) or np.any(sigma <= 0):
         bad = np.nonzero(~(sigma > 0))[0].tolist()
         raise DataError(

@@ -121,6 +121,8 @@ class FitResult:
             err = p.stderr if p.stderr is not None else float("nan")
             rel = abs(err / p.value) * 100 if p.value else float("inf")
             flag = "  AT BOUND" if name in self.at_bounds else ""
+            if np.isfinite(err) and err > abs(p.value) and err > 0.1 * (p.max - p.min):
+                flag += "  (not constrained by these data)"
             lines.append(f"    {name:<20s} = {p.value:< 14.6g} +/- {err:<11.4g} ({rel:.3g}%) {p.unit}{flag}")
         lines.append("[[Scaling]] contrast / offset per angle")
         for k in range(self.contrast.size):
