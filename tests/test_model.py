@@ -188,3 +188,18 @@ np.save(r'{tmp}', np.asarray(f(np.array({params!r}))))
     got = np.load(tmp)
     ref, _ = _reference(params, mode)
     np.testing.assert_allclose(got, np.broadcast_to(ref, got.shape), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("phi0", [5.0, -3.0])
+def test_numpy_fitting_path_equals_generic_model(phi0: float) -> None:
+    """The NumPy evaluation used by the fitter is the same function as the namespace model."""
+    t = frames(90, start=2)
+    phi = np.array([-8.5, 1.9, phi0 + 90.0, 120.0, 176.8, 181.0])  # includes θ = 0
+    iu, ju = M.triangle_indices(t.size)
+    p = [1324.1, -0.014, -0.674, 0.003, -0.909, 1e-4, phi0]
+    fast, none = M.g1_squared_pairs_and_jacobian(p, t, phi, Q, GAP, iu, ju, "laminar_flow", jacobian=False)
+    assert none is None
+    generic = M.g1_squared_pairs(p, t, phi, Q, GAP, iu, ju, "laminar_flow")
+    np.testing.assert_allclose(fast, generic, rtol=1e-10, atol=1e-15)
+    with_jac, _ = M.g1_squared_pairs_and_jacobian(p, t, phi, Q, GAP, iu, ju, "laminar_flow")
+    np.testing.assert_allclose(with_jac, generic, rtol=1e-10, atol=1e-15)
