@@ -40,7 +40,15 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-LAMINAR_TRUTH = {"D0": 1324.1, "alpha": -0.014, "D_offset": -0.674, "gamma_dot_t0": 0.003, "beta": -0.909, "gamma_dot_t_offset": 0.0, "phi0": 5.0}
+LAMINAR_TRUTH = {
+    "D0": 1324.1,
+    "alpha": -0.014,
+    "D_offset": -0.674,
+    "gamma_dot_t0": 0.003,
+    "beta": -0.909,
+    "gamma_dot_t_offset": 0.0,
+    "phi0": 5.0,
+}
 STATIC_TRUTH = {"D0": 1324.1, "alpha": -0.3, "D_offset": 20.0}
 PHI_8 = [-8.5, -3.2, 1.9, 7.4, 171.6, 176.8, 182.1, 187.3]
 PHI_4 = [-6.2, 2.8, 84.7, 93.1]
@@ -68,9 +76,17 @@ def bench_forward(mode: str, phi: list[float], n: int, repeats: int) -> dict:
         return statistics.median(times)
 
     generic = timeit(lambda: c2_pairs(p, t, ph, 0.0054, 2e6, iu, ju, con, off, mode))
-    fast = timeit(lambda: g1_squared_pairs_and_jacobian(p, t, ph, 0.0054, 2e6, iu, ju, mode, jacobian=False))
+    fast = timeit(
+        lambda: g1_squared_pairs_and_jacobian(p, t, ph, 0.0054, 2e6, iu, ju, mode, jacobian=False)
+    )
     jac = timeit(lambda: g1_squared_pairs_and_jacobian(p, t, ph, 0.0054, 2e6, iu, ju, mode))
-    return {"case": f"{mode} {len(phi)} x {n}²", "c2_pairs_ms": generic * 1e3, "g1sq_numpy_ms": fast * 1e3, "g1sq_and_jacobian_ms": jac * 1e3, "values": len(phi) * iu.size}
+    return {
+        "case": f"{mode} {len(phi)} x {n}²",
+        "c2_pairs_ms": generic * 1e3,
+        "g1sq_numpy_ms": fast * 1e3,
+        "g1sq_and_jacobian_ms": jac * 1e3,
+        "values": len(phi) * iu.size,
+    }
 
 
 # ------------------------------------------------------------------ fits (subprocess)
@@ -108,10 +124,18 @@ print(json.dumps({
 """
 
 
-def bench_fit(label: str, mode: str, file: Path, truth: dict, start: dict, angle_filter: bool) -> dict:
+def bench_fit(
+    label: str, mode: str, file: Path, truth: dict, start: dict, angle_filter: bool
+) -> dict:
     spec = {"mode": mode, "file": str(file), "truth": truth, "start": start, "filter": angle_filter}
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    out = subprocess.run([sys.executable, "-c", FIT_CHILD, json.dumps(spec)], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", FIT_CHILD, json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     res = json.loads(out.stdout.strip().splitlines()[-1])
     res["case"] = label
     return res
@@ -121,7 +145,11 @@ def bench_help(repeats: int = 5) -> dict:
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "homodyne.run_homodyne", "--help"], capture_output=True, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "homodyne.run_homodyne", "--help"],
+            capture_output=True,
+            check=True,
+        )
         times.append(time.perf_counter() - t0)
     exe = Path(sys.executable).with_name("homodyne")
     script_times = []
@@ -130,7 +158,10 @@ def bench_help(repeats: int = 5) -> dict:
             t0 = time.perf_counter()
             subprocess.run([str(exe), "--help"], capture_output=True, check=True)
             script_times.append(time.perf_counter() - t0)
-    return {"python_m_help_s": min(times), "homodyne_help_s": min(script_times) if script_times else None}
+    return {
+        "python_m_help_s": min(times),
+        "homodyne_help_s": min(script_times) if script_times else None,
+    }
 
 
 # ------------------------------------------------------------------ report
@@ -163,7 +194,13 @@ def rst(results: dict) -> str:
         "     - g1² + analytic Jacobian",
     ]
     for r in results["forward"]:
-        lines += [f"   * - {r['case']}", f"     - {r['values']:,}", f"     - {r['c2_pairs_ms']:.2f} ms", f"     - {r['g1sq_numpy_ms']:.2f} ms", f"     - {r['g1sq_and_jacobian_ms']:.2f} ms"]
+        lines += [
+            f"   * - {r['case']}",
+            f"     - {r['values']:,}",
+            f"     - {r['c2_pairs_ms']:.2f} ms",
+            f"     - {r['g1sq_numpy_ms']:.2f} ms",
+            f"     - {r['g1sq_and_jacobian_ms']:.2f} ms",
+        ]
     lines += [
         "",
         ".. list-table:: Classical fits (each in a fresh process; time excludes loading)",
@@ -188,7 +225,10 @@ def rst(results: dict) -> str:
             f"     - {'yes' if r['recovered_3sigma'] else 'NO'} ({r['max_abs_z']:.2f})",
         ]
     h = results["help"]
-    lines += ["", f"Start-up: ``python -m homodyne.run_homodyne --help`` {h['python_m_help_s']:.3f} s"]
+    lines += [
+        "",
+        f"Start-up: ``python -m homodyne.run_homodyne --help`` {h['python_m_help_s']:.3f} s",
+    ]
     if h["homodyne_help_s"] is not None:
         lines[-1] += f", ``homodyne --help`` {h['homodyne_help_s']:.3f} s (best of 5)."
     return "\n".join(lines) + "\n"
@@ -213,7 +253,12 @@ def main() -> None:
     args = ap.parse_args()
     from homodyne.data import write_simulated_file
 
-    results: dict = {"date": dt.date.today().isoformat(), "machine": machine(), "forward": [], "fits": []}
+    results: dict = {
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "forward": [],
+        "fits": [],
+    }
     results["forward"].append(bench_forward("static_anisotropic", PHI_4, 200, 200))
     results["forward"].append(bench_forward("laminar_flow", PHI_8, 200, 200))
     if not args.quick:
@@ -222,14 +267,57 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         common = {"contrast": 0.3, "noise_sigma": 0.003, "q_values": [0.0054], "seed": 1}
-        st = write_simulated_file(d / "static.h5", mode="static_anisotropic", params=STATIC_TRUTH, phi=PHI_4, n_frames=200, **common)
-        lam = write_simulated_file(d / "laminar.h5", mode="laminar_flow", params=LAMINAR_TRUTH, phi=PHI_8, n_frames=200, **common)
-        results["fits"].append(bench_fit("static 4 x 200², template start", "static_anisotropic", st, STATIC_TRUTH, {}, False))
-        results["fits"].append(bench_fit("laminar 8 x 200², template start", "laminar_flow", lam, LAMINAR_TRUTH, {}, True))
-        results["fits"].append(bench_fit("laminar 8 x 200², start 50 % off", "laminar_flow", lam, LAMINAR_TRUTH, half, True))
+        st = write_simulated_file(
+            d / "static.h5",
+            mode="static_anisotropic",
+            params=STATIC_TRUTH,
+            phi=PHI_4,
+            n_frames=200,
+            **common,
+        )
+        lam = write_simulated_file(
+            d / "laminar.h5",
+            mode="laminar_flow",
+            params=LAMINAR_TRUTH,
+            phi=PHI_8,
+            n_frames=200,
+            **common,
+        )
+        results["fits"].append(
+            bench_fit(
+                "static 4 x 200², template start", "static_anisotropic", st, STATIC_TRUTH, {}, False
+            )
+        )
+        results["fits"].append(
+            bench_fit(
+                "laminar 8 x 200², template start", "laminar_flow", lam, LAMINAR_TRUTH, {}, True
+            )
+        )
+        results["fits"].append(
+            bench_fit(
+                "laminar 8 x 200², start 50 % off", "laminar_flow", lam, LAMINAR_TRUTH, half, True
+            )
+        )
         if not args.quick:
-            big = write_simulated_file(d / "big.h5", mode="laminar_flow", params=LAMINAR_TRUTH, phi=PHI_23, n_frames=1000, dtype=np.float32, **common)
-            results["fits"].append(bench_fit("laminar 23 x 1000² (all angles), template start", "laminar_flow", big, LAMINAR_TRUTH, {}, False))
+            big = write_simulated_file(
+                d / "big.h5",
+                mode="laminar_flow",
+                params=LAMINAR_TRUTH,
+                phi=PHI_23,
+                n_frames=1000,
+                dtype=np.float32,
+                **common,
+            )
+            results["fits"].append(
+                bench_fit(
+                    "laminar 23 x 1000² (all angles), template start",
+                    "laminar_flow",
+                    big,
+                    LAMINAR_TRUTH,
+                    {},
+                    False,
+                )
+            )
     results["help"] = bench_help()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")

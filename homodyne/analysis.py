@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .problem import Problem
 from .progress import Progress
 
-__all__ = ["RunOutcome", "load_data", "run_analysis", "fit_classical"]
+__all__ = ["RunOutcome", "fit_classical", "load_data", "run_analysis"]
 
 log = logging.getLogger(__name__)
 
@@ -136,25 +136,48 @@ def write_run(
             res = outcome.classical
             cl = fit_to_dict(res, problem)
             doc["parameters"] = cl["parameters"]
-            doc["chi2"] = {"chi2": cl["chi2"], "reduced_chi2": cl["reduced_chi2"], "reduced_chi2_per_angle": cl["reduced_chi2_per_angle"]}
+            doc["chi2"] = {
+                "chi2": cl["chi2"],
+                "reduced_chi2": cl["reduced_chi2"],
+                "reduced_chi2_per_angle": cl["reduced_chi2_per_angle"],
+            }
             doc["scaling"] = cl["scaling"]
             doc["classical"] = cl
             rf.write_text("report.txt", res.report() + "\n")
             fitted, resid = _fitted_matrices(problem, res)
-            rf.write_npz("fit.npz", t=problem.t, phi=problem.phi, c2_fitted=fitted, residuals=resid, sigma=problem.sigma)
+            rf.write_npz(
+                "fit.npz",
+                t=problem.t,
+                phi=problem.phi,
+                c2_fitted=fitted,
+                residuals=resid,
+                sigma=problem.sigma,
+            )
             if plots:
                 from .results.plots import plot_fit
 
                 if progress:
                     progress.set("plotting")
                 data_full = problem.full_matrix(problem.data, np.nan)
-                plot_fit(rf.path, data_full, fitted.astype(float), problem.sigma, problem.t, problem.phi.tolist())
+                plot_fit(
+                    rf.path,
+                    data_full,
+                    fitted.astype(float),
+                    problem.sigma,
+                    problem.t,
+                    problem.phi.tolist(),
+                )
         if outcome.mcmc is not None:
             doc["mcmc"] = outcome.mcmc.summary
             outcome.mcmc.save(rf.path)
             if "parameters" not in doc:
                 doc["parameters"] = {
-                    name: {"value": s["mean"], "stderr": s["sd"], "unit": problem.parameters[name].unit, "fixed": problem.parameters[name].fixed}
+                    name: {
+                        "value": s["mean"],
+                        "stderr": s["sd"],
+                        "unit": problem.parameters[name].unit,
+                        "fixed": problem.parameters[name].fixed,
+                    }
                     for name, s in outcome.mcmc.summary.get("parameters", {}).items()
                     if name in problem.parameters
                 }
@@ -201,6 +224,16 @@ def run_analysis(
             outcome.classical = fit_classical(config, problem, progress)
         if mcmc_fn is not None:
             progress.set(f"MCMC ({backend_name})")
-            outcome.mcmc = mcmc_fn(analysis_core=problem, config=config, init=outcome.classical, progress=not quiet)
-        write_run(outcome, output_dir=out_dir, run_name=run_name, overwrite=out["overwrite"], plots=out["plots"], command=command, progress=progress)
+            outcome.mcmc = mcmc_fn(
+                analysis_core=problem, config=config, init=outcome.classical, progress=not quiet
+            )
+        write_run(
+            outcome,
+            output_dir=out_dir,
+            run_name=run_name,
+            overwrite=out["overwrite"],
+            plots=out["plots"],
+            command=command,
+            progress=progress,
+        )
     return outcome

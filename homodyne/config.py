@@ -55,62 +55,212 @@ def _f(kind: str, default: Any, doc: str, **kw: Any) -> Field:
 #: Sections and keys of a configuration file (``parameters`` is described separately).
 SCHEMA: dict[str, dict[str, Field]] = {
     "data": {
-        "file": _f("path", None, "HDF5 file (APS-U or APS-old layout); relative paths are relative to the config file. May be given with --data instead.", nullable=True),
-        "layout": _f("string", "auto", "file layout; 'auto' detects it from the groups present", choices=("auto", "aps_u", "aps_old")),
-        "q": _f("number", 0.0054, "wavevector to analyse [1/Å]; the nearest q in the file is used", minimum=0.0, exclusive_minimum=True),
-        "q_rel_tolerance": _f("number", 0.05, "largest accepted relative distance |q_file - q| / q", minimum=0.0, exclusive_minimum=True),
-        "phi": _f("number_list", None, "angles to load [deg]; null loads every angle at that q", nullable=True),
-        "phi_tolerance": _f("number", 0.5, "largest accepted distance between a requested and a stored angle [deg]", minimum=0.0, exclusive_minimum=True),
-        "frames": _f("frames", None, "[start, end] frame window, 1-based and inclusive (n = end - start + 1 frames, frame f at t = f * dt); null uses all frames", nullable=True),
-        "dt": _f("number", None, "frame time [s]; null reads it from the file (/entry/instrument/detector_1/frame_time)", nullable=True, minimum=0.0, exclusive_minimum=True),
-        "cache_dir": _f("path", None, "folder for the .npz cache of the selected stack; null disables caching", nullable=True),
+        "file": _f(
+            "path",
+            None,
+            "HDF5 file (APS-U or APS-old layout); relative paths are relative to the config file. May be given with --data instead.",
+            nullable=True,
+        ),
+        "layout": _f(
+            "string",
+            "auto",
+            "file layout; 'auto' detects it from the groups present",
+            choices=("auto", "aps_u", "aps_old"),
+        ),
+        "q": _f(
+            "number",
+            0.0054,
+            "wavevector to analyse [1/Å]; the nearest q in the file is used",
+            minimum=0.0,
+            exclusive_minimum=True,
+        ),
+        "q_rel_tolerance": _f(
+            "number",
+            0.05,
+            "largest accepted relative distance |q_file - q| / q",
+            minimum=0.0,
+            exclusive_minimum=True,
+        ),
+        "phi": _f(
+            "number_list",
+            None,
+            "angles to load [deg]; null loads every angle at that q",
+            nullable=True,
+        ),
+        "phi_tolerance": _f(
+            "number",
+            0.5,
+            "largest accepted distance between a requested and a stored angle [deg]",
+            minimum=0.0,
+            exclusive_minimum=True,
+        ),
+        "frames": _f(
+            "frames",
+            None,
+            "[start, end] frame window, 1-based and inclusive (n = end - start + 1 frames, frame f at t = f * dt); null uses all frames",
+            nullable=True,
+        ),
+        "dt": _f(
+            "number",
+            None,
+            "frame time [s]; null reads it from the file (/entry/instrument/detector_1/frame_time)",
+            nullable=True,
+            minimum=0.0,
+            exclusive_minimum=True,
+        ),
+        "cache_dir": _f(
+            "path",
+            None,
+            "folder for the .npz cache of the selected stack; null disables caching",
+            nullable=True,
+        ),
     },
     "geometry": {
-        "stator_rotor_gap": _f("number", 2.0e6, "gap L of the shear cell [Å] (200 µm = 2e6 Å)", minimum=0.0, exclusive_minimum=True),
+        "stator_rotor_gap": _f(
+            "number",
+            2.0e6,
+            "gap L of the shear cell [Å] (200 µm = 2e6 Å)",
+            minimum=0.0,
+            exclusive_minimum=True,
+        ),
     },
     "angle_filter": {
         "enabled": _f("boolean", True, "fit only the angles inside the ranges below"),
-        "ranges": _f("ranges", [[-10.0, 10.0], [170.0, 190.0]], "closed intervals [min, max] in degrees; angles are compared modulo 360"),
-        "fallback": _f("string", "all", "what to do when no angle is inside the ranges: use all angles, or fail", choices=("all", "error")),
+        "ranges": _f(
+            "ranges",
+            [[-10.0, 10.0], [170.0, 190.0]],
+            "closed intervals [min, max] in degrees; angles are compared modulo 360",
+        ),
+        "fallback": _f(
+            "string",
+            "all",
+            "what to do when no angle is inside the ranges: use all angles, or fail",
+            choices=("all", "error"),
+        ),
     },
     "scaling": {
-        "mode": _f("string", "per_angle", "per-angle contrast and offset, or one pair shared by all angles", choices=("per_angle", "shared")),
+        "mode": _f(
+            "string",
+            "per_angle",
+            "per-angle contrast and offset, or one pair shared by all angles",
+            choices=("per_angle", "shared"),
+        ),
         "contrast_min": _f("number", 1.0e-4, "lower bound of the contrast", minimum=0.0),
-        "contrast_max": _f("number", 1.0, "upper bound of the contrast", minimum=0.0, exclusive_minimum=True),
+        "contrast_max": _f(
+            "number", 1.0, "upper bound of the contrast", minimum=0.0, exclusive_minimum=True
+        ),
         "offset_min": _f("number", 0.5, "lower bound of the offset"),
         "offset_max": _f("number", 1.5, "upper bound of the offset"),
     },
     "noise": {
-        "model": _f("string", "estimate", "'estimate': per-angle σ from the scatter of neighbouring c2 values (errors scaled by reduced χ²); 'fixed': the σ below is the absolute noise (errors not rescaled); 'unit': σ = 1 (errors scaled by the residual variance)", choices=("estimate", "fixed", "unit")),
-        "sigma": _f("number", None, "absolute noise σ of each c2 value, used when model is 'fixed'", nullable=True, minimum=0.0, exclusive_minimum=True),
+        "model": _f(
+            "string",
+            "estimate",
+            "'estimate': per-angle σ from the scatter of neighbouring c2 values (errors scaled by reduced χ²); 'fixed': the σ below is the absolute noise (errors not rescaled); 'unit': σ = 1 (errors scaled by the residual variance)",
+            choices=("estimate", "fixed", "unit"),
+        ),
+        "sigma": _f(
+            "number",
+            None,
+            "absolute noise σ of each c2 value, used when model is 'fixed'",
+            nullable=True,
+            minimum=0.0,
+            exclusive_minimum=True,
+        ),
     },
     "classical": {
-        "method": _f("string", "lm", "'lm': bounded Levenberg-Marquardt on the normal equations (fast, memory-lean); 'trf': scipy's trust-region-reflective least squares; 'nelder-mead': scipy's simplex on χ² with the scaling profiled out", choices=("lm", "trf", "nelder-mead")),
-        "multistart": _f("integer", 8, "number of extra starts from a scrambled Sobol design inside the bounds (0: start from the initial values only)", minimum=0),
-        "coarse_frames": _f("integer", 100, "multistart runs on every k-th frame so that at most this many frames remain; the best start is then refined on all frames", minimum=10),
+        "method": _f(
+            "string",
+            "lm",
+            "'lm': bounded Levenberg-Marquardt on the normal equations (fast, memory-lean); 'trf': scipy's trust-region-reflective least squares; 'nelder-mead': scipy's simplex on χ² with the scaling profiled out",
+            choices=("lm", "trf", "nelder-mead"),
+        ),
+        "multistart": _f(
+            "integer",
+            8,
+            "number of extra starts from a scrambled Sobol design inside the bounds (0: start from the initial values only)",
+            minimum=0,
+        ),
+        "coarse_frames": _f(
+            "integer",
+            100,
+            "multistart runs on every k-th frame so that at most this many frames remain; the best start is then refined on all frames",
+            minimum=10,
+        ),
         "max_iterations": _f("integer", 200, "iteration limit of one local fit", minimum=1),
-        "ftol": _f("number", 1.0e-10, "stop when the relative decrease of χ² falls below this", minimum=0.0, exclusive_minimum=True),
-        "xtol": _f("number", 1.0e-10, "stop when the relative step falls below this", minimum=0.0, exclusive_minimum=True),
+        "ftol": _f(
+            "number",
+            1.0e-10,
+            "stop when the relative decrease of χ² falls below this",
+            minimum=0.0,
+            exclusive_minimum=True,
+        ),
+        "xtol": _f(
+            "number",
+            1.0e-10,
+            "stop when the relative step falls below this",
+            minimum=0.0,
+            exclusive_minimum=True,
+        ),
         "seed": _f("integer", 0, "seed of the multistart design", minimum=0),
     },
     "mcmc": {
         "draws": _f("integer", 1000, "posterior draws per chain", minimum=1),
         "tune": _f("integer", 1000, "tuning (warm-up) steps per chain", minimum=0),
         "chains": _f("integer", 4, "number of chains", minimum=1),
-        "target_accept": _f("number", 0.9, "NUTS target acceptance probability", minimum=0.0, exclusive_minimum=True, maximum=1.0),
+        "target_accept": _f(
+            "number",
+            0.9,
+            "NUTS target acceptance probability",
+            minimum=0.0,
+            exclusive_minimum=True,
+            maximum=1.0,
+        ),
         "max_treedepth": _f("integer", 10, "NUTS maximum tree depth", minimum=1),
         "seed": _f("integer", 0, "random seed (fixed seed: reproducible chains)", minimum=0),
         "frame_stride": _f("integer", 1, "data reduction: keep every k-th frame", minimum=1),
-        "max_lag": _f("integer", None, "data reduction: keep pairs with j - i <= max_lag frames (after striding); null keeps all", nullable=True, minimum=1),
-        "init": _f("string", "auto", "starting point: 'classical' (a classical fit first), 'config' (the initial values), 'auto' (classical under --method all, else config)", choices=("auto", "classical", "config")),
+        "max_lag": _f(
+            "integer",
+            None,
+            "data reduction: keep pairs with j - i <= max_lag frames (after striding); null keeps all",
+            nullable=True,
+            minimum=1,
+        ),
+        "init": _f(
+            "string",
+            "auto",
+            "starting point: 'classical' (a classical fit first), 'config' (the initial values), 'auto' (classical under --method all, else config)",
+            choices=("auto", "classical", "config"),
+        ),
         "rhat_max": _f("number", 1.01, "verdict threshold: every R-hat below this", minimum=1.0),
-        "ess_min": _f("number", 400.0, "verdict threshold: every bulk and tail ESS above this", minimum=0.0),
-        "divergence_max_fraction": _f("number", 0.01, "verdict threshold: fraction of divergent draws below this", minimum=0.0, maximum=1.0),
+        "ess_min": _f(
+            "number", 400.0, "verdict threshold: every bulk and tail ESS above this", minimum=0.0
+        ),
+        "divergence_max_fraction": _f(
+            "number",
+            0.01,
+            "verdict threshold: fraction of divergent draws below this",
+            minimum=0.0,
+            maximum=1.0,
+        ),
     },
     "output": {
-        "directory": _f("path", "homodyne_results", "parent folder of the run folders; relative to the working directory"),
-        "run_name": _f("string", None, "name of this run's folder; null uses <mode>_<UTC timestamp>", nullable=True),
-        "overwrite": _f("boolean", False, "replace an existing run folder of the same name (otherwise that is an error)"),
+        "directory": _f(
+            "path",
+            "homodyne_results",
+            "parent folder of the run folders; relative to the working directory",
+        ),
+        "run_name": _f(
+            "string",
+            None,
+            "name of this run's folder; null uses <mode>_<UTC timestamp>",
+            nullable=True,
+        ),
+        "overwrite": _f(
+            "boolean",
+            False,
+            "replace an existing run folder of the same name (otherwise that is an error)",
+        ),
         "plots": _f("boolean", True, "write PNG plots"),
     },
 }
@@ -179,7 +329,11 @@ def _check_field(where: str, f: Field, v: Any) -> Any:
                 raise ConfigError(f"{where}: range {r!r} has min > max")
         return [[float(a), float(b)] for a, b in v]
     if kind == "frames":
-        ok = isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+        ok = (
+            isinstance(v, list)
+            and len(v) == 2
+            and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+        )
         if not ok:
             raise ConfigError(f"{where}: expected [start, end] as two integers, got {v!r}")
         if v[0] < 1 or v[1] < v[0] + 1:
@@ -209,10 +363,14 @@ def _check_prior(where: str, raw: Any, p: Parameter) -> Prior | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or "dist" not in raw:
-        raise ConfigError(f"{where}: expected null or an object with 'dist' ({', '.join(PRIOR_KINDS)})")
+        raise ConfigError(
+            f"{where}: expected null or an object with 'dist' ({', '.join(PRIOR_KINDS)})"
+        )
     dist = raw["dist"]
     if dist not in PRIOR_KINDS:
-        raise ConfigError(f"{where}.dist: expected one of {', '.join(PRIOR_KINDS)}, got {dist!r}{_suggest(str(dist), PRIOR_KINDS)}")
+        raise ConfigError(
+            f"{where}.dist: expected one of {', '.join(PRIOR_KINDS)}, got {dist!r}{_suggest(str(dist), PRIOR_KINDS)}"
+        )
     needed = PRIOR_KINDS[dist]
     for key in raw:
         if key not in ("dist", *needed):
@@ -227,7 +385,9 @@ def _check_prior(where: str, raw: Any, p: Parameter) -> Prior | None:
     if "sigma" in vals and vals["sigma"] <= 0:
         raise ConfigError(f"{where}.sigma: expected a value > 0, got {vals['sigma']!r}")
     if dist == "LogNormal" and p.min < 0:
-        raise ConfigError(f"{where}: a LogNormal prior needs min >= 0 for {p.name!r}, got min={p.min!r}")
+        raise ConfigError(
+            f"{where}: a LogNormal prior needs min >= 0 for {p.name!r}, got min={p.min!r}"
+        )
     return Prior(dist, vals.get("mu"), vals.get("sigma"))
 
 
@@ -261,16 +421,34 @@ def _check_parameters(where: str, mode: str, raw: Any) -> Parameters:
             raise ConfigError(f"{pw}.fixed: expected true or false, got {fixed!r}")
         unit = entry.get("unit", spec.unit)
         if unit != spec.unit:
-            raise ConfigError(f"{pw}.unit: {name} is in {spec.unit!r}, got {unit!r} (values are not converted)")
+            raise ConfigError(
+                f"{pw}.unit: {name} is in {spec.unit!r}, got {unit!r} (values are not converted)"
+            )
         if vals["min"] >= vals["max"]:
-            raise ConfigError(f"{pw}: bounds need min < max, got min={vals['min']!r} > max={vals['max']!r}" if vals["min"] > vals["max"] else f"{pw}: bounds need min < max, got min = max = {vals['min']!r}")
+            raise ConfigError(
+                f"{pw}: bounds need min < max, got min={vals['min']!r} > max={vals['max']!r}"
+                if vals["min"] > vals["max"]
+                else f"{pw}: bounds need min < max, got min = max = {vals['min']!r}"
+            )
         if not vals["min"] <= vals["value"] <= vals["max"]:
             raise ConfigError(
                 f"{pw}.value: initial value {vals['value']!r} is outside the bounds [{vals['min']!r}, {vals['max']!r}]"
             )
-        p = Parameter(name, vals["value"], vals["min"], vals["max"], spec.unit, fixed, None, None, spec.description)
+        p = Parameter(
+            name,
+            vals["value"],
+            vals["min"],
+            vals["max"],
+            spec.unit,
+            fixed,
+            None,
+            None,
+            spec.description,
+        )
         prior = _check_prior(f"{pw}.prior", entry.get("prior"), p)
-        items[name] = Parameter(name, p.value, p.min, p.max, p.unit, fixed, prior, None, p.description)
+        items[name] = Parameter(
+            name, p.value, p.min, p.max, p.unit, fixed, prior, None, p.description
+        )
     params = Parameters(mode, items)
     if not params.free_names:
         raise ConfigError(f"{where}: every parameter is fixed; free at least one to fit")
@@ -288,7 +466,7 @@ class Config:
     path: Path | None = None
 
     def __getattr__(self, name: str) -> dict[str, Any]:
-        sections = object.__getattribute__(self, "sections")
+        sections: dict[str, dict[str, Any]] = object.__getattribute__(self, "sections")
         if name in sections:
             return sections[name]
         raise AttributeError(name)
@@ -310,13 +488,21 @@ class Config:
         d["analysis_mode"] = mode
         old = d["parameters"]
         d["parameters"] = {k: v for k, v in old.items() if k in MODES[mode]}
-        return config_from_dict(d, source=str(self.path) if self.path else "<config>", path=self.path)
+        return config_from_dict(
+            d, source=str(self.path) if self.path else "<config>", path=self.path
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The complete configuration as plain JSON data (the snapshot stored with results)."""
         params: dict[str, Any] = {}
         for name, p in self.parameters.items():
-            entry: dict[str, Any] = {"value": p.value, "min": p.min, "max": p.max, "unit": p.unit, "fixed": p.fixed}
+            entry: dict[str, Any] = {
+                "value": p.value,
+                "min": p.min,
+                "max": p.max,
+                "unit": p.unit,
+                "fixed": p.fixed,
+            }
             entry["prior"] = p.prior.to_dict() if p.prior else None
             params[name] = entry
         out: dict[str, Any] = {"analysis_mode": self.mode}
@@ -338,16 +524,22 @@ def config_from_dict(raw: Any, *, source: str = "<config>", path: Path | None = 
     if mode is None:
         raise ConfigError(f"{source}: missing key 'analysis_mode' (one of {', '.join(MODES)})")
     if mode not in MODES:
-        raise ConfigError(f"{source}: analysis_mode: expected one of {', '.join(MODES)}, got {mode!r}{_suggest(str(mode), MODES)}")
+        raise ConfigError(
+            f"{source}: analysis_mode: expected one of {', '.join(MODES)}, got {mode!r}{_suggest(str(mode), MODES)}"
+        )
     description = raw.get("description", "")
     if not isinstance(description, str):
         raise ConfigError(f"{source}: description: expected a string")
     sections = {name: _check_section(source, name, raw.get(name)) for name in SCHEMA}
     sc = sections["scaling"]
     if sc["contrast_min"] >= sc["contrast_max"]:
-        raise ConfigError(f"{source}: scaling: contrast_min ({sc['contrast_min']}) must be < contrast_max ({sc['contrast_max']})")
+        raise ConfigError(
+            f"{source}: scaling: contrast_min ({sc['contrast_min']}) must be < contrast_max ({sc['contrast_max']})"
+        )
     if sc["offset_min"] >= sc["offset_max"]:
-        raise ConfigError(f"{source}: scaling: offset_min ({sc['offset_min']}) must be < offset_max ({sc['offset_max']})")
+        raise ConfigError(
+            f"{source}: scaling: offset_min ({sc['offset_min']}) must be < offset_max ({sc['offset_max']})"
+        )
     if sections["noise"]["model"] == "fixed" and sections["noise"]["sigma"] is None:
         raise ConfigError(f"{source}: noise.sigma: required when noise.model is 'fixed'")
     params = _check_parameters(source, mode, raw.get("parameters"))
@@ -366,7 +558,9 @@ def load_config(path: str | Path) -> Config:
     try:
         raw = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{p}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
+        raise ConfigError(
+            f"{p}: not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from exc
     return config_from_dict(raw, source=str(p), path=p.resolve())
 
 
@@ -382,7 +576,12 @@ def template(mode: str, *, data_file: str | None = None) -> dict[str, Any]:
         out[name] = {k: copy.deepcopy(f.default) for k, f in fields.items()}
     out["data"]["file"] = data_file
     if mode == "static_anisotropic":
-        out["angle_filter"]["ranges"] = [[-10.0, 10.0], [80.0, 100.0], [170.0, 190.0], [260.0, 280.0]]
+        out["angle_filter"]["ranges"] = [
+            [-10.0, 10.0],
+            [80.0, 100.0],
+            [170.0, 190.0],
+            [260.0, 280.0],
+        ]
     if mode == "static_isotropic":
         out["angle_filter"]["enabled"] = False
         out["mcmc"]["chains"] = 2
@@ -403,7 +602,9 @@ def template(mode: str, *, data_file: str | None = None) -> dict[str, Any]:
     return out
 
 
-def write_template(mode: str, path: str | Path, *, overwrite: bool = False, data_file: str | None = None) -> Path:
+def write_template(
+    mode: str, path: str | Path, *, overwrite: bool = False, data_file: str | None = None
+) -> Path:
     """Write a template configuration; refuses to replace a file unless asked."""
     from .results.atomic import atomic_write_text
 
@@ -439,12 +640,25 @@ def reference_rst() -> str:
         "",
     ]
     for name, fields in SCHEMA.items():
-        lines += [f"``{name}``", "-" * (len(name) + 4), "", ".. list-table::", "   :header-rows: 1", "   :widths: 20 12 18 50", ""]
+        lines += [
+            f"``{name}``",
+            "-" * (len(name) + 4),
+            "",
+            ".. list-table::",
+            "   :header-rows: 1",
+            "   :widths: 20 12 18 50",
+            "",
+        ]
         lines += ["   * - key", "     - type", "     - default", "     - meaning"]
         for key, f in fields.items():
             kind = f.kind + (" or null" if f.nullable else "")
             meaning = f.doc + (f" Choices: {', '.join(f.choices)}." if f.choices else "")
-            lines += [f"   * - ``{key}``", f"     - {kind}", f"     - ``{_fmt_default(f)}``", f"     - {meaning}"]
+            lines += [
+                f"   * - ``{key}``",
+                f"     - {kind}",
+                f"     - ``{_fmt_default(f)}``",
+                f"     - {meaning}",
+            ]
         lines.append("")
     lines += [
         "``parameters``",
@@ -453,8 +667,8 @@ def reference_rst() -> str:
         "One object per parameter of the mode, each with ``value`` (initial value), ``min``,",
         "``max``, ``fixed`` (true: held at ``value`` by every method), ``unit`` (must match",
         "the unit below; values are never converted) and ``prior`` (for MCMC: null, or",
-        "``{\"dist\": \"Normal\"|\"TruncatedNormal\"|\"LogNormal\", \"mu\": m, \"sigma\": s}``, or",
-        "``{\"dist\": \"Uniform\"}``; every prior is truncated to the bounds; null means",
+        '``{"dist": "Normal"|"TruncatedNormal"|"LogNormal", "mu": m, "sigma": s}``, or',
+        '``{"dist": "Uniform"}``; every prior is truncated to the bounds; null means',
         "Uniform within the bounds).",
         "",
         ".. list-table::",
@@ -469,10 +683,16 @@ def reference_rst() -> str:
         "     - meaning",
     ]
     for name, spec in PARAMETER_TABLE.items():
-        lines += [f"   * - ``{name}``", f"     - {spec.unit}", f"     - {spec.value:g}", f"     - {spec.min:g}", f"     - {spec.max:g}", f"     - {spec.description}"]
+        lines += [
+            f"   * - ``{name}``",
+            f"     - {spec.unit}",
+            f"     - {spec.value:g}",
+            f"     - {spec.min:g}",
+            f"     - {spec.max:g}",
+            f"     - {spec.description}",
+        ]
     lines += ["", "Modes use these parameters, in this order:", ""]
     for mode, names in MODES.items():
         lines.append(f"- ``{mode}``: {', '.join(names)}")
     lines.append("")
     return "\n".join(lines)
-

@@ -74,6 +74,9 @@ MODES: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: A parameter vector in mode order: a sequence of scalars (or 0-d tensors) or an array.
+ParamsLike = Sequence[Any] | np.ndarray
+
 _DEG = math.pi / 180.0
 #: Below this |u| = |exponent + 1| the antiderivative uses its Taylor series in u.
 _SERIES_U = 1e-6
@@ -114,13 +117,13 @@ def _antiderivative_du(log_t: Any, exponent: Any, xp: Any = np) -> Any:
     return (log_t * np.exp(u * log_t) - h) / u
 
 
-def _transport_integral(params: Sequence[Any], t: Any, log_t: Any, xp: Any) -> Any:
+def _transport_integral(params: ParamsLike, t: Any, log_t: Any, xp: Any) -> Any:
     """F(t): antiderivative of J(t) = D0 t^alpha + D_offset, per frame."""
     d0, alpha, d_offset = params[0], params[1], params[2]
     return d0 * power_law_antiderivative(log_t, alpha, xp) + d_offset * t
 
 
-def _strain_integral(params: Sequence[Any], t: Any, log_t: Any, xp: Any) -> Any:
+def _strain_integral(params: ParamsLike, t: Any, log_t: Any, xp: Any) -> Any:
     """G(t): antiderivative of gdot(t) = gamma_dot_t0 t^beta + gamma_dot_t_offset."""
     g0, beta, g_offset = params[3], params[4], params[5]
     return g0 * power_law_antiderivative(log_t, beta, xp) + g_offset * t
@@ -175,7 +178,7 @@ def _diffusion_pairs(F: Any, iu: Any, ju: Any, q: float, xp: Any) -> Any:
 
 
 def g1_squared_pairs(
-    params: Sequence[Any],
+    params: ParamsLike,
     t: Any,
     phi_deg: Any,
     q: float,
@@ -205,9 +208,9 @@ def g1_squared_pairs(
     phase = theta * G[None, :]
     s, c = xp.sin(phase), xp.cos(phase)
     # take along axis 1 is several times faster than s[:, ju] in NumPy, same elsewhere.
-    sin_pair = xp.take(s, ju, axis=1) * xp.take(c, iu, axis=1) - xp.take(
-        c, ju, axis=1
-    ) * xp.take(s, iu, axis=1)
+    sin_pair = xp.take(s, ju, axis=1) * xp.take(c, iu, axis=1) - xp.take(c, ju, axis=1) * xp.take(
+        s, iu, axis=1
+    )
     x = theta * (G[ju] - G[iu])[None, :]
     small = xp.abs(x) < _SERIES_X
     x_safe = xp.where(small, 1.0, x)
@@ -240,7 +243,7 @@ def angle_groups(phi_deg: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def c2_pairs(
-    params: Sequence[Any],
+    params: ParamsLike,
     t: Any,
     phi_deg: Any,
     q: float,
@@ -263,7 +266,7 @@ def c2_pairs(
 
 
 def c2_matrix(
-    params: Sequence[float],
+    params: ParamsLike,
     t: np.ndarray,
     phi_deg: np.ndarray,
     q: float,
@@ -295,7 +298,7 @@ def c2_matrix(
 
 # --------------------------------------------------------------------------- Jacobian
 def g1_squared_pairs_and_jacobian(
-    params: Sequence[float],
+    params: ParamsLike,
     t: np.ndarray,
     phi_deg: np.ndarray,
     q: float,
@@ -347,9 +350,9 @@ def g1_squared_pairs_and_jacobian(
     dtheta = -0.5 * q * gap * np.sin((p[6] - phi_deg) * _DEG) * _DEG
     n_ang, m = phi_deg.shape[0], iu.shape[0]
     g1sq = np.empty((n_ang, m))
-    jac = np.empty((n_par, n_ang, m)) if jacobian else None
     if not jacobian:
         return _g1sq_flow_numpy(G, dG, diffusion, theta, iu, ju, g1sq), None
+    jac = np.empty((n_par, n_ang, m))
     dG_frames = (
         power_law_antiderivative(log_t, p[4], np),
         p[3] * _antiderivative_du(log_t, p[4]),
@@ -375,8 +378,6 @@ def g1_squared_pairs_and_jacobian(
             xs2 = xs * xs
             sinc2[small] = 1.0 - xs2 / 3.0 + 2.0 * xs2 * xs2 / 45.0
         np.multiply(diffusion, sinc2, out=g1sq[a])
-        if jac is None:
-            continue
         dsinc2 = 2.0 * sinc * (cos_pair - sinc) / x_safe
         if small.size:
             dsinc2[small] = -2.0 * xs / 3.0 + 8.0 * xs * xs2 / 45.0
@@ -390,7 +391,9 @@ def g1_squared_pairs_and_jacobian(
     return g1sq, jac
 
 
-def _pair_phases(theta_g: np.ndarray, flat: np.ndarray, with_cos: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def _pair_phases(
+    theta_g: np.ndarray, flat: np.ndarray, with_cos: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
     """sin (and cos) of θ(G_j - G_i) on the pairs from per-frame sines and cosines.
 
     sin(θG_j - θG_i) = c_i s_j - s_i c_j and cos(...) = c_i c_j + s_i s_j are the entries
@@ -448,7 +451,7 @@ def _g1sq_flow_numpy(
 
 
 # --------------------------------------------------------------------------- checks
-def negative_rate_warnings(params: Sequence[float], t: np.ndarray, mode: str) -> list[str]:
+def negative_rate_warnings(params: ParamsLike, t: np.ndarray, mode: str) -> list[str]:
     """Plain-language warnings when J(t) or gdot(t) is negative somewhere in the window."""
     t = np.asarray(t, dtype=float)
     p = [float(v) for v in params]

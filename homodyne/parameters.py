@@ -41,12 +41,20 @@ class ParameterSpec:
 #: Units, template initial values, default bounds and meaning of every physical parameter.
 PARAMETER_TABLE: dict[str, ParameterSpec] = {
     "D0": ParameterSpec(
-        "Å²/s", 1000.0, 1.0, 1.0e6, "amplitude of the transport coefficient J(t) = D0 t^alpha + D_offset"
+        "Å²/s",
+        1000.0,
+        1.0,
+        1.0e6,
+        "amplitude of the transport coefficient J(t) = D0 t^alpha + D_offset",
     ),
     "alpha": ParameterSpec("1", 0.0, -2.0, 2.0, "power-law exponent of J(t)"),
     "D_offset": ParameterSpec("Å²/s", 0.0, -100.0, 100.0, "constant part of J(t)"),
     "gamma_dot_t0": ParameterSpec(
-        "1/s", 0.01, 1.0e-6, 1.0, "amplitude of the shear rate gdot(t) = gamma_dot_t0 t^beta + offset"
+        "1/s",
+        0.01,
+        1.0e-6,
+        1.0,
+        "amplitude of the shear rate gdot(t) = gamma_dot_t0 t^beta + offset",
     ),
     "beta": ParameterSpec("1", 0.0, -2.0, 2.0, "power-law exponent of the shear rate"),
     "gamma_dot_t_offset": ParameterSpec("1/s", 0.0, -0.01, 0.01, "constant part of the shear rate"),

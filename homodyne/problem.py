@@ -118,9 +118,13 @@ class Problem:
         if c2.shape[0] != phi.shape[0]:
             raise DataError(f"c2 holds {c2.shape[0]} angles but {phi.shape[0]} angles were given")
         if c2.shape[1] != t.shape[0]:
-            raise DataError(f"c2 matrices are {c2.shape[1]} x {c2.shape[2]} but {t.shape[0]} frame times were given")
+            raise DataError(
+                f"c2 matrices are {c2.shape[1]} x {c2.shape[2]} but {t.shape[0]} frame times were given"
+            )
         if np.any(t <= 0) or np.any(np.diff(t) <= 0):
-            raise DataError("frame times must be positive and increasing (frame f is at t = f * dt, f >= 1)")
+            raise DataError(
+                "frame times must be positive and increasing (frame f is at t = f * dt, f >= 1)"
+            )
         if frame_stride > 1:
             c2 = c2[:, ::frame_stride, ::frame_stride]
             t = t[::frame_stride]
@@ -156,7 +160,9 @@ class Problem:
         )
 
     @staticmethod
-    def _noise(model: str, sigma: Any, data: np.ndarray, iu: np.ndarray, ju: np.ndarray, n: int) -> np.ndarray:
+    def _noise(
+        model: str, sigma: Any, data: np.ndarray, iu: np.ndarray, ju: np.ndarray, n: int
+    ) -> np.ndarray:
         A = data.shape[0]
         if model == "fixed":
             if sigma is None:
@@ -169,10 +175,14 @@ class Problem:
             return np.ones(A)
         if model == "estimate":
             return estimate_noise(data, iu, ju, n)
-        raise AnalysisError(f"unknown noise model {model!r}; expected 'estimate', 'fixed' or 'unit'")
+        raise AnalysisError(
+            f"unknown noise model {model!r}; expected 'estimate', 'fixed' or 'unit'"
+        )
 
     @classmethod
-    def from_config(cls, config: Config, dataset: Any, *, frame_stride: int = 1, max_lag: int | None = None) -> Problem:
+    def from_config(
+        cls, config: Config, dataset: Any, *, frame_stride: int = 1, max_lag: int | None = None
+    ) -> Problem:
         """A problem from a validated configuration and a loaded dataset (angles filtered)."""
         from .data import filter_angles
 
@@ -182,7 +192,12 @@ class Problem:
         if af["enabled"] and config.mode != "static_isotropic":
             keep = np.asarray(filter_angles(phi, af["ranges"], fallback=af["fallback"]))
             if keep.size < phi.size:
-                log.info("angle filter keeps %d of %d angles: %s", keep.size, phi.size, np.round(phi[keep], 3).tolist())
+                log.info(
+                    "angle filter keeps %d of %d angles: %s",
+                    keep.size,
+                    phi.size,
+                    np.round(phi[keep], 3).tolist(),
+                )
             phi, c2 = phi[keep], c2[keep]
         if config.mode == "static_isotropic" and phi.size > 1:
             log.info("static isotropic mode: averaging %d angles into one", phi.size)
@@ -262,7 +277,9 @@ class Problem:
             sel &= (pj - pi) <= max_lag
         idx = np.nonzero(sel)[0]
         if idx.size < 3:
-            raise AnalysisError(f"data reduction (stride {frame_stride}, max_lag {max_lag}) leaves {idx.size} pairs")
+            raise AnalysisError(
+                f"data reduction (stride {frame_stride}, max_lag {max_lag}) leaves {idx.size} pairs"
+            )
         return replace(
             self,
             t=self.t[keep_frames],

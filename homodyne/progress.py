@@ -38,7 +38,9 @@ class Progress:
             self._thread.start()
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=1.0)
@@ -65,7 +67,12 @@ class Progress:
         with self._lock:
             now = time.perf_counter()
             if stage != self.stage:
-                if not self.quiet and not self.tty and now - self._stage_t0 >= _DELAY and self.stage:
+                if (
+                    not self.quiet
+                    and not self.tty
+                    and now - self._stage_t0 >= _DELAY
+                    and self.stage
+                ):
                     self.stream.write(self._line() + " (done)\n")
                 self.stage = stage
                 self._stage_t0 = now

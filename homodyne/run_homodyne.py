@@ -58,36 +58,91 @@ def _main_parser(prog: str) -> _Parser:
             "failure, 2 usage error."
         ),
     )
-    p.add_argument("--config", "-c", metavar="FILE", help="JSON configuration (write one with homodyne-config)")
-    p.add_argument("--data", metavar="HDF5", help="data file; overrides data.file of the configuration")
-    p.add_argument("--method", choices=("classical", "mcmc", "all"), default="classical", help="fitting method (default: classical)")
-    p.add_argument("--output-dir", metavar="DIR", help="parent folder of the run folder; overrides output.directory")
-    p.add_argument("--run-name", metavar="NAME", help="name of the run folder; overrides output.run_name")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run folder of the same name")
+    p.add_argument(
+        "--config", "-c", metavar="FILE", help="JSON configuration (write one with homodyne-config)"
+    )
+    p.add_argument(
+        "--data", metavar="HDF5", help="data file; overrides data.file of the configuration"
+    )
+    p.add_argument(
+        "--method",
+        choices=("classical", "mcmc", "all"),
+        default="classical",
+        help="fitting method (default: classical)",
+    )
+    p.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="parent folder of the run folder; overrides output.directory",
+    )
+    p.add_argument(
+        "--run-name", metavar="NAME", help="name of the run folder; overrides output.run_name"
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing run folder of the same name"
+    )
     mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--static-isotropic", dest="mode", action="store_const", const="static_isotropic", help="override the mode: static, one (averaged) angle")
-    mode.add_argument("--static-anisotropic", dest="mode", action="store_const", const="static_anisotropic", help="override the mode: static, several angles")
-    mode.add_argument("--laminar-flow", dest="mode", action="store_const", const="laminar_flow", help="override the mode: diffusion + shear flow (7 parameters)")
-    p.add_argument("--plot-experimental-data", action="store_true", help="plot the selected data (c2 maps per angle) and stop")
-    p.add_argument("--plot-simulated-data", action="store_true", help="plot the model at the initial parameters on the data's times and angles, and stop")
+    mode.add_argument(
+        "--static-isotropic",
+        dest="mode",
+        action="store_const",
+        const="static_isotropic",
+        help="override the mode: static, one (averaged) angle",
+    )
+    mode.add_argument(
+        "--static-anisotropic",
+        dest="mode",
+        action="store_const",
+        const="static_anisotropic",
+        help="override the mode: static, several angles",
+    )
+    mode.add_argument(
+        "--laminar-flow",
+        dest="mode",
+        action="store_const",
+        const="laminar_flow",
+        help="override the mode: diffusion + shear flow (7 parameters)",
+    )
+    p.add_argument(
+        "--plot-experimental-data",
+        action="store_true",
+        help="plot the selected data (c2 maps per angle) and stop",
+    )
+    p.add_argument(
+        "--plot-simulated-data",
+        action="store_true",
+        help="plot the model at the initial parameters on the data's times and angles, and stop",
+    )
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
     verb = p.add_mutually_exclusive_group()
-    verb.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug); tracebacks on errors")
+    verb.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output (-vv: debug); tracebacks on errors",
+    )
     verb.add_argument("-q", "--quiet", action="store_true", help="only errors")
-    p.add_argument("--version", action="version", version=f"%(prog)s (homodyne-analysis) {__version__}")
+    p.add_argument(
+        "--version", action="version", version=f"%(prog)s (homodyne-analysis) {__version__}"
+    )
     return p
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
+    )
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
     from .config import load_config
 
     if not args.config:
-        raise UsageError(f"--config FILE is required (write a template with 'homodyne-config --mode MODE -o FILE'; see '{PROG} --help')")
+        raise UsageError(
+            f"--config FILE is required (write a template with 'homodyne-config --mode MODE -o FILE'; see '{PROG} --help')"
+        )
     config = load_config(args.config)
     if args.mode:
         config = config.with_mode(args.mode)
@@ -101,13 +156,26 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.plot_experimental_data or args.plot_simulated_data:
         from .cli.plot_only import plot_only
 
-        folder = plot_only(config, data_file=args.data, output_dir=args.output_dir, experimental=args.plot_experimental_data, simulated=args.plot_simulated_data)
+        folder = plot_only(
+            config,
+            data_file=args.data,
+            output_dir=args.output_dir,
+            experimental=args.plot_experimental_data,
+            simulated=args.plot_simulated_data,
+        )
         if not args.quiet:
             print(f"plots written to {folder}")
         return 0
     from .analysis import run_analysis
 
-    outcome = run_analysis(config, data_file=args.data, method=args.method, output_dir=args.output_dir, command=[PROG, *argv], quiet=args.quiet)
+    outcome = run_analysis(
+        config,
+        data_file=args.data,
+        method=args.method,
+        output_dir=args.output_dir,
+        command=[PROG, *argv],
+        quiet=args.quiet,
+    )
     if not args.quiet:
         if outcome.classical is not None:
             print(outcome.classical.report())
@@ -115,7 +183,10 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
             print(outcome.mcmc.report())
         print(f"results written to {outcome.run_dir}")
     if outcome.classical is not None and not outcome.classical.success:
-        print(f"{PROG}: error: the classical fit did not converge: {outcome.classical.message}", file=sys.stderr)
+        print(
+            f"{PROG}: error: the classical fit did not converge: {outcome.classical.message}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -128,7 +199,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
         if argv and argv[0] in _SUBCOMMANDS:
             from .cli import subcommands
 
-            return int(subcommands.dispatch(argv[0], argv[1:], prog=f"{prog} {argv[0]}", parser_cls=_Parser))
+            return int(
+                subcommands.dispatch(
+                    argv[0], argv[1:], prog=f"{prog} {argv[0]}", parser_cls=_Parser
+                )
+            )
         parser = _main_parser(prog)
         args = parser.parse_args(argv)
         _setup_logging(args.verbose, args.quiet)
@@ -150,9 +225,15 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
             print(f"{prog}: error: {exc}", file=sys.stderr)
             return exc.exit_code
         if isinstance(exc, MemoryError):
-            print(f"{prog}: error: out of memory; reduce the frame window or the number of angles", file=sys.stderr)
+            print(
+                f"{prog}: error: out of memory; reduce the frame window or the number of angles",
+                file=sys.stderr,
+            )
             return 1
-        print(f"{prog}: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback and report it)", file=sys.stderr)
+        print(
+            f"{prog}: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback and report it)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -28,7 +28,15 @@ def laminar_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from homodyne.data import write_simulated_file
 
     path = tmp_path_factory.mktemp("data") / "laminar.h5"
-    return write_simulated_file(path, mode="laminar_flow", params=LAMINAR_TRUTH, n_frames=120, contrast=0.3, noise_sigma=0.003, seed=7)
+    return write_simulated_file(
+        path,
+        mode="laminar_flow",
+        params=LAMINAR_TRUTH,
+        n_frames=120,
+        contrast=0.3,
+        noise_sigma=0.003,
+        seed=7,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +44,16 @@ def static_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from homodyne.data import write_simulated_file
 
     path = tmp_path_factory.mktemp("data") / "static.h5"
-    return write_simulated_file(path, mode="static_anisotropic", params=STATIC_TRUTH, n_frames=100, contrast=0.25, noise_sigma=0.003, seed=3, layout="aps_old")
+    return write_simulated_file(
+        path,
+        mode="static_anisotropic",
+        params=STATIC_TRUTH,
+        n_frames=100,
+        contrast=0.25,
+        noise_sigma=0.003,
+        seed=3,
+        layout="aps_old",
+    )
 
 
 def write_config(folder: Path, mode: str, data_file: Path | None, **sections: dict) -> Path:

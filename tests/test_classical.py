@@ -30,7 +30,9 @@ def _assert_recovered(result, truth: dict, nsigma: float = 3.0) -> None:
             continue
         assert p.stderr is not None and np.isfinite(p.stderr) and p.stderr > 0, name
         z = (p.value - truth[name]) / p.stderr
-        assert abs(z) < nsigma, f"{name}: fit {p.value:.6g} ± {p.stderr:.3g}, truth {truth[name]} ({z:+.1f} σ)"
+        assert abs(z) < nsigma, (
+            f"{name}: fit {p.value:.6g} ± {p.stderr:.3g}, truth {truth[name]} ({z:+.1f} σ)"
+        )
 
 
 @pytest.mark.parametrize("start", ["template", "half_off"])
@@ -42,7 +44,13 @@ def test_laminar_recovery(laminar_file, start: str) -> None:
         changes["D_offset"] = {"value": -0.674 * 1.5}
     problem, config = _problem(laminar_file, "laminar_flow", **changes)
     c = config.classical
-    result = fit(problem, method=c["method"], multistart=c["multistart"], coarse_frames=c["coarse_frames"], seed=c["seed"])
+    result = fit(
+        problem,
+        method=c["method"],
+        multistart=c["multistart"],
+        coarse_frames=c["coarse_frames"],
+        seed=c["seed"],
+    )
     assert result.success, result.message
     _assert_recovered(result, LAMINAR_TRUTH)
     # the reported reduced χ² is that of a correct model: the noise was estimated from the data
@@ -105,23 +113,32 @@ def test_methods_agree_with_lm(method: str) -> None:
     other = fit(problem, method=method, max_iterations=400)
     assert other.chi2 == pytest.approx(ref.chi2, rel=1e-6)
     for name in params.names:
-        assert other.parameters[name].value == pytest.approx(ref.parameters[name].value, rel=2e-3, abs=0.05 * ref.parameters[name].stderr)
+        assert other.parameters[name].value == pytest.approx(
+            ref.parameters[name].value, rel=2e-3, abs=0.05 * ref.parameters[name].stderr
+        )
     if method == "trf":
         for name in params.names:
-            assert other.parameters[name].stderr == pytest.approx(ref.parameters[name].stderr, rel=1e-3)
+            assert other.parameters[name].stderr == pytest.approx(
+                ref.parameters[name].stderr, rel=1e-3
+            )
 
 
 def test_errors_match_monte_carlo_scatter() -> None:
     """Reported standard errors agree with the scatter of estimates over noise draws."""
     vals, errs = [], []
     for seed in range(12):
-        c2, t, params = _synthetic("static_isotropic", STATIC_TRUTH, np.array([0.0]), n=150, sigma=0.001, seed=seed)
+        c2, t, params = _synthetic(
+            "static_isotropic", STATIC_TRUTH, np.array([0.0]), n=150, sigma=0.001, seed=seed
+        )
         res = fit(Problem.from_arrays(c2, t, [0.0], 0.0054, params))
         vals.append([res.parameters[k].value for k in params.names])
         errs.append([res.parameters[k].stderr for k in params.names])
     scatter = np.std(vals, axis=0, ddof=1)
     mean_err = np.mean(errs, axis=0)
-    assert np.all(scatter / mean_err > 0.5) and np.all(scatter / mean_err < 2.0), (scatter, mean_err)
+    assert np.all(scatter / mean_err > 0.5) and np.all(scatter / mean_err < 2.0), (
+        scatter,
+        mean_err,
+    )
 
 
 def test_fixed_noise_errors_are_not_rescaled() -> None:
@@ -142,11 +159,22 @@ def test_shared_scaling() -> None:
 
 
 def test_noise_estimate_recovers_sigma() -> None:
-    c2, t, params = _synthetic("laminar_flow", LAMINAR_TRUTH, np.array([-8.5, 30.0]), n=100, sigma=0.005)
+    c2, t, params = _synthetic(
+        "laminar_flow", LAMINAR_TRUTH, np.array([-8.5, 30.0]), n=100, sigma=0.005
+    )
     problem = Problem.from_arrays(c2, t, [-8.5, 30.0], 0.0054, params)
     np.testing.assert_allclose(problem.sigma, 0.005, rtol=0.05)
     with pytest.raises(Exception, match="noise estimate is zero"):
-        clean = c2_matrix([LAMINAR_TRUTH[k] for k in params.names], t, [90.0], 0.0054, 2e6, 0.0, 1.0, "laminar_flow")
+        clean = c2_matrix(
+            [LAMINAR_TRUTH[k] for k in params.names],
+            t,
+            [90.0],
+            0.0054,
+            2e6,
+            0.0,
+            1.0,
+            "laminar_flow",
+        )
         iu, ju = np.triu_indices(t.size, 1)
         estimate_noise(clean[:, iu, ju], iu, ju, t.size)
 

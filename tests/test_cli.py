@@ -30,19 +30,33 @@ def test_help_and_version_are_fast_and_light() -> None:
         "heavy = [m for m in ('numpy', 'scipy', 'h5py', 'matplotlib', 'pymc', 'jax') if m in sys.modules]\n"
         "print(heavy)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip().splitlines()[-1] == "[]"
-    res = subprocess.run([sys.executable, "-m", "homodyne.run_homodyne", "--version"], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "homodyne.run_homodyne", "--version"], capture_output=True, text=True
+    )
     assert res.returncode == 0 and "homodyne" in res.stdout
 
 
-def test_classical_run_writes_complete_results(tmp_path: Path, laminar_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_classical_run_writes_complete_results(
+    tmp_path: Path, laminar_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = write_config(tmp_path, "laminar_flow", laminar_file, output={"run_name": "r1"})
-    code, out, err = run(["--config", str(cfg), "-q"], capsys)
+    code, _out, err = run(["--config", str(cfg), "-q"], capsys)
     assert code == 0, err
     folder = tmp_path / "out" / "r1"
     doc = json.loads((folder / "results.json").read_text())
-    assert set(doc["parameters"]) == {"D0", "alpha", "D_offset", "gamma_dot_t0", "beta", "gamma_dot_t_offset", "phi0"}
+    assert set(doc["parameters"]) == {
+        "D0",
+        "alpha",
+        "D_offset",
+        "gamma_dot_t0",
+        "beta",
+        "gamma_dot_t_offset",
+        "phi0",
+    }
     assert set(doc["parameters"]["D0"]) >= {"value", "stderr", "unit", "fixed"}
     assert doc["parameters"]["D0"]["unit"] == "Å²/s"
     assert 0.9 < doc["chi2"]["reduced_chi2"] < 1.1
@@ -61,15 +75,29 @@ def test_classical_run_writes_complete_results(tmp_path: Path, laminar_file: Pat
     # an existing run folder is never overwritten silently
     code, _, err = run(["--config", str(cfg), "-q"], capsys)
     assert code == 1 and "already exists" in err and len(err.strip().splitlines()) == 1
-    code, _, err = run(["--config", str(cfg), "-q", "--overwrite", "--no-plots", "--static-anisotropic"], capsys)
+    code, _, err = run(
+        ["--config", str(cfg), "-q", "--overwrite", "--no-plots", "--static-anisotropic"], capsys
+    )
     assert code == 0, err
     doc2 = json.loads((folder / "results.json").read_text())
     assert doc2["analysis_mode"] == "static_anisotropic" and not list(folder.glob("*.png"))
 
 
-def test_data_option_and_plot_only(tmp_path: Path, static_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_data_option_and_plot_only(
+    tmp_path: Path, static_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = write_config(tmp_path, "static_anisotropic", None, output={"run_name": "p"})
-    code, out, err = run(["--config", str(cfg), "--data", str(static_file), "--plot-experimental-data", "--plot-simulated-data"], capsys)
+    code, _out, err = run(
+        [
+            "--config",
+            str(cfg),
+            "--data",
+            str(static_file),
+            "--plot-experimental-data",
+            "--plot-simulated-data",
+        ],
+        capsys,
+    )
     assert code == 0, err
     names = {p.name for p in (tmp_path / "out" / "p_plots").iterdir()}
     assert any(n.startswith("c2_experimental_phi_") for n in names)
@@ -107,7 +135,9 @@ def _nan_every_bin(h5: h5py.File) -> None:
         ("incomplete", r"missing key 'analysis_mode'"),
     ],
 )
-def test_bad_input_gives_one_line_and_exit_1(case: str, pattern: str, tmp_path: Path, laminar_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_gives_one_line_and_exit_1(
+    case: str, pattern: str, tmp_path: Path, laminar_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = laminar_file
     data_section: dict = {}
     params: dict = {}
@@ -160,7 +190,9 @@ def test_bad_input_gives_one_line_and_exit_1(case: str, pattern: str, tmp_path: 
         (["--frobnicate"], r"unrecognized arguments"),
     ],
 )
-def test_usage_errors_exit_2(argv: list[str], pattern: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2(
+    argv: list[str], pattern: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = run(argv, capsys)
     assert code == 2
     assert len(err.strip().splitlines()) == 1
@@ -180,7 +212,22 @@ def test_homodyne_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 def test_simulate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "sim.h5"
-    code, stdout, err = run(["simulate", "--mode", "static_anisotropic", "-o", str(out), "--frames", "40", "--layout", "aps_old", "--param", "D0=900"], capsys)
+    code, stdout, err = run(
+        [
+            "simulate",
+            "--mode",
+            "static_anisotropic",
+            "-o",
+            str(out),
+            "--frames",
+            "40",
+            "--layout",
+            "aps_old",
+            "--param",
+            "D0=900",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert '"D0": 900.0' in stdout
     from homodyne.data import load_dataset

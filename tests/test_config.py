@@ -48,26 +48,40 @@ def _cfg(**changes: object) -> dict:
     "changes,pattern",
     [
         ({"data__qq": 1.0}, r"data: unknown key 'qq' \(did you mean 'q'\?\)"),
-        ({"classical__method": "levenberg"}, r"classical.method: expected one of 'lm', 'trf', 'nelder-mead', got 'levenberg'"),
+        (
+            {"classical__method": "levenberg"},
+            r"classical.method: expected one of 'lm', 'trf', 'nelder-mead', got 'levenberg'",
+        ),
         ({"data__q": -1.0}, r"data.q: expected a value > 0.0, got -1.0"),
         ({"data__q": "0.005"}, r"data.q: expected a finite number, got '0.005'"),
         ({"data__frames": [10, 5]}, r"data.frames: expected 1 <= start < end"),
         ({"data__frames": [0, 5]}, r"1-based"),
         ({"classical__multistart": 2.5}, r"classical.multistart: expected an integer"),
         ({"angle_filter__ranges": [[10, -10]]}, r"range \[10, -10\] has min > max"),
-        ({"parameters__D0__min": 10.0, "parameters__D0__max": 1.0}, r"parameters.D0: bounds need min < max, got min=10.0 > max=1.0"),
-        ({"parameters__alpha__value": 5.0}, r"parameters.alpha.value: initial value 5.0 is outside the bounds \[-2.0, 2.0\]"),
+        (
+            {"parameters__D0__min": 10.0, "parameters__D0__max": 1.0},
+            r"parameters.D0: bounds need min < max, got min=10.0 > max=1.0",
+        ),
+        (
+            {"parameters__alpha__value": 5.0},
+            r"parameters.alpha.value: initial value 5.0 is outside the bounds \[-2.0, 2.0\]",
+        ),
         ({"parameters__D0__unit": "nm^2/s"}, r"parameters.D0.unit: D0 is in 'Å²/s'"),
         ({"parameters__D0__prior": {"dist": "Gauss"}}, r"prior.dist: expected one of Normal"),
         ({"parameters__D0__prior": {"dist": "Normal", "mu": 1.0}}, r"prior Normal needs 'sigma'"),
         ({"parameters__phi00": {}}, r"unknown key 'phi00' \(did you mean 'phi0'\?\)"),
         ({"noise__model": "fixed"}, r"noise.sigma: required when noise.model is 'fixed'"),
         ({"scaling__offset_min": 2.0}, r"offset_min \(2.0\) must be < offset_max"),
-        ({"analysis_mode": "laminar"}, r"analysis_mode: expected one of .* got 'laminar' \(did you mean 'laminar_flow'\?\)"),
+        (
+            {"analysis_mode": "laminar"},
+            r"analysis_mode: expected one of .* got 'laminar' \(did you mean 'laminar_flow'\?\)",
+        ),
         ({"outptu": {}}, r"unknown key 'outptu' \(did you mean 'output'\?\)"),
     ],
 )
-def test_bad_values_name_the_key_and_expectation(changes: dict, pattern: str, tmp_path: Path) -> None:
+def test_bad_values_name_the_key_and_expectation(
+    changes: dict, pattern: str, tmp_path: Path
+) -> None:
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(_cfg(**changes)))
     with pytest.raises(ConfigError, match=pattern) as info:
@@ -100,7 +114,15 @@ def test_file_errors(tmp_path: Path) -> None:
 
 def test_minimal_config_takes_defaults_and_relative_paths(tmp_path: Path) -> None:
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({"analysis_mode": "static_isotropic", "data": {"file": "d.h5"}, "parameters": {"D0": {"fixed": True, "value": 500.0}}}))
+    path.write_text(
+        json.dumps(
+            {
+                "analysis_mode": "static_isotropic",
+                "data": {"file": "d.h5"},
+                "parameters": {"D0": {"fixed": True, "value": 500.0}},
+            }
+        )
+    )
     cfg = load_config(path)
     assert cfg.resolve_path(cfg.data["file"]) == tmp_path.resolve() / "d.h5"
     assert cfg.parameters["D0"].fixed and cfg.parameters["D0"].value == 500.0

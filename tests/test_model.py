@@ -47,7 +47,16 @@ def test_constant_shear_sinc_squared_with_zeros() -> None:
     np.testing.assert_allclose(c2 - 1.0, 0.4 * np.sinc(x / np.pi) ** 2, rtol=1e-9, atol=1e-15)
     # the first zero of sinc² sits at x = π
     tau0 = 2 * np.pi / (Q * GAP * np.cos(np.deg2rad(phi)) * gdot)
-    g = M.g1_squared_pairs(p, np.array([1.0, 1.0 + tau0]), np.array([phi]), Q, GAP, np.array([0]), np.array([1]), "laminar_flow")
+    g = M.g1_squared_pairs(
+        p,
+        np.array([1.0, 1.0 + tau0]),
+        np.array([phi]),
+        Q,
+        GAP,
+        np.array([0]),
+        np.array([1]),
+        "laminar_flow",
+    )
     assert g[0, 0] < 1e-20
 
 
@@ -56,10 +65,19 @@ def test_symmetry_and_diagonal() -> None:
     phi = np.array([-3.0, 10.0, 100.0])
     c2 = M.c2_matrix(LAMINAR, t, phi, Q, GAP, [0.1, 0.2, 0.3], [1.0, 1.01, 0.99], "laminar_flow")
     np.testing.assert_array_equal(c2, np.swapaxes(c2, 1, 2))
-    np.testing.assert_allclose(np.diagonal(c2, axis1=1, axis2=2), np.array([[1.1], [1.21], [1.29]]) * np.ones((1, 40)))
+    np.testing.assert_allclose(
+        np.diagonal(c2, axis1=1, axis2=2), np.array([[1.1], [1.21], [1.29]]) * np.ones((1, 40))
+    )
 
 
-@pytest.mark.parametrize("params", [LAMINAR, [500.0, 0.7, -3.0, 0.01, 0.4, -2e-3, -4.0], [2000.0, -1.0, 1.0, 1e-3, -1.0, 0.0, 0.0]])
+@pytest.mark.parametrize(
+    "params",
+    [
+        LAMINAR,
+        [500.0, 0.7, -3.0, 0.01, 0.4, -2e-3, -4.0],
+        [2000.0, -1.0, 1.0, 1e-3, -1.0, 0.0, 0.0],
+    ],
+)
 def test_exact_integrals_match_brute_force_quadrature(params: list[float]) -> None:
     """Closed-form integrals vs adaptive quadrature of J and gdot (also at alpha = -1)."""
     t = frames(30, dt=0.2, start=3)
@@ -101,7 +119,7 @@ def test_angle_groups_share_results() -> None:
     t = frames(30)
     iu, ju = M.triangle_indices(t.size)
     phi = np.array([3.0, 183.0, -177.0, 45.0, 363.0])
-    uniq, group = M.angle_groups(phi)
+    uniq, _group = M.angle_groups(phi)
     assert uniq.size == 2
     g = M.g1_squared_pairs(LAMINAR, t, phi, Q, GAP, iu, ju, "laminar_flow")
     for a in range(phi.size):
@@ -110,21 +128,47 @@ def test_angle_groups_share_results() -> None:
     np.testing.assert_allclose(g[0], g[1], rtol=1e-12)
 
 
-@pytest.mark.parametrize("mode,params", [("laminar_flow", LAMINAR), ("laminar_flow", [700.0, 0.4, 12.0, 0.02, 0.3, 1e-3, -7.0]), ("static_anisotropic", [900.0, -0.4, 15.0])])
+@pytest.mark.parametrize(
+    "mode,params",
+    [
+        ("laminar_flow", LAMINAR),
+        ("laminar_flow", [700.0, 0.4, 12.0, 0.02, 0.3, 1e-3, -7.0]),
+        ("static_anisotropic", [900.0, -0.4, 15.0]),
+    ],
+)
 def test_analytic_jacobian_matches_finite_differences(mode: str, params: list[float]) -> None:
     t = frames(25, start=4)
     phi = np.array([-8.5, 1.9, 60.0, 176.8])
     iu, ju = M.triangle_indices(t.size)
     g, jac = M.g1_squared_pairs_and_jacobian(params, t, phi, Q, GAP, iu, ju, mode)
-    np.testing.assert_allclose(np.broadcast_to(g, (jac.shape[1], iu.size)), np.broadcast_to(M.g1_squared_pairs(params, t, phi, Q, GAP, iu, ju, mode), (jac.shape[1], iu.size)), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.broadcast_to(g, (jac.shape[1], iu.size)),
+        np.broadcast_to(
+            M.g1_squared_pairs(params, t, phi, Q, GAP, iu, ju, mode), (jac.shape[1], iu.size)
+        ),
+        rtol=1e-12,
+    )
     for k in range(len(params)):
-        h = (1e-6 * abs(params[0]), 1e-5, 1e-3, 1e-7 * max(abs(params[3 % len(params)]), 1e-3), 1e-5, 1e-8, 1e-5)[k]
+        h = (
+            1e-6 * abs(params[0]),
+            1e-5,
+            1e-3,
+            1e-7 * max(abs(params[3 % len(params)]), 1e-3),
+            1e-5,
+            1e-8,
+            1e-5,
+        )[k]
         up, dn = list(params), list(params)
         up[k] += h
         dn[k] -= h
-        fd = (M.g1_squared_pairs(up, t, phi, Q, GAP, iu, ju, mode) - M.g1_squared_pairs(dn, t, phi, Q, GAP, iu, ju, mode)) / (2 * h)
+        fd = (
+            M.g1_squared_pairs(up, t, phi, Q, GAP, iu, ju, mode)
+            - M.g1_squared_pairs(dn, t, phi, Q, GAP, iu, ju, mode)
+        ) / (2 * h)
         scale = np.abs(fd).max() + 1e-300
-        np.testing.assert_allclose(jac[k], np.broadcast_to(fd, jac[k].shape), atol=2e-6 * scale, err_msg=f"parameter {k}")
+        np.testing.assert_allclose(
+            jac[k], np.broadcast_to(fd, jac[k].shape), atol=2e-6 * scale, err_msg=f"parameter {k}"
+        )
 
 
 def test_max_lag_triangle() -> None:
@@ -135,7 +179,9 @@ def test_max_lag_triangle() -> None:
 
 def test_unknown_mode() -> None:
     with pytest.raises(ValueError, match="unknown mode"):
-        M.g1_squared_pairs([1.0, 0.0, 0.0], frames(5), np.array([0.0]), Q, GAP, *M.triangle_indices(5), "flow")
+        M.g1_squared_pairs(
+            [1.0, 0.0, 0.0], frames(5), np.array([0.0]), Q, GAP, *M.triangle_indices(5), "flow"
+        )
 
 
 def _reference(params: list[float], mode: str) -> tuple[np.ndarray, tuple]:
@@ -143,11 +189,19 @@ def _reference(params: list[float], mode: str) -> tuple[np.ndarray, tuple]:
     phi = np.array([-8.5, 1.9, 45.0, 91.0, 176.8])
     iu, ju = M.triangle_indices(t.size)
     args = (t, phi, Q, GAP, iu, ju)
-    return M.c2_pairs(params, *args, np.array([0.2, 0.3, 0.25, 0.1, 0.3]), np.array([1.0, 1.01, 0.99, 1.0, 1.0]), mode), args
+    return M.c2_pairs(
+        params,
+        *args,
+        np.array([0.2, 0.3, 0.25, 0.1, 0.3]),
+        np.array([1.0, 1.01, 0.99, 1.0, 1.0]),
+        mode,
+    ), args
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="JAX not installed")
-@pytest.mark.parametrize("mode,params", [("laminar_flow", LAMINAR), ("static_anisotropic", LAMINAR[:3])])
+@pytest.mark.parametrize(
+    "mode,params", [("laminar_flow", LAMINAR), ("static_anisotropic", LAMINAR[:3])]
+)
 def test_jax_namespace_agrees_to_1e12(mode: str, params: list[float], tmp_path) -> None:
     import subprocess
     import sys
@@ -169,7 +223,9 @@ np.save(r'{tmp}', np.asarray(f(jnp.array({params!r}))))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pytensor") is None, reason="PyTensor not installed")
-@pytest.mark.parametrize("mode,params", [("laminar_flow", LAMINAR), ("static_anisotropic", LAMINAR[:3])])
+@pytest.mark.parametrize(
+    "mode,params", [("laminar_flow", LAMINAR), ("static_anisotropic", LAMINAR[:3])]
+)
 def test_pytensor_namespace_agrees_to_1e12(mode: str, params: list[float], tmp_path) -> None:
     import subprocess
     import sys
@@ -197,7 +253,9 @@ def test_numpy_fitting_path_equals_generic_model(phi0: float) -> None:
     phi = np.array([-8.5, 1.9, phi0 + 90.0, 120.0, 176.8, 181.0])  # includes θ = 0
     iu, ju = M.triangle_indices(t.size)
     p = [1324.1, -0.014, -0.674, 0.003, -0.909, 1e-4, phi0]
-    fast, none = M.g1_squared_pairs_and_jacobian(p, t, phi, Q, GAP, iu, ju, "laminar_flow", jacobian=False)
+    fast, none = M.g1_squared_pairs_and_jacobian(
+        p, t, phi, Q, GAP, iu, ju, "laminar_flow", jacobian=False
+    )
     assert none is None
     generic = M.g1_squared_pairs(p, t, phi, Q, GAP, iu, ju, "laminar_flow")
     np.testing.assert_allclose(fast, generic, rtol=1e-10, atol=1e-15)

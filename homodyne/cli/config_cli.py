@@ -18,11 +18,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Write a complete JSON configuration template for one analysis mode. "
         "Every key is explained in the configuration reference of the documentation.",
     )
-    p.add_argument("--mode", "-m", choices=tuple(MODES), default="laminar_flow", help="analysis mode (default: laminar_flow)")
-    p.add_argument("--output", "-o", default="my_config.json", metavar="FILE", help="file to write (default: my_config.json)")
+    p.add_argument(
+        "--mode",
+        "-m",
+        choices=tuple(MODES),
+        default="laminar_flow",
+        help="analysis mode (default: laminar_flow)",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        default="my_config.json",
+        metavar="FILE",
+        help="file to write (default: my_config.json)",
+    )
     p.add_argument("--data", metavar="HDF5", help="data file to put into data.file")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    p.add_argument("--version", action="version", version=f"%(prog)s (homodyne-analysis) {__version__}")
+    p.add_argument(
+        "--version", action="version", version=f"%(prog)s (homodyne-analysis) {__version__}"
+    )
     args = p.parse_args(argv)
     from ..config import write_template
     from ..errors import HomodyneError
@@ -33,7 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"homodyne-config: error: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f"homodyne-config: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        print(
+            f"homodyne-config: error: cannot write {args.output}: {exc.strerror}", file=sys.stderr
+        )
         return 1
     print(f"wrote {args.mode} template to {path}")
     return 0

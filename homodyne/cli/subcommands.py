@@ -15,18 +15,46 @@ __all__ = ["dispatch"]
 
 
 def _simulate(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentParser]) -> int:
-    p = parser_cls(prog=prog, description="Write synthetic two-time correlation data (model + Gaussian noise) in an APS HDF5 layout.")
+    p = parser_cls(
+        prog=prog,
+        description="Write synthetic two-time correlation data (model + Gaussian noise) in an APS HDF5 layout.",
+    )
     p.add_argument("--mode", choices=tuple(MODES), default="laminar_flow")
-    p.add_argument("--output", "-o", required=True, metavar="HDF5", help="file to write (refuses to replace an existing file without --force)")
+    p.add_argument(
+        "--output",
+        "-o",
+        required=True,
+        metavar="HDF5",
+        help="file to write (refuses to replace an existing file without --force)",
+    )
     p.add_argument("--layout", choices=("aps_u", "aps_old"), default="aps_u")
     p.add_argument("--frames", type=int, default=200, help="number of frames (default 200)")
     p.add_argument("--dt", type=float, default=0.1, help="frame time [s] (default 0.1)")
-    p.add_argument("--noise", type=float, default=0.003, help="absolute Gaussian noise σ per c2 value (default 0.003)")
+    p.add_argument(
+        "--noise",
+        type=float,
+        default=0.003,
+        help="absolute Gaussian noise σ per c2 value (default 0.003)",
+    )
     p.add_argument("--contrast", type=float, default=0.3)
     p.add_argument("--offset", type=float, default=1.0)
-    p.add_argument("--phi", type=float, nargs="+", help="angles [deg] (default: the mode's standard set)")
-    p.add_argument("--q", type=float, nargs="+", default=[0.0044, 0.0054, 0.0064], help="q values [1/Å] written to the file")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="override a model parameter (repeatable)")
+    p.add_argument(
+        "--phi", type=float, nargs="+", help="angles [deg] (default: the mode's standard set)"
+    )
+    p.add_argument(
+        "--q",
+        type=float,
+        nargs="+",
+        default=[0.0044, 0.0054, 0.0064],
+        help="q values [1/Å] written to the file",
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a model parameter (repeatable)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true")
     a = p.parse_args(argv)
@@ -37,7 +65,9 @@ def _simulate(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argument
     for item in a.param:
         name, _, value = item.partition("=")
         if name not in params:
-            raise ConfigError(f"--param {item!r}: unknown parameter {name!r} for mode {a.mode} (one of {', '.join(params)})")
+            raise ConfigError(
+                f"--param {item!r}: unknown parameter {name!r} for mode {a.mode} (one of {', '.join(params)})"
+            )
         try:
             params[name] = float(value)
         except ValueError:
@@ -46,8 +76,18 @@ def _simulate(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argument
     if out.exists() and not a.force:
         raise OutputExistsError(f"{out}: file exists; pass --force to replace it")
     write_simulated_file(
-        out, layout=a.layout, q_values=a.q, mode=a.mode, params=params, phi=a.phi, dt=a.dt,
-        n_frames=a.frames, contrast=a.contrast, offset=a.offset, noise_sigma=a.noise, seed=a.seed,
+        out,
+        layout=a.layout,
+        q_values=a.q,
+        mode=a.mode,
+        params=params,
+        phi=a.phi,
+        dt=a.dt,
+        n_frames=a.frames,
+        contrast=a.contrast,
+        offset=a.offset,
+        noise_sigma=a.noise,
+        seed=a.seed,
     )
     print(f"wrote {a.mode} data ({a.frames} frames, q = {a.q}, layout {a.layout}) to {out}")
     print("truth: " + json.dumps(params))
@@ -56,14 +96,27 @@ def _simulate(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argument
 
 #: The demo: a small laminar-flow data set (8 angles x 200 frames) with a realistic noise.
 DEMO_TRUTH = {
-    "D0": 1324.1, "alpha": -0.014, "D_offset": -0.674, "gamma_dot_t0": 0.003,
-    "beta": -0.909, "gamma_dot_t_offset": 0.0, "phi0": 5.0,
+    "D0": 1324.1,
+    "alpha": -0.014,
+    "D_offset": -0.674,
+    "gamma_dot_t0": 0.003,
+    "beta": -0.909,
+    "gamma_dot_t_offset": 0.0,
+    "phi0": 5.0,
 }
 
 
 def _demo(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentParser]) -> int:
-    p = parser_cls(prog=prog, description="Run a complete example: simulate a small laminar-flow data set, write its configuration, fit it and write the results.")
-    p.add_argument("--output-dir", default="homodyne_demo", metavar="DIR", help="folder for the data, config and results (default: homodyne_demo)")
+    p = parser_cls(
+        prog=prog,
+        description="Run a complete example: simulate a small laminar-flow data set, write its configuration, fit it and write the results.",
+    )
+    p.add_argument(
+        "--output-dir",
+        default="homodyne_demo",
+        metavar="DIR",
+        help="folder for the data, config and results (default: homodyne_demo)",
+    )
     p.add_argument("--method", choices=("classical", "mcmc", "all"), default="classical")
     p.add_argument("--frames", type=int, default=200)
     p.add_argument("--seed", type=int, default=1)
@@ -77,9 +130,20 @@ def _demo(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentPars
     root = Path(a.output_dir)
     root.mkdir(parents=True, exist_ok=True)
     data = root / "demo_laminar_flow.h5"
-    write_simulated_file(data, layout="aps_u", mode="laminar_flow", params=DEMO_TRUTH, n_frames=a.frames, contrast=0.3, noise_sigma=0.003, seed=a.seed)
+    write_simulated_file(
+        data,
+        layout="aps_u",
+        mode="laminar_flow",
+        params=DEMO_TRUTH,
+        n_frames=a.frames,
+        contrast=0.3,
+        noise_sigma=0.003,
+        seed=a.seed,
+    )
     cfg = template("laminar_flow", data_file=data.name)
-    cfg["description"] = "homodyne demo: synthetic laminar flow, 8 angles x %d frames, truth %s" % (a.frames, json.dumps(DEMO_TRUTH))
+    cfg["description"] = (
+        f"homodyne demo: synthetic laminar flow, 8 angles x {a.frames} frames, truth {json.dumps(DEMO_TRUTH)}"
+    )
     cfg["output"]["directory"] = str(root / "results")
     cfg["output"]["overwrite"] = True
     cfg["output"]["run_name"] = "demo"
@@ -87,14 +151,18 @@ def _demo(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentPars
     cfg_path = root / "demo_config.json"
     atomic_write_text(cfg_path, json.dumps(cfg, indent=2) + "\n")
     config = config_from_dict(cfg, source=str(cfg_path), path=cfg_path.resolve())
-    outcome = run_analysis(config, method=a.method, command=["homodyne", "demo", *argv], quiet=a.quiet)
+    outcome = run_analysis(
+        config, method=a.method, command=["homodyne", "demo", *argv], quiet=a.quiet
+    )
     if not a.quiet and outcome.classical is not None:
         print(outcome.classical.report())
         print("\nrecovery (truth vs fit):")
         for name, truth in DEMO_TRUTH.items():
             par = outcome.classical.parameters[name]
             err = par.stderr or float("nan")
-            print(f"  {name:<20s} truth {truth:< 11.5g} fit {par.value:< 12.6g} ± {err:<10.3g} ({(par.value - truth) / err:+.2f} σ)")
+            print(
+                f"  {name:<20s} truth {truth:< 11.5g} fit {par.value:< 12.6g} ± {err:<10.3g} ({(par.value - truth) / err:+.2f} σ)"
+            )
     if not a.quiet and outcome.mcmc is not None:
         print(outcome.mcmc.report())
     print(f"data: {data}\nconfig: {cfg_path}\nresults: {outcome.run_dir}")
@@ -102,7 +170,10 @@ def _demo(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentPars
 
 
 def _backends(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentParser]) -> int:
-    p = parser_cls(prog=prog, description="List the MCMC backends registered (entry-point group homodyne.mcmc_backends), whether each is usable here, and which one HOMODYNE_GPU_INTENT selects.")
+    p = parser_cls(
+        prog=prog,
+        description="List the MCMC backends registered (entry-point group homodyne.mcmc_backends), whether each is usable here, and which one HOMODYNE_GPU_INTENT selects.",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     a = p.parse_args(argv)
     from ..optimization.backends import list_backends
@@ -112,7 +183,9 @@ def _backends(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argument
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
-        print(f"{r.get('name', '?'):<10s} {'available' if r.get('available') else 'not installed':<14s} {r.get('description', '')}")
+        print(
+            f"{r.get('name', '?'):<10s} {'available' if r.get('available') else 'not installed':<14s} {r.get('description', '')}"
+        )
         if not r.get("available") and r.get("install"):
             print(f"{'':<10s} install: {r['install']}")
     return 0
@@ -121,9 +194,18 @@ def _backends(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argument
 _COMMANDS = {"simulate": _simulate, "demo": _demo, "backends": _backends}
 
 
-def dispatch(name: str, argv: Sequence[str], *, prog: str, parser_cls: type[argparse.ArgumentParser]) -> int:
+def dispatch(
+    name: str, argv: Sequence[str], *, prog: str, parser_cls: type[argparse.ArgumentParser]
+) -> int:
     return _COMMANDS[name](argv, prog, parser_cls)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(dispatch(sys.argv[1], sys.argv[2:], prog=f"homodyne {sys.argv[1]}", parser_cls=argparse.ArgumentParser))
+    sys.exit(
+        dispatch(
+            sys.argv[1],
+            sys.argv[2:],
+            prog=f"homodyne {sys.argv[1]}",
+            parser_cls=argparse.ArgumentParser,
+        )
+    )

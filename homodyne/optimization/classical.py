@@ -112,7 +112,8 @@ class FitResult:
             f" (σ per angle {np.array2string(self.sigma, precision=3)})",
             f"    χ²={self.chi2:.6g}  reduced χ²={self.chi2_red:.4f}",
             f"    verdict: {self.verdict()}",
-            "[[Parameters]]" + ("  (errors scaled by sqrt(reduced χ²))" if self.errors_scaled else ""),
+            "[[Parameters]]"
+            + ("  (errors scaled by sqrt(reduced χ²))" if self.errors_scaled else ""),
         ]
         for name, p in self.parameters.items():
             if p.fixed:
@@ -123,7 +124,9 @@ class FitResult:
             flag = "  AT BOUND" if name in self.at_bounds else ""
             if np.isfinite(err) and err > abs(p.value) and err > 0.1 * (p.max - p.min):
                 flag += "  (not constrained by these data)"
-            lines.append(f"    {name:<20s} = {p.value:< 14.6g} +/- {err:<11.4g} ({rel:.3g}%) {p.unit}{flag}")
+            lines.append(
+                f"    {name:<20s} = {p.value:< 14.6g} +/- {err:<11.4g} ({rel:.3g}%) {p.unit}{flag}"
+            )
         lines.append("[[Scaling]] contrast / offset per angle")
         for k in range(self.contrast.size):
             lines.append(
@@ -139,13 +142,17 @@ class FitResult:
                     r = self.correlation[i, j]
                     if abs(r) > 0.5:
                         hits += 1
-                        lines.append(f"    C({self.free_names[i]}, {self.free_names[j]}) = {r:+.4f}")
+                        lines.append(
+                            f"    C({self.free_names[i]}, {self.free_names[j]}) = {r:+.4f}"
+                        )
             if not hits:
                 lines.append("    none")
         if self.starts:
             best = min(s["chi2"] for s in self.starts)
             near = sum(1 for s in self.starts if s["chi2"] <= best * (1 + 1e-3) + 1e-9)
-            lines.append(f"[[Multistart]] {len(self.starts)} starts; {near} reached the best χ² (within 0.1%)")
+            lines.append(
+                f"[[Multistart]] {len(self.starts)} starts; {near} reached the best χ² (within 0.1%)"
+            )
         for w in self.warnings:
             lines.append(f"WARNING: {w}")
         return "\n".join(lines)
@@ -153,7 +160,11 @@ class FitResult:
 
 # =========================================================================== scaling
 def profile_scaling(
-    g: np.ndarray, y: np.ndarray, w: float, cbounds: tuple[float, float], obounds: tuple[float, float]
+    g: np.ndarray,
+    y: np.ndarray,
+    w: float,
+    cbounds: tuple[float, float],
+    obounds: tuple[float, float],
 ) -> tuple[float, float]:
     """Best (contrast, offset) for y ≈ offset + contrast · g inside the bounds (closed form).
 
@@ -204,13 +215,28 @@ class _Engine:
         # Rates whose positive bounds span decades are fitted in log space (better
         # conditioned steps); errors are mapped back with the delta method.
         self.logmask = (lo > 0) & (hi / np.where(lo > 0, lo, 1.0) > 100.0)
-        self.lower = np.concatenate([self.to_internal(lo), np.full(self.S, problem.contrast_bounds[0]), np.full(self.S, problem.offset_bounds[0])])
-        self.upper = np.concatenate([self.to_internal(hi), np.full(self.S, problem.contrast_bounds[1]), np.full(self.S, problem.offset_bounds[1])])
+        self.lower = np.concatenate(
+            [
+                self.to_internal(lo),
+                np.full(self.S, problem.contrast_bounds[0]),
+                np.full(self.S, problem.offset_bounds[0]),
+            ]
+        )
+        self.upper = np.concatenate(
+            [
+                self.to_internal(hi),
+                np.full(self.S, problem.contrast_bounds[1]),
+                np.full(self.S, problem.offset_bounds[1]),
+            ]
+        )
         self.unique_phi, self.group = angle_groups(problem.phi)
         self.sidx = problem.scaling_index()
         self.w = 1.0 / problem.sigma
         per_chunk = max(1, _CHUNK_VALUES // max(problem.n_pairs, 1))
-        self.chunks = [np.arange(s, min(s + per_chunk, self.unique_phi.size)) for s in range(0, self.unique_phi.size, per_chunk)]
+        self.chunks = [
+            np.arange(s, min(s + per_chunk, self.unique_phi.size))
+            for s in range(0, self.unique_phi.size, per_chunk)
+        ]
         self.members = [np.nonzero(self.group == u)[0] for u in range(self.unique_phi.size)]
         self.n_eval = 0
 
@@ -247,7 +273,9 @@ class _Engine:
         chunks = [np.array([0])] if self._static() else self.chunks
         for chunk in chunks:
             phis = p.phi[:1] if self._static() else self.unique_phi[chunk]
-            g, dg = g1_squared_pairs_and_jacobian(th, p.t, phis, p.q, p.gap, p.iu, p.ju, p.mode, jacobian=with_jac)
+            g, dg = g1_squared_pairs_and_jacobian(
+                th, p.t, phis, p.q, p.gap, p.iu, p.ju, p.mode, jacobian=with_jac
+            )
             yield chunk, g, dg
 
     def _angles_of(self, u: int) -> np.ndarray:
@@ -283,7 +311,8 @@ class _Engine:
         self.n_eval += 1
         g = self.g1sq_all(th)
         s = self.sidx
-        return ((off[s, None] + con[s, None] * g - self.p.data) * self.w[:, None]).ravel()
+        r: np.ndarray = (off[s, None] + con[s, None] * g - self.p.data) * self.w[:, None]
+        return r.ravel()
 
     # -- normal equations
     def normal_equations(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -334,7 +363,7 @@ class _Engine:
 
     def dense_jacobian(self, z: np.ndarray) -> np.ndarray:
         """The full Jacobian (n_data, n_vars) for scipy's solvers."""
-        th, con, off = self.split(z)
+        th, con, _off = self.split(z)
         A, m = self.p.data.shape
         k, S = self.k, self.S
         J = np.zeros((A, m, k + 2 * S))
@@ -349,7 +378,9 @@ class _Engine:
                     J[a, :, k + S + s] = w
         return J.reshape(A * m, -1)
 
-    def initial_scaling(self, th: np.ndarray, g: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def initial_scaling(
+        self, th: np.ndarray, g: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Closed-form contrast/offset for given physics (profiling out the scaling)."""
         if g is None:
             g = self.g1sq_all(th)
@@ -358,11 +389,14 @@ class _Engine:
         off = np.empty(self.S)
         if self.S == pb.n_angles:
             for a in range(pb.n_angles):
-                con[a], off[a] = profile_scaling(g[a], pb.data[a], 1.0, pb.contrast_bounds, pb.offset_bounds)
+                con[a], off[a] = profile_scaling(
+                    g[a], pb.data[a], 1.0, pb.contrast_bounds, pb.offset_bounds
+                )
         else:
-            con[0], off[0] = profile_scaling(g.ravel(), pb.data.ravel(), 1.0, pb.contrast_bounds, pb.offset_bounds)
+            con[0], off[0] = profile_scaling(
+                g.ravel(), pb.data.ravel(), 1.0, pb.contrast_bounds, pb.offset_bounds
+            )
         return con, off
-
 
     def profiled_chi2(self, th: np.ndarray) -> float:
         """χ² with contrast and offset at their closed-form optimum (one model evaluation)."""
@@ -375,7 +409,9 @@ class _Engine:
 
 
 # =========================================================================== solvers
-def _lm(engine: _Engine, z0: np.ndarray, max_iter: int, ftol: float, xtol: float) -> tuple[np.ndarray, float, int, bool, str]:
+def _lm(
+    engine: _Engine, z0: np.ndarray, max_iter: int, ftol: float, xtol: float
+) -> tuple[np.ndarray, float, int, bool, str]:
     """Bounded Levenberg-Marquardt (projected steps, active set at the bounds)."""
     lo, hi = engine.lower, engine.upper
     z = np.clip(z0, lo, hi)
@@ -385,12 +421,16 @@ def _lm(engine: _Engine, z0: np.ndarray, max_iter: int, ftol: float, xtol: float
     message = "iteration limit reached"
     converged = False
     it = 0
-    for it in range(1, max_iter + 1):
+    for it in range(1, max_iter + 1):  # noqa: B007 (the count is returned)
         if not np.isfinite(cost):
             raise AnalysisError("the model produced non-finite values at the current parameters")
         active = ((z <= lo) & (b > 0)) | ((z >= hi) & (b < 0))
         free = ~active
-        gnorm = np.max(np.abs(b[free]) / np.sqrt(np.maximum(np.diag(H)[free], 1e-300))) if free.any() else 0.0
+        gnorm = (
+            np.max(np.abs(b[free]) / np.sqrt(np.maximum(np.diag(H)[free], 1e-300)))
+            if free.any()
+            else 0.0
+        )
         if gnorm < 1e-12 * max(1.0, math.sqrt(2 * cost)):
             converged, message = True, "gradient vanishes"
             break
@@ -437,7 +477,9 @@ def _lm(engine: _Engine, z0: np.ndarray, max_iter: int, ftol: float, xtol: float
     return z, cost, it, converged, message
 
 
-def _trf(engine: _Engine, z0: np.ndarray, max_iter: int, ftol: float, xtol: float) -> tuple[np.ndarray, float, int, bool, str]:
+def _trf(
+    engine: _Engine, z0: np.ndarray, max_iter: int, ftol: float, xtol: float
+) -> tuple[np.ndarray, float, int, bool, str]:
     from scipy.optimize import least_squares
 
     nbytes = engine.p.n_data * (engine.k + 2 * engine.S) * 8
@@ -463,7 +505,9 @@ def _trf(engine: _Engine, z0: np.ndarray, max_iter: int, ftol: float, xtol: floa
     return res.x, float(res.cost), int(res.nfev), bool(res.status > 0), str(res.message)
 
 
-def _nelder_mead(engine: _Engine, z0: np.ndarray, max_iter: int, ftol: float, xtol: float) -> tuple[np.ndarray, float, int, bool, str]:
+def _nelder_mead(
+    engine: _Engine, z0: np.ndarray, max_iter: int, ftol: float, xtol: float
+) -> tuple[np.ndarray, float, int, bool, str]:
     from scipy.optimize import minimize
 
     k = engine.k
@@ -481,7 +525,13 @@ def _nelder_mead(engine: _Engine, z0: np.ndarray, max_iter: int, ftol: float, xt
         return profiled(lo + np.clip(u, 0, 1) * span)[0]
 
     u0 = (np.clip(z0[:k], lo, hi) - lo) / span
-    res = minimize(obj, u0, method="Nelder-Mead", bounds=[(0, 1)] * k, options={"maxiter": max_iter * 20 * k, "xatol": xtol, "fatol": ftol, "adaptive": True})
+    res = minimize(
+        obj,
+        u0,
+        method="Nelder-Mead",
+        bounds=[(0, 1)] * k,
+        options={"maxiter": max_iter * 20 * k, "xatol": xtol, "fatol": ftol, "adaptive": True},
+    )
     cost, z = profiled(lo + np.clip(res.x, 0, 1) * span)
     return z, cost, int(res.nit), bool(res.success), str(res.message)
 
@@ -503,7 +553,7 @@ def _sobol_starts(params: Parameters, n: int, seed: int) -> np.ndarray:
         return np.empty((0, len(free)))
     m = max(1, math.ceil(math.log2(max(n, 1))))
     u = qmc.Sobol(len(free), scramble=True, seed=seed).random_base2(m)[:n]
-    out = np.empty_like(u)
+    out: np.ndarray = np.empty_like(u)
     for j, name in enumerate(free):
         p = params[name]
         if p.min > 0 and p.max / p.min > 100:
@@ -519,14 +569,23 @@ def _with_free(engine: _Engine, free_values: np.ndarray) -> np.ndarray:
     return th
 
 
-def _local_fit(engine: _Engine, start_free: np.ndarray, method: str, max_iter: int, ftol: float, xtol: float) -> dict[str, Any]:
+def _local_fit(
+    engine: _Engine, start_free: np.ndarray, method: str, max_iter: int, ftol: float, xtol: float
+) -> dict[str, Any]:
     """One local fit from physical start values of the free parameters."""
     th = engine.base.copy()
     th[engine.free] = start_free
     con, off = engine.initial_scaling(th)
     z0 = np.concatenate([engine.to_internal(start_free), con, off])
     z, cost, nit, ok, msg = _SOLVERS[method](engine, z0, max_iter, ftol, xtol)
-    return {"z": z, "chi2": 2.0 * cost, "iterations": nit, "converged": ok, "message": msg, "start": start_free.tolist()}
+    return {
+        "z": z,
+        "chi2": 2.0 * cost,
+        "iterations": nit,
+        "converged": ok,
+        "message": msg,
+        "start": start_free.tolist(),
+    }
 
 
 def fit(
@@ -548,14 +607,18 @@ def fit(
     on every k-th frame and the best is refined on the full data.
     """
     if method not in _SOLVERS:
-        raise AnalysisError(f"unknown classical method {method!r}; expected one of {', '.join(_SOLVERS)}")
+        raise AnalysisError(
+            f"unknown classical method {method!r}; expected one of {', '.join(_SOLVERS)}"
+        )
     from threadpoolctl import threadpool_limits
 
     # The linear algebra here is many small products (k x m by m x k): a multi-threaded
     # BLAS only adds synchronisation, and on a busy machine its spinning threads slow the
     # fit down several-fold. One BLAS thread for the duration of the fit.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit(problem, method, multistart, coarse_frames, max_iterations, ftol, xtol, seed, progress)
+        return _fit(
+            problem, method, multistart, coarse_frames, max_iterations, ftol, xtol, seed, progress
+        )
 
 
 def _fit(
@@ -592,14 +655,18 @@ def _fit(
             if progress:
                 progress(f"start {i + 1}/{len(starts)}")
             try:
-                r = _local_fit(ceng, s, method, min(max_iterations, 60), max(ftol, 1e-7), max(xtol, 1e-7))
+                r = _local_fit(
+                    ceng, s, method, min(max_iterations, 60), max(ftol, 1e-7), max(xtol, 1e-7)
+                )
             except AnalysisError as exc:
                 log.debug("start %d failed: %s", i, exc)
                 continue
             tried.append(r)
         engine.n_eval += ceng.n_eval
         if not tried:
-            raise AnalysisError("every starting point failed (the model was non-finite everywhere tried)")
+            raise AnalysisError(
+                "every starting point failed (the model was non-finite everywhere tried)"
+            )
         best_start = ceng.to_physical(min(tried, key=lambda r: r["chi2"])["z"][: engine.k])
     else:
         best_start = starts[0]
@@ -610,7 +677,14 @@ def _fit(
     return _summarise(problem, engine, final, method, tried, wall)
 
 
-def _summarise(problem: Problem, engine: _Engine, final: dict[str, Any], method: str, tried: list[dict[str, Any]], wall: float) -> FitResult:
+def _summarise(
+    problem: Problem,
+    engine: _Engine,
+    final: dict[str, Any],
+    method: str,
+    tried: list[dict[str, Any]],
+    wall: float,
+) -> FitResult:
     z = final["z"]
     th, con, off = engine.split(z)
     chi_terms = engine.cost_terms(z)
@@ -648,7 +722,9 @@ def _summarise(problem: Problem, engine: _Engine, final: dict[str, Any], method:
             at_bounds.append(n)
     warnings = negative_rate_warnings(th, problem.t, problem.mode)
     if at_bounds:
-        warnings.append(f"parameter(s) at a bound: {', '.join(at_bounds)}; the error there is not reliable")
+        warnings.append(
+            f"parameter(s) at a bound: {', '.join(at_bounds)}; the error there is not reliable"
+        )
     starts = [{"start": r["start"], "chi2": r["chi2"], "converged": r["converged"]} for r in tried]
     return FitResult(
         method=method,

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from .atomic import atomic_call
 
-__all__ = ["plot_fit", "plot_maps", "one_time_g2"]
+__all__ = ["one_time_g2", "plot_fit", "plot_maps"]
 
 _MAX_PIXELS = 400
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg", force=True)
@@ -44,7 +45,7 @@ def _downsample(m: np.ndarray) -> np.ndarray:
     return np.nanmean(m.reshape(*m.shape[:-2], n2 // k, k, n2 // k, k), axis=(-3, -1))
 
 
-def _save(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
+def _save(fig: Any, path: Path) -> Path:
     plt = _pyplot()
 
     def writer(tmp: Path) -> None:
@@ -66,7 +67,9 @@ def one_time_g2(c2: np.ndarray) -> np.ndarray:
     return np.array([np.nanmean(np.diagonal(c2, k)) for k in range(1, n)])
 
 
-def plot_maps(folder: Path, c2: np.ndarray, t: np.ndarray, phi: Sequence[float], kind: str) -> list[Path]:
+def plot_maps(
+    folder: Path, c2: np.ndarray, t: np.ndarray, phi: Sequence[float], kind: str
+) -> list[Path]:
     """One map per angle (``kind`` is 'experimental' or 'simulated')."""
     plt = _pyplot()
     out = []
@@ -116,13 +119,26 @@ def plot_fit(
             fig.colorbar(im, ax=ax, shrink=0.85)
         out.append(_save(fig, folder / f"c2_heatmaps_phi_{_angle_tag(phi[a])}.png"))
 
-    lags = sorted({max(1, int(round(x))) for x in (n * 0.02, n * 0.1, n * 0.3)})
-    fig, axes = plt.subplots(1, len(shown), figsize=(3.6 * len(shown), 3.4), squeeze=False, sharey=True, layout="constrained")
+    lags = sorted({max(1, round(x)) for x in (n * 0.02, n * 0.1, n * 0.3)})
+    fig, axes = plt.subplots(
+        1,
+        len(shown),
+        figsize=(3.6 * len(shown), 3.4),
+        squeeze=False,
+        sharey=True,
+        layout="constrained",
+    )
     for ax, a in zip(axes[0], shown, strict=True):
         for k, lag in enumerate(lags):
             color = f"C{k}"
             ax.plot(t[: n - lag], np.diagonal(data[a], lag), ".", ms=2, color=color, alpha=0.5)
-            ax.plot(t[: n - lag], np.diagonal(fitted[a], lag), "-", color=color, label=f"lag {lag * (t[1] - t[0]):.3g} s")
+            ax.plot(
+                t[: n - lag],
+                np.diagonal(fitted[a], lag),
+                "-",
+                color=color,
+                label=f"lag {lag * (t[1] - t[0]):.3g} s",
+            )
         ax.set_title(f"φ = {phi[a]:g}°")
         ax.set_xlabel("t1 [s]")
     axes[0][0].set_ylabel("c2")

@@ -37,7 +37,18 @@ from .atomic import atomic_call, atomic_write_text
 
 __all__ = ["RunFolder", "environment_info", "fit_to_dict", "json_default", "run_folder"]
 
-_DEPENDENCIES = ("numpy", "scipy", "h5py", "matplotlib", "pymc", "pytensor", "arviz", "jax", "jaxlib", "numpyro")
+_DEPENDENCIES = (
+    "numpy",
+    "scipy",
+    "h5py",
+    "matplotlib",
+    "pymc",
+    "pytensor",
+    "arviz",
+    "jax",
+    "jaxlib",
+    "numpyro",
+)
 
 
 def environment_info() -> dict[str, Any]:
@@ -99,7 +110,9 @@ def fit_to_dict(result: Any, problem: Any) -> dict[str, Any]:
         },
         "chi2": result.chi2,
         "reduced_chi2": result.chi2_red,
-        "reduced_chi2_per_angle": dict(zip([f"{p:g}" for p in problem.phi], result.chi2_red_per_angle.tolist(), strict=True)),
+        "reduced_chi2_per_angle": dict(
+            zip([f"{p:g}" for p in problem.phi], result.chi2_red_per_angle.tolist(), strict=True)
+        ),
         "n_data": result.n_data,
         "n_free": result.n_free,
         "noise": {
@@ -126,10 +139,15 @@ class RunFolder:
         self.final = final
         self.overwrite = overwrite
         final.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+        self.path = Path(
+            tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
+        )
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
-        return atomic_write_text(self.path / name, json.dumps(data, indent=2, default=json_default, allow_nan=False) + "\n")
+        return atomic_write_text(
+            self.path / name,
+            json.dumps(data, indent=2, default=json_default, allow_nan=False) + "\n",
+        )
 
     def write_text(self, name: str, text: str) -> Path:
         return atomic_write_text(self.path / name, text)
@@ -137,7 +155,7 @@ class RunFolder:
     def write_npz(self, name: str, **arrays: np.ndarray) -> Path:
         def writer(tmp: Path) -> None:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
+                np.savez(fh, **arrays)  # type: ignore[arg-type]
 
         return atomic_call(self.path / name, writer)
 
