@@ -29,18 +29,6 @@ PAIRS = [
 CUDA = "12"
 
 
-def channel_names(channel_dirs: list[Path]) -> set[str]:
-    names = set()
-    for ch in channel_dirs:
-        for sub in ("noarch", "linux-64"):
-            rd = Path(ch) / sub / "repodata.json"
-            if rd.exists():
-                data = json.loads(rd.read_text())
-                for key in ("packages", "packages.conda"):
-                    names.update(r["name"] for r in data.get(key, {}).values())
-    return names
-
-
 def _record(name: str, version: str, build: str, depends=(), constrains=()) -> dict:
     return {"name": name, "version": version, "build": build, "build_number": 0, "depends": list(depends),
             "constrains": list(constrains), "subdir": "noarch", "noarch": "generic"}
@@ -57,19 +45,19 @@ def write_channel(path: Path, records: list[dict]) -> Path:
     return path
 
 
-def standins(specs: list[str], present: set[str]) -> list[dict]:
-    """Stand-in records for the specs whose package the channels lack."""
+def standins(specs: list[str]) -> list[dict]:
+    """Stand-in records satisfying these specs: one per spec, at the spec's lower bound and
+    with its build glob made concrete. Never for our own outputs."""
     out = {}
     for spec in specs:
         parts = spec.split()
         name = parts[0]
-        if name.startswith("__") or name in present or name in out:
+        if name.startswith("homodyne-analysis"):
             continue
-        version_spec = parts[1] if len(parts) > 1 else ""
-        lower = re.search(r">=?([0-9][0-9a-zA-Z.]*)", version_spec)
+        lower = re.search(r">=?([0-9][0-9a-zA-Z.]*)", parts[1] if len(parts) > 1 else "")
         version = lower.group(1) if lower else "1.0"
         build = parts[2].replace("*", "_standin_0") if len(parts) > 2 else "standin_0"
-        out[name] = _record(name, version, build)
+        out[(name, version, build)] = _record(name, version, build)
     return list(out.values())
 
 
@@ -91,7 +79,7 @@ def rendered_records(outputs) -> list[dict]:
 
 def check(channel_dirs: list[Path], extra_specs: list[str] = (), cuda: str = CUDA) -> dict:
     """Solve each side alone and each pair; raise if a pair solves or a side does not."""
-    present = channel_names(channel_dirs)
+    channels = [Path(c).resolve().as_uri() for c in channel_dirs]
     needed = list(extra_specs) + [p for pair in PAIRS for p in pair]
     # what the recipe outputs need (from the channels' own repodata)
     for ch in channel_dirs:
@@ -99,14 +87,21 @@ def check(channel_dirs: list[Path], extra_specs: list[str] = (), cuda: str = CUD
         if rd.exists():
             for r in json.loads(rd.read_text()).get("packages.conda", {}).values():
                 if r["name"].startswith("homodyne-analysis"):
-                    needed += r.get("depends", [])
+                    needed += [d for d in r.get("depends", []) if not d.startswith("homodyne-analysis")]
+    missing = []
+    for spec in dict.fromkeys(needed):
+        if spec.startswith("__"):
+            continue
+        try:
+            envs.solve(channels, [spec], cuda=cuda)
+        except Exception:
+            missing.append(spec)
     results: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="homodyne-standins-") as tmp:
-        stand = standins(needed, present)
-        channels = [Path(c).resolve().as_uri() for c in channel_dirs]
+        stand = standins(missing)
         if stand:
             channels.append(write_channel(Path(tmp), stand).as_uri())
-            results["stand-ins"] = ", ".join(sorted(r["name"] for r in stand))
+            results["stand-ins"] = ", ".join(sorted(f"{r['name']} {r['build']}" for r in stand))
         gpu = f"homodyne-analysis-gpu * cuda{cuda}*"
         for side in sorted({p for pair in PAIRS for p in pair}):
             spec = gpu if side == "homodyne-analysis-gpu" else side

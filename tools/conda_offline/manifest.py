@@ -198,6 +198,10 @@ def drift(manifest: dict, pyproject: dict | None = None, depmap: DepMap | None =
                 reqs = [r for r in reqs if canonicalize_name(Requirement(r).name) in rule["only"]]
             if "exclude" in rule:
                 reqs = [r for r in reqs if canonicalize_name(Requirement(r).name) not in rule["exclude"]]
+            if "exclude-extras" in rule:
+                drop = {canonicalize_name(Requirement(r).name) for e in rule["exclude-extras"]
+                        for r in extra_requirements(pyproject, e)}
+                reqs = [r for r in reqs if canonicalize_name(Requirement(r).name) not in drop]
             expected = depmap.to_conda(reqs, without=tuple(rule.get("without", [])))
             pypi_expected = {canonicalize_name(r.name) for r in depmap.pypi_only_requirements(reqs)}
             if rule["extra"] == "core":
