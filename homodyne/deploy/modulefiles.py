@@ -1,0 +1,271 @@
+"""Modulefiles for a deployed environment, in both dialects.
+
+* Lmod (``<lmod-dir>/homodyne/<version>-<env>.lua``)
+* Environment Modules, Tcl (``<tcl-dir>/homodyne/<version>-<env>``), also read by Lmod
+
+Both modules of one version belong to the family ``homodyne`` (Tcl: ``family`` where the
+module tool has it, Environment Modules >= 5.1 and Lmod; otherwise ``conflict homodyne``),
+so ``module load homodyne/1.0.0-gpu`` replaces ``homodyne/1.0.0-cpu`` (Lmod) or
+``module swap`` does (both). They set only ``PATH`` (the environment's ``bin`` prepended),
+the environment's own activation variables (``CONDA_PREFIX`` and whatever its activation
+scripts export, recorded at deployment), ``PYTHONNOUSERSITE=1``, and per backend:
+
+* cpu: ``PYTENSOR_FLAGS=base_compiledir=${TMPDIR:-/tmp}/pytensor-$USER[-job<ID>]``, worked
+  out when the module is loaded, so each batch job compiles into its own directory instead
+  of fighting over the lock of one shared compile cache;
+* gpu: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (JAX takes GPU memory as it needs it rather
+  than 75 % of the card at start-up).
+
+Scalar variables use ``pushenv``, so unloading restores the value a user had before.
+``LD_LIBRARY_PATH`` is never set: conda packages find their libraries through RPATH, and an
+``LD_LIBRARY_PATH`` into the environment would shadow the system's CUDA driver.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FAMILY = "homodyne"
+BACKENDS = {
+    "cpu": "PyMC/PyTensor on the CPU",
+    "gpu": "NumPyro/JAX, CUDA GPU (JAX falls back to the CPU without one)",
+}
+# Never written into a modulefile, whatever an activation script exports.
+FORBIDDEN = frozenset({"LD_LIBRARY_PATH", "LD_PRELOAD", "PYTHONPATH", "PYTHONHOME", "PATH"})
+_JOB_ID_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID")
+
+
+@dataclass(frozen=True)
+class ModuleInfo:
+    """Everything a modulefile says; all of it comes from the deployment record."""
+
+    version: str
+    env: str  # "cpu" | "gpu"
+    prefix: str  # the deployed environment
+    lock_path: str  # the lockfile it was installed from
+    lock_sha256: str
+    lock_env: str  # the environment inside that lockfile
+    lock_copy: str  # the copy kept inside the prefix
+    packages: int
+    env_vars: dict[str, str] = field(default_factory=dict)  # activation variables, PATH aside
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{FAMILY}/{self.version}-{self.env}"
+
+    def variables(self) -> dict[str, str]:
+        """The static variables, in a stable order (PYTENSOR_FLAGS is set at load time)."""
+        bad = sorted(set(self.env_vars) & FORBIDDEN)
+        if bad:
+            raise ValueError(f"refusing to write {', '.join(bad)} into a modulefile")
+        out = dict(sorted(self.env_vars.items()))
+        out["PYTHONNOUSERSITE"] = "1"
+        if self.env == "gpu":
+            out["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+        return out
+
+    def help_text(self) -> str:
+        lines = [
+            f"homodyne-analysis {self.version}, MCMC backend {self.env}: {BACKENDS[self.env]}",
+            "",
+            f"Environment:  {self.prefix} ({self.packages} conda packages)",
+            f"Lockfile:     {self.lock_path} (environment {self.lock_env!r}, linux-64)",
+            f"  sha256:     {self.lock_sha256}",
+            f"  copy:       {self.lock_copy}",
+            "",
+            "Commands: homodyne, homodyne-config, homodyne-gpu (see `homodyne --help`).",
+            f"Family {FAMILY!r}: loading homodyne/{self.version}-{_other(self.env)} swaps this one out.",
+        ]
+        if self.env == "cpu":
+            lines.append("PyTensor compiles into ${TMPDIR:-/tmp}/pytensor-$USER[-job<ID>], "
+                         "set when the module is loaded: load it inside the batch job.")
+        else:
+            lines.append("XLA_PYTHON_CLIENT_PREALLOCATE=false: JAX allocates GPU memory on demand.")
+        if self.note:
+            lines += ["", f"NOTE: {self.note}"]
+        return "\n".join(lines)
+
+    def whatis(self) -> list[str]:
+        out = [
+            "Name: homodyne-analysis",
+            f"Version: {self.version}",
+            f"Backend: {self.env} ({BACKENDS[self.env]})",
+            f"Lockfile: {self.lock_path} [{self.lock_env}] sha256:{self.lock_sha256}",
+            "Description: nonequilibrium XPCS analysis, homodyne model fitted by least squares and MCMC",
+        ]
+        if self.note:
+            out.append(f"Note: {self.note}")
+        return out
+
+
+def _other(env: str) -> str:
+    return "gpu" if env == "cpu" else "cpu"
+
+
+# --- Lmod (Lua) ---------------------------------------------------------------------------
+
+def _lua(s: str) -> str:
+    s = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{s}"'
+
+
+def _lua_long(s: str) -> str:
+    level = 0
+    while f"]{'=' * level}]" in s:
+        level += 1
+    eq = "=" * level
+    return f"[{eq}[\n{s}\n]{eq}]"
+
+
+def render_lua(info: ModuleInfo) -> str:
+    out = [
+        f"-- {info.name}: generated by homodyne-deploy from {info.lock_path}; do not edit.",
+        f"help({_lua_long(info.help_text())})",
+        *(f"whatis({_lua(w)})" for w in info.whatis()),
+        f"family({_lua(FAMILY)})",
+        "",
+        f"local root = {_lua(info.prefix)}",
+        'prepend_path("PATH", pathJoin(root, "bin"))',
+    ]
+    out += [f"pushenv({_lua(k)}, {_lua(v)})" for k, v in info.variables().items()]
+    if info.env == "cpu":
+        jobs = " or ".join(f"nonempty({_lua(v)})" for v in _JOB_ID_VARS)
+        out += [
+            "",
+            "-- PyTensor: one compile directory per user and batch job, on node-local scratch",
+            "local function nonempty(name)",
+            "  local v = os.getenv(name)",
+            '  if v == nil or v == "" then return nil end',
+            "  return v",
+            "end",
+            f"local job = {jobs}",
+            'local dir = pathJoin(nonempty("TMPDIR") or "/tmp", "pytensor-" .. (nonempty("USER") or "user")',
+            '                     .. (job and ("-job" .. job) or ""))',
+            'local flags = "base_compiledir=" .. dir',
+            'local old = nonempty("PYTENSOR_FLAGS")',
+            "-- the user's own flags stay (later entries win); unloading pops what load pushed",
+            'if mode() == "load" then',
+            '  if old then flags = flags .. "," .. old end',
+            'elseif old then',
+            '  flags = old',
+            'end',
+            'pushenv("PYTENSOR_FLAGS", flags)',
+        ]
+    return "\n".join(out) + "\n"
+
+
+# --- Environment Modules (Tcl) ------------------------------------------------------------
+
+def _tcl(s: str) -> str:
+    s = re.sub(r'([\\$\[\]"{}])', r"\\\1", s).replace("\n", "\\n")
+    return f'"{s}"'
+
+
+def render_tcl(info: ModuleInfo) -> str:
+    out = [
+        "#%Module1.0",
+        f"## {info.name}: generated by homodyne-deploy from {info.lock_path}; do not edit.",
+        "",
+        "proc ModulesHelp {} {",
+        f"    puts stderr {_tcl(info.help_text())}",
+        "}",
+        *(f"module-whatis {_tcl(w)}" for w in info.whatis()),
+        "",
+        "# one homodyne at a time: family where the tool has it (Lmod, Environment Modules >= 5.1)",
+        "if {[info commands family] ne {}} {",
+        f"    family {FAMILY}",
+        "} else {",
+        f"    conflict {FAMILY}",
+        "}",
+        "# pushenv restores the previous value on unload (Environment Modules >= 5.1, Lmod)",
+        "proc homodyne_setenv {name value} {",
+        "    if {[info commands pushenv] ne {}} {",
+        "        pushenv $name $value",
+        "    } else {",
+        "        setenv $name $value",
+        "    }",
+        "}",
+        "",
+        f"set root {_tcl(info.prefix)}",
+        "prepend-path PATH $root/bin",
+    ]
+    out += [f"homodyne_setenv {k} {_tcl(v)}" for k, v in info.variables().items()]
+    if info.env == "cpu":
+        out += [
+            "",
+            "# PyTensor: one compile directory per user and batch job, on node-local scratch",
+            "proc homodyne_getenv {name} {",
+            "    if {[info exists ::env($name)]} { return $::env($name) }",
+            "    return {}",
+            "}",
+            "set job {}",
+            f"foreach v {{{' '.join(_JOB_ID_VARS)}}} {{",
+            "    if {[homodyne_getenv $v] ne {}} { set job -job[homodyne_getenv $v]; break }",
+            "}",
+            "set tmp [homodyne_getenv TMPDIR]",
+            "if {$tmp eq {}} { set tmp /tmp }",
+            "set user [homodyne_getenv USER]",
+            "if {$user eq {}} { set user user }",
+            "set flags base_compiledir=$tmp/pytensor-$user$job",
+            "# the user's own flags stay (later entries win); unloading pops the value load pushed",
+            "set old [homodyne_getenv PYTENSOR_FLAGS]",
+            "if {[module-info mode load]} {",
+            "    if {$old ne {}} { append flags , $old }",
+            "} elseif {$old ne {}} {",
+            "    set flags $old",
+            "}",
+            "homodyne_setenv PYTENSOR_FLAGS $flags",
+        ]
+    return "\n".join(out) + "\n"
+
+
+# --- writing ------------------------------------------------------------------------------
+
+def lua_path(lmod_dir: Path, version: str, env: str) -> Path:
+    return Path(lmod_dir) / FAMILY / f"{version}-{env}.lua"
+
+
+def tcl_path(tcl_dir: Path, version: str, env: str) -> Path:
+    return Path(tcl_dir) / FAMILY / f"{version}-{env}"
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
+    """Write ``text`` to ``path`` by rename (readers see the old or the new file, never a
+    partial one). Returns False when the file already had exactly this content."""
+    path = Path(path)
+    if path.is_file() and path.read_text() == text:
+        if (path.stat().st_mode & 0o777) != mode:
+            path.chmod(mode)
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def write(info: ModuleInfo, lmod_dir: Path | None, tcl_dir: Path | None) -> dict[str, str]:
+    """Write the modulefiles of the dialects asked for; returns {dialect: path}."""
+    written = {}
+    if lmod_dir is not None:
+        p = lua_path(lmod_dir, info.version, info.env)
+        write_atomic(p, render_lua(info))
+        written["lmod"] = str(p)
+    if tcl_dir is not None:
+        p = tcl_path(tcl_dir, info.version, info.env)
+        write_atomic(p, render_tcl(info))
+        written["tcl"] = str(p)
+    return written
