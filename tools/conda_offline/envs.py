@@ -27,12 +27,15 @@ def virtual_packages(cuda: str | None = None) -> list:
     return found
 
 
-def solve(channels: list[str], specs: list[str], *, cuda: str | None = None) -> list:
+def solve(channels: list[str], specs: list[str], *, cuda: str | None = None, strict: bool = True) -> list:
+    """Solve for linux-64; ``strict``: conda's strict channel priority (the default)."""
+    from rattler import ChannelPriority
     from rattler import solve as _solve
 
     return asyncio.run(_solve(
         sources=channels, specs=specs, platforms=[PLATFORM, "noarch"],
         virtual_packages=virtual_packages(cuda),
+        channel_priority=ChannelPriority.Strict if strict else ChannelPriority.Disabled,
     ))
 
 
