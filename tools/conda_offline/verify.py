@@ -180,7 +180,11 @@ def check_policy(lock: Path) -> dict:
     findings = policy.check_lock(lock)
     if findings:
         raise AssertionError(json.dumps(findings, indent=2))
-    return {"findings": 0}
+    from rattler import LockFile
+
+    locked = [name for name, _ in LockFile.from_path(str(lock)).environments()]
+    applied = {name: [e for e in rule["environments"] if e in locked] for name, rule in policy.rules().items()}
+    return {"environments": locked, "policies applied": applied, "findings": 0}
 
 
 def reinstall(names: tuple[str, ...], work: Path, cache: Path) -> dict:
@@ -216,7 +220,7 @@ def run_in_env(prefix: Path, args: list[str], timeout: int) -> str:
 def test_suite(work: Path, env: str, markers: str, timeout: int) -> dict:
     prefix = work / "envs" / env
     out = run_in_env(prefix, [str(prefix / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                              "-m", markers, "tests"], timeout)
+                              "-n", "2", "-m", markers, "tests"], timeout)
     summary = [line for line in out.splitlines() if " passed" in line or " failed" in line or "no tests ran" in line]
     return {"env": env, "markers": markers, "summary": summary[-1] if summary else out[-300:]}
 
