@@ -56,8 +56,18 @@ echo $? > "$OUT/load-other.rc"
 module -t list > "$OUT/list-after-load.txt" 2>&1
 module unload homodyne || exit 17
 env -0 > "$OUT/after.env"
+# the family proper: another module of family "homodyne" under a different name
+module use "$HOMODYNE_TEST_EXTRA"
+module load homodyne-legacy/0.9 || exit 18
+module load homodyne/$V-cpu > "$OUT/load-family.txt" 2>&1
+echo $? > "$OUT/load-family.rc"
+module -t list > "$OUT/list-family.txt" 2>&1
 echo done > "$OUT/done"
 """
+
+# A stand-in for some other module a site may have in the same family (an older install).
+LEGACY_LUA = 'family("homodyne")\nsetenv("HOMODYNE_LEGACY", "1")\n'
+LEGACY_TCL = "#%Module1.0\nfamily homodyne\nsetenv HOMODYNE_LEGACY 1\n"
 
 
 def _env(path: Path) -> dict[str, str]:
@@ -74,18 +84,24 @@ def _user_vars(env: dict[str, str]) -> dict[str, str]:
 
 
 def _loaded(path: Path) -> list[str]:
-    return re.findall(r"homodyne/\S+", path.read_text())
+    return re.findall(r"homodyne[-\w]*/[^\s:]+", path.read_text())
 
 
 def _run(site: Site, tmp_path: Path, init: Path, modules: Path, login: bool) -> Path:
     out = tmp_path / "out"
     home = tmp_path / "home"
     scratch = tmp_path / "scratch"
-    for d in (out, home, scratch):
-        d.mkdir()
+    extra = tmp_path / "extra-modules" / "homodyne-legacy"
+    for d in (out, home, scratch, extra):
+        d.mkdir(parents=True)
+    if modules.name == "lmod":
+        (extra / "0.9.lua").write_text(LEGACY_LUA)
+    else:
+        (extra / "0.9").write_text(LEGACY_TCL)
     env = {"HOME": str(home), "USER": "tester", "LOGNAME": "tester", "TMPDIR": str(scratch), "TERM": "dumb",
            "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "SLURM_JOB_ID": "4242",
-           "OUT": str(out), "V": VERSION, "HOMODYNE_TEST_INIT": str(init), "HOMODYNE_TEST_MODULES": str(modules)}
+           "OUT": str(out), "V": VERSION, "HOMODYNE_TEST_INIT": str(init), "HOMODYNE_TEST_MODULES": str(modules),
+           "HOMODYNE_TEST_EXTRA": str(extra.parent)}
     shell = ["bash", "-l", "-c", SCRIPT] if login else ["bash", "--noprofile", "--norc", "-c", SCRIPT]
     proc = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *shell],
                           capture_output=True, text=True, timeout=900, cwd=tmp_path)
@@ -147,7 +163,10 @@ def test_lmod_load_run_swap_unload(site_with_gpu: Site, lmod_init: Path, tmp_pat
     # Lmod's family: loading the other member swaps instead of stacking
     assert (out / "load-other.rc").read_text().strip() == "0"
     assert _loaded(out / "list-after-load.txt") == [f"homodyne/{VERSION}-cpu"]
-    assert "family" in (out / "load-other.txt").read_text().lower()
+    # the family swaps out another member under a different name
+    assert (out / "load-family.rc").read_text().strip() == "0"
+    assert _loaded(out / "list-family.txt") == [f"homodyne/{VERSION}-cpu"]
+    assert "automatically replacing" in (out / "load-family.txt").read_text()
 
 
 def test_lmod_reads_the_tcl_modulefiles(site_with_gpu: Site, lmod_init: Path, tmp_path: Path):
@@ -167,3 +186,6 @@ def test_environment_modules_load_run_swap_unload(site_with_gpu: Site, envmodule
     # one homodyne at a time: loading the other member never stacks the two
     loaded = _loaded(out / "list-after-load.txt")
     assert len(loaded) == 1, (loaded, (out / "load-other.txt").read_text())
+    # another member of the family is not stacked either (EM 5: refused; Lmod: swapped)
+    family = _loaded(out / "list-family.txt")
+    assert len(family) == 1, (family, (out / "load-family.txt").read_text())
