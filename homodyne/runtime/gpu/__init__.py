@@ -1,0 +1,111 @@
+"""JAX runtime settings for the NumPyro backend, applied once and never on import.
+
+* :func:`apply_jax_environment` sets the environment JAX reads when it is first imported
+  (64-bit floats, no preallocation of GPU memory, the CPU platform where no GPU can be
+  used). It does not import JAX, so ``homodyne-gpu --help`` or a classical fit stays fast
+  and works without JAX installed.
+* :func:`configure_jax` applies the same settings to an imported JAX (also when JAX was
+  imported before, by the caller), finds out whether JAX sees a GPU, and says in one log
+  line which device NumPyro will use.
+* :func:`gpu_visible` answers "would JAX see a GPU here?" without importing JAX (used to
+  route ``HOMODYNE_GPU_INTENT=auto``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+
+__all__ = ["apply_jax_environment", "configure_jax", "cuda_plugin_installed", "gpu_visible", "nvidia_device_present"]
+
+log = logging.getLogger(__name__)
+
+_CUDA_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_plugins.xla_cuda12", "jax_plugins.xla_cuda13")
+_state: dict[str, object] = {}
+
+
+def _find(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def cuda_plugin_installed() -> bool:
+    """Whether a CUDA-enabled jaxlib plugin is installed (found without importing it)."""
+    return any(_find(p) for p in _CUDA_PLUGINS)
+
+
+def nvidia_device_present() -> bool:
+    """Whether an NVIDIA GPU is visible to this process (device files or ``nvidia-smi -L``)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return False
+    if os.path.exists("/dev/nvidia0"):
+        return True
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return False
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0 and "GPU" in out.stdout
+
+
+def gpu_visible() -> bool:
+    """Whether JAX would run on a GPU here, decided without importing JAX."""
+    if sys.platform in ("darwin", "win32"):
+        return False
+    if os.environ.get("JAX_PLATFORMS", "").strip().lower() == "cpu":
+        return False
+    return cuda_plugin_installed() and nvidia_device_present()
+
+
+def apply_jax_environment() -> str:
+    """Set the environment JAX reads at import (existing user settings win).
+
+    Returns the platform choice: ``"cpu"`` when no GPU can be used (macOS, Windows, no
+    CUDA-enabled jaxlib), else ``"auto"`` (JAX tries the GPU and falls back to the CPU).
+    """
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("JAX_ENABLE_X64", "true")
+    if sys.platform in ("darwin", "win32"):
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+        _state.setdefault("reason", "macOS/Windows: the NumPyro backend uses the JAX CPU platform")
+        return "cpu"
+    if not cuda_plugin_installed():
+        os.environ.setdefault("JAX_PLATFORMS", "cpu")
+        _state.setdefault("reason", "no CUDA-enabled jaxlib is installed (pip install \"jax[cuda12]\")")
+        return "cpu"
+    return "auto"
+
+
+def configure_jax() -> str:
+    """Apply the JAX settings once and return the platform in use (``"gpu"`` or ``"cpu"``).
+
+    Logs one line: the GPU in use, or that JAX falls back to its CPU platform and why.
+    """
+    if "platform" in _state:
+        return str(_state["platform"])
+    apply_jax_environment()
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    try:
+        gpus = [d for d in jax.devices() if d.platform in ("gpu", "cuda")]
+    except RuntimeError:
+        gpus = []
+    if gpus:
+        _state["platform"] = "gpu"
+        log.info("JAX: NumPyro runs on the GPU (%s, %d visible)", getattr(gpus[0], "device_kind", "GPU"), len(gpus))
+    else:
+        _state["platform"] = "cpu"
+        reason = _state.get("reason") or "JAX sees no GPU"
+        log.info("JAX: no GPU in use (%s); NumPyro runs on the JAX CPU platform (%d cores)", reason, os.cpu_count() or 1)
+    return str(_state["platform"])
