@@ -35,7 +35,7 @@ from . import pypkg
 from .depmap import MAP_PATH, DepMap
 from .wheels import Override, Wheel, convert
 
-BUILDER_VERSION = "1"  # bump when the conversion changes, to invalidate caches
+BUILDER_VERSION = "2"  # bump when the conversion changes, to invalidate caches
 
 
 def default_cache_dir() -> Path:
@@ -156,8 +156,14 @@ def build_channel(
         wheels = {w.name: w for w in map(Wheel.read, fetch_wheels(pins, cache_dir / "wheels"))}
         overrides, metas = cuda_overrides(depmap, wheels, cuda) if cuda else ({}, [])
         t1 = time.monotonic()
+        renamed = {k: o.name for k, o in overrides.items() if o.name}
+
+        def conda_name(pypi_name: str) -> str:  # the map, and the CUDA renames on top
+            return renamed.get(canonicalize_name(pypi_name)) or depmap.conda_name(pypi_name)
+
         for wheel in wheels.values():
-            _place(convert_cached(wheel, wheels, depmap, overrides.get(wheel.name), cache_dir, work), channel_dir)
+            _place(convert_cached(wheel, wheels, conda_name, overrides.get(wheel.name), cache_dir, work, renamed),
+                   channel_dir)
         for meta in metas:
             _metapackage(meta, channel_dir)
         _log(f"converted {len(wheels)} wheels in {time.monotonic() - t1:.1f}s")
@@ -187,10 +193,10 @@ def _metapackage(meta: dict, channel_dir: Path) -> None:
     )
 
 
-def convert_cached(wheel: Wheel, wheels: dict[str, Wheel], depmap: DepMap, override: Override | None,
-                   cache_dir: Path, work: Path) -> Path:
-    h = hashlib.sha256(f"{BUILDER_VERSION}|{wheel.path.name}|{sys.version}|{override}|"
-                       f"{depmap.conda_name(wheel.name)}".encode())
+def convert_cached(wheel: Wheel, wheels: dict[str, Wheel], conda_name, override: Override | None,
+                   cache_dir: Path, work: Path, renamed: dict[str, str]) -> Path:
+    h = hashlib.sha256(f"{BUILDER_VERSION}|{wheel.path.name}|{sys.version}|{override}|{sorted(renamed.items())}|"
+                       f"{MAP_PATH.read_text()}".encode())
     # the conversion depends on the metadata of the wheels it expands extras from
     for req in wheel.requires:
         dep = wheels.get(canonicalize_name(req.name))
@@ -202,7 +208,7 @@ def convert_cached(wheel: Wheel, wheels: dict[str, Wheel], depmap: DepMap, overr
         return done[0]
     if slot.exists():
         shutil.rmtree(slot)
-    return convert(wheel, wheels, slot, work, depmap.conda_name, override)
+    return convert(wheel, wheels, slot, work, conda_name, override)
 
 
 def python_cached(cache_dir: Path, work: Path) -> list[Path]:
