@@ -31,10 +31,16 @@ from homodyne.optimization.mcmc_cpu_backend import is_cpu_mcmc_available  # noqa
 from homodyne.optimization.mcmc_gpu_backend import is_gpu_mcmc_available  # noqa: E402
 
 loaded = set(sys.modules)
-assert not loaded & set(PYMC_STACK + JAX_STACK), f"importing homodyne loaded {loaded & set(PYMC_STACK + JAX_STACK)}"
+assert not loaded & set(PYMC_STACK + JAX_STACK), (
+    f"importing homodyne loaded {loaded & set(PYMC_STACK + JAX_STACK)}"
+)
 
 expect = {"core": (False, False), "cpu": (True, False), "gpu": (False, True)}[kind]
-assert (is_cpu_mcmc_available(), is_gpu_mcmc_available()) == expect, (kind, is_cpu_mcmc_available(), is_gpu_mcmc_available())
+assert (is_cpu_mcmc_available(), is_gpu_mcmc_available()) == expect, (
+    kind,
+    is_cpu_mcmc_available(),
+    is_gpu_mcmc_available(),
+)
 
 # The other stack is not even installed; this stack imports without pulling the other in.
 if kind == "cpu":

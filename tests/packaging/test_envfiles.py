@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("rattler")
 pytest.importorskip("yaml")
 
-from tools.conda_offline import envfiles  # noqa: E402
-from tools.conda_offline import manifest as mf  # noqa: E402
+from tools.conda_offline import envfiles
+from tools.conda_offline import manifest as mf
 
 
 def test_env_files_in_step_with_pixi():

@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("rattler")
 pytest.importorskip("rattler_build")
 
-from tools.conda_offline import exclusion  # noqa: E402
-from tools.conda_offline import recipe as rc  # noqa: E402
+from tools.conda_offline import exclusion
+from tools.conda_offline import recipe as rc
 
 
 def _channel(tmp_path, outputs):

@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("rattler")
 pytest.importorskip("packaging")
 
-from tools.conda_offline import manifest as mf  # noqa: E402
+from tools.conda_offline import manifest as mf
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +52,32 @@ def _broken(manifest, edit):
     return mf.validate(m)
 
 
-@pytest.mark.parametrize("edit, expect", [
-    (lambda m: m["environments"].__setitem__("x", {"features": ["nope"]}), "feature nope does not exist"),
-    (lambda m: m["feature"]["mcmc-cpu"]["dependencies"].__setitem__("pymc", ">=>5"), "does not parse"),
-    (lambda m: m["feature"]["cuda12"].__setitem__("platforms", ["linux-64-cuda99"]), "not in workspace.platforms"),
-    (lambda m: m.__setitem__("system-requirements", {"cuda": "12"}), "deprecated"),
-    (lambda m: m["workspace"]["platforms"].append({"name": "x", "platform": "linux-65"}), "not a conda subdir"),
-    (lambda m: m["environments"].__setitem__("odd", {"features": ["cuda12", "dev"]}), "share no platform"),
-])
+@pytest.mark.parametrize(
+    "edit, expect",
+    [
+        (
+            lambda m: m["environments"].__setitem__("x", {"features": ["nope"]}),
+            "feature nope does not exist",
+        ),
+        (
+            lambda m: m["feature"]["mcmc-cpu"]["dependencies"].__setitem__("pymc", ">=>5"),
+            "does not parse",
+        ),
+        (
+            lambda m: m["feature"]["cuda12"].__setitem__("platforms", ["linux-64-cuda99"]),
+            "not in workspace.platforms",
+        ),
+        (lambda m: m.__setitem__("system-requirements", {"cuda": "12"}), "deprecated"),
+        (
+            lambda m: m["workspace"]["platforms"].append({"name": "x", "platform": "linux-65"}),
+            "not a conda subdir",
+        ),
+        (
+            lambda m: m["environments"].__setitem__("odd", {"features": ["cuda12", "dev"]}),
+            "share no platform",
+        ),
+    ],
+)
 def test_broken_manifest_is_refused(manifest, edit, expect):
     problems = _broken(manifest, edit)
     assert any(expect in p for p in problems), problems

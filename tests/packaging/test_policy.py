@@ -6,8 +6,8 @@ import pytest
 
 pytest.importorskip("rattler")
 
-from tools.conda_offline import envs, exclusion, policy  # noqa: E402
-from tools.conda_offline import manifest as mf  # noqa: E402
+from tools.conda_offline import envs, exclusion, policy
+from tools.conda_offline import manifest as mf
 
 try:
     policy.pixi_policy_exe()
@@ -36,18 +36,29 @@ def lock(tmp_path):
     """A pixi.lock (v7, written by rattler) with a clean cpu and gpu environment and two
     mixed ones, solved from a repodata-only channel."""
     rec = exclusion._record
-    ch = exclusion.write_channel(tmp_path / "ch", [
-        rec("python", "3.11.7", "0"), rec("numpy", "2.0", "0", ["python"]),
-        rec("pytensor", "2.38", "0", ["numpy"]), rec("pymc", "5.28", "0", ["pytensor"]),
-        rec("jaxlib", "0.10.2", "cuda12_0", ["numpy"]), rec("jax", "0.10.2", "0", ["jaxlib"]),
-        rec("numpyro", "0.22", "0", ["jax"]),
-    ]).as_uri()
+    ch = exclusion.write_channel(
+        tmp_path / "ch",
+        [
+            rec("python", "3.11.7", "0"),
+            rec("numpy", "2.0", "0", ["python"]),
+            rec("pytensor", "2.38", "0", ["numpy"]),
+            rec("pymc", "5.28", "0", ["pytensor"]),
+            rec("jaxlib", "0.10.2", "cuda12_0", ["numpy"]),
+            rec("jax", "0.10.2", "0", ["jaxlib"]),
+            rec("numpyro", "0.22", "0", ["jax"]),
+        ],
+    ).as_uri()
 
     def solve(*specs):
         return envs.solve([ch], list(specs))
 
     path = tmp_path / "pixi.lock"
-    solved = {"cpu": solve("pymc"), "gpu": solve("numpyro"), "dev": solve("pymc", "jax"), "gpu-cuda13": solve("numpyro", "pytensor")}
+    solved = {
+        "cpu": solve("pymc"),
+        "gpu": solve("numpyro"),
+        "dev": solve("pymc", "jax"),
+        "gpu-cuda13": solve("numpyro", "pytensor"),
+    }
     envs.write_lock(path, solved, {e: [ch] for e in solved})
     return path
 

@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("rattler_build")
 pytest.importorskip("packaging")
 
-from tools.conda_offline import recipe as rc  # noqa: E402
-from tools.conda_offline.depmap import DepMap, load_pyproject, package_version  # noqa: E402
+from tools.conda_offline import recipe as rc
+from tools.conda_offline.depmap import DepMap, load_pyproject, package_version
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +20,12 @@ def outputs():
 
 def test_recipe_renders_every_output_and_cuda_variant(outputs):
     got = sorted((o.name, o.cuda_major) for o in outputs)
-    assert got == [("homodyne-analysis", None), ("homodyne-analysis-cpu", None),
-                   ("homodyne-analysis-gpu", "12"), ("homodyne-analysis-gpu", "13")]
+    assert got == [
+        ("homodyne-analysis", None),
+        ("homodyne-analysis-cpu", None),
+        ("homodyne-analysis-gpu", "12"),
+        ("homodyne-analysis-gpu", "13"),
+    ]
     assert {o.version for o in outputs} == {package_version()}
     by = {(o.name, o.cuda_major): o for o in outputs}
     assert by[("homodyne-analysis", None)].noarch == "python"
@@ -49,12 +53,15 @@ def _mutate_pyproject(edit):
     return pp
 
 
-@pytest.mark.parametrize("edit, expect", [
-    (lambda p: p["optional-dependencies"]["mcmc"].__setitem__(0, "pymc>=5.20"), "pymc"),
-    (lambda p: p["dependencies"].append("pandas>=2"), "pandas"),
-    (lambda p: p["optional-dependencies"]["mcmc-gpu"].remove("numpyro>=0.13.0"), "numpyro"),
-    (lambda p: p["scripts"].__setitem__("homodyne-extra", "homodyne.x:main"), "entry points"),
-])
+@pytest.mark.parametrize(
+    "edit, expect",
+    [
+        (lambda p: p["optional-dependencies"]["mcmc"].__setitem__(0, "pymc>=5.20"), "pymc"),
+        (lambda p: p["dependencies"].append("pandas>=2"), "pandas"),
+        (lambda p: p["optional-dependencies"]["mcmc-gpu"].remove("numpyro>=0.13.0"), "numpyro"),
+        (lambda p: p["scripts"].__setitem__("homodyne-extra", "homodyne.x:main"), "entry points"),
+    ],
+)
 def test_pyproject_drift_is_detected(outputs, edit, expect):
     problems = rc.drift(outputs, pyproject=_mutate_pyproject(edit))
     assert any(expect in p for p in problems), problems
@@ -62,7 +69,9 @@ def test_pyproject_drift_is_detected(outputs, edit, expect):
 
 def test_recipe_drift_is_detected(recipe_copy):
     text = (recipe_copy / "recipe.yaml").read_text()
-    (recipe_copy / "recipe.yaml").write_text(text.replace("- pytensor >=2.18.0", "- pytensor >=2.30"))
+    (recipe_copy / "recipe.yaml").write_text(
+        text.replace("- pytensor >=2.18.0", "- pytensor >=2.30")
+    )
     problems = rc.drift(rc.render(recipe_copy / "recipe.yaml", recipe_copy / "variants.yaml"))
     assert any("pytensor" in p for p in problems), problems
 
@@ -76,7 +85,10 @@ def test_map_rename_is_used(outputs):
 
 
 BREAKAGES = {
-    "unknown field": ("    build:\n      noarch: python\n", "    build:\n      noarch: python\n      no_such_key: 1\n"),
+    "unknown field": (
+        "    build:\n      noarch: python\n",
+        "    build:\n      noarch: python\n      no_such_key: 1\n",
+    ),
     "malformed version spec": ("- numpy >=1.24", "- numpy >=>1.24"),
     "bad noarch": ("noarch: generic", "noarch: maybe"),
     "undefined variable": ("- scipy >=1.11", "- scipy >=${{ scipy_min }}"),

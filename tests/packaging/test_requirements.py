@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("packaging")
 
-from tools.conda_offline import reqfiles  # noqa: E402
-from tools.conda_offline.depmap import REPO_ROOT, extra_requirements, load_pyproject  # noqa: E402
+from tools.conda_offline import reqfiles
+from tools.conda_offline.depmap import REPO_ROOT, extra_requirements, load_pyproject
 
 
 def test_requirements_files_in_step():
@@ -31,14 +31,17 @@ def _resolve(path: Path) -> set[str]:
     return out
 
 
-@pytest.mark.parametrize("fname, extras", [
-    ("requirements.txt", ["core"]),
-    ("requirements-mcmc-cpu.txt", ["core", "mcmc"]),
-    ("requirements-mcmc-gpu.txt", ["core", "mcmc-gpu"]),
-    ("requirements-mcmc-all.txt", ["core", "mcmc-all"]),
-    ("requirements-all.txt", ["core", "all"]),
-    ("requirements-dev.txt", ["core", "mcmc-all", "dev", "docs"]),
-])
+@pytest.mark.parametrize(
+    "fname, extras",
+    [
+        ("requirements.txt", ["core"]),
+        ("requirements-mcmc-cpu.txt", ["core", "mcmc"]),
+        ("requirements-mcmc-gpu.txt", ["core", "mcmc-gpu"]),
+        ("requirements-mcmc-all.txt", ["core", "mcmc-all"]),
+        ("requirements-all.txt", ["core", "all"]),
+        ("requirements-dev.txt", ["core", "mcmc-all", "dev", "docs"]),
+    ],
+)
 def test_each_file_installs_what_its_extra_installs(fname, extras):
     pp = load_pyproject()
     want = {r for e in extras for r in extra_requirements(pp, e)}
@@ -54,4 +57,6 @@ def test_optional_holds_the_rest_of_all():
 def test_drift_is_detected():
     pp = copy.deepcopy(load_pyproject())
     pp["project"]["optional-dependencies"]["mcmc"].append("emcee>=3")
-    assert reqfiles.check(pyproject=pp) == ["requirements-mcmc-cpu.txt is out of step with pyproject.toml"]
+    assert reqfiles.check(pyproject=pp) == [
+        "requirements-mcmc-cpu.txt is out of step with pyproject.toml"
+    ]

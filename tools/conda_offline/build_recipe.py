@@ -52,37 +52,63 @@ def build(
     output_dir.mkdir(parents=True, exist_ok=True)
     # the outputs built so far are a channel too: cpu/gpu need the core package
     channels = [output_dir.resolve().as_uri(), *channels]
-    tool = ToolConfiguration(test_strategy="native" if test else "skip", channel_priority="disabled")
+    tool = ToolConfiguration(
+        test_strategy="native" if test else "skip", channel_priority="disabled"
+    )
     results = []
     for out in outputs:
         log = _Log(echo)
         t0 = time.monotonic()
         try:
-            res = out.rendered.run_build(tool_config=tool, output_dir=output_dir, channels=channels,
-                                         progress_callback=log)
+            res = out.rendered.run_build(
+                tool_config=tool, output_dir=output_dir, channels=channels, progress_callback=log
+            )
         except Exception as exc:
             tail = "\n".join(log.lines[-60:])
-            raise RuntimeError(f"building {out.name} ({out.build_string}) failed: {exc}\n{tail}") from exc
+            raise RuntimeError(
+                f"building {out.name} ({out.build_string}) failed: {exc}\n{tail}"
+            ) from exc
         packages = [str(p) for p in res.packages]
-        results.append({"name": out.name, "build": out.build_string, "seconds": round(time.monotonic() - t0, 1),
-                        "tested": test, "packages": packages})
-        print(f"built {out.name} {out.build_string} in {time.monotonic() - t0:.1f}s "
-              f"({'tests passed' if test else 'tests skipped'})", flush=True)
+        results.append(
+            {
+                "name": out.name,
+                "build": out.build_string,
+                "seconds": round(time.monotonic() - t0, 1),
+                "tested": test,
+                "packages": packages,
+            }
+        )
+        print(
+            f"built {out.name} {out.build_string} in {time.monotonic() - t0:.1f}s "
+            f"({'tests passed' if test else 'tests skipped'})",
+            flush=True,
+        )
     return results
 
 
 def select(outputs: list[Output], only: list[str] | None, cuda: list[str] | None) -> list[Output]:
-    chosen = [o for o in outputs if (not only or o.name in only) and (o.cuda_major is None or not cuda or o.cuda_major in cuda)]
+    chosen = [
+        o
+        for o in outputs
+        if (not only or o.name in only)
+        and (o.cuda_major is None or not cuda or o.cuda_major in cuda)
+    ]
     # core first: the others pin it
     return sorted(chosen, key=lambda o: (o.name != "homodyne-analysis", o.name, o.build_string))
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--channel", action="append", default=[], help="channel to resolve from (repeatable)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--channel", action="append", default=[], help="channel to resolve from (repeatable)"
+    )
     ap.add_argument("--output-dir", type=Path, default=REPO_ROOT / "build" / "conda")
     ap.add_argument("--only", help="comma-separated output names")
-    ap.add_argument("--cuda", action="append", help="CUDA major of the gpu output (repeatable; default all)")
+    ap.add_argument(
+        "--cuda", action="append", help="CUDA major of the gpu output (repeatable; default all)"
+    )
     ap.add_argument("--no-test", action="store_true", help="skip the recipe tests")
     args = ap.parse_args(argv)
     outputs = select(render(), args.only.split(",") if args.only else None, args.cuda)

@@ -41,7 +41,9 @@ BUILDER_VERSION = "2"  # bump when the conversion changes, to invalidate caches
 def default_cache_dir() -> Path:
     if explicit := os.environ.get("HOMODYNE_CONDA_OFFLINE_CACHE"):
         return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "homodyne-conda-offline"
+    return (
+        Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "homodyne-conda-offline"
+    )
 
 
 def _log(msg: str) -> None:
@@ -51,7 +53,11 @@ def _log(msg: str) -> None:
 def channel_key(requirements: list[str], cuda: str | None = None) -> str:
     h = hashlib.sha256()
     for part in (
-        BUILDER_VERSION, sys.version, sys.base_prefix, MAP_PATH.read_text(), str(cuda),
+        BUILDER_VERSION,
+        sys.version,
+        sys.base_prefix,
+        MAP_PATH.read_text(),
+        str(cuda),
         *sorted(requirements),
     ):
         h.update(part.encode())
@@ -65,8 +71,20 @@ def resolve(requirements: list[str], work: Path) -> list[dict]:
     req_file.write_text("\n".join(requirements) + "\n")
     report = work / "pip-report.json"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-         "--prefer-binary", "--report", str(report), "-r", str(req_file)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--prefer-binary",
+            "--report",
+            str(report),
+            "-r",
+            str(req_file),
+        ],
         check=True,
     )
     items = json.loads(report.read_text())["install"]
@@ -89,8 +107,18 @@ def fetch_wheels(pins: list[dict], wheel_dir: Path) -> list[Path]:
     if missing:
         _log(f"fetching {len(missing)} wheels")
         subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--prefer-binary", "--quiet",
-             "--wheel-dir", str(wheel_dir), *[f"{p['name']}=={p['version']}" for p in missing]],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--prefer-binary",
+                "--quiet",
+                "--wheel-dir",
+                str(wheel_dir),
+                *[f"{p['name']}=={p['version']}" for p in missing],
+            ],
             check=True,
         )
     found = [find(p) for p in pins]
@@ -100,7 +128,9 @@ def fetch_wheels(pins: list[dict], wheel_dir: Path) -> list[Path]:
     return [f for f in found if f is not None]
 
 
-def cuda_overrides(depmap: DepMap, wheels: dict[str, Wheel], cuda: str) -> tuple[dict[str, Override], list[dict]]:
+def cuda_overrides(
+    depmap: DepMap, wheels: dict[str, Wheel], cuda: str
+) -> tuple[dict[str, Override], list[dict]]:
     """Name NVIDIA's wheels as conda-forge's CUDA packages and make jaxlib a CUDA build.
 
     Returns the overrides and the metapackages to add (``cuda-version``)."""
@@ -112,10 +142,14 @@ def cuda_overrides(depmap: DepMap, wheels: dict[str, Wheel], cuda: str) -> tuple
         raise RuntimeError("the CUDA runtime wheel is not in the resolution: ask for jax[cuda12]")
     minor = ".".join(runtime.version.split(".")[:2])
     pin = f"cuda-version >={cuda},<{int(cuda) + 1}"
-    overrides = {canonicalize_name(w): Override(name=c, extra_depends=[pin]) for c, w in table.items()}
+    overrides = {
+        canonicalize_name(w): Override(name=c, extra_depends=[pin]) for c, w in table.items()
+    }
     plugin = f"jax-cuda{cuda}-plugin"
     overrides[plugin] = Override(expand_extras=("with-cuda",), extra_depends=[pin])
-    overrides["jaxlib"] = Override(build=f"cuda{cuda}_{pypkg.py_tag()}_wheel_0", extra_depends=[plugin, pin])
+    overrides["jaxlib"] = Override(
+        build=f"cuda{cuda}_{pypkg.py_tag()}_wheel_0", extra_depends=[plugin, pin]
+    )
     meta = [{"name": "cuda-version", "version": minor, "constrains": [f"__cuda >={cuda}"]}]
     return overrides, meta
 
@@ -151,7 +185,7 @@ def build_channel(
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="homodyne-channel-") as tmp:
         work = Path(tmp)
-        pins = resolve(list(requirements) + ["pip"], work)
+        pins = resolve([*list(requirements), "pip"], work)
         _log(f"resolved {len(pins)} distributions in {time.monotonic() - t0:.1f}s")
         wheels = {w.name: w for w in map(Wheel.read, fetch_wheels(pins, cache_dir / "wheels"))}
         overrides, metas = cuda_overrides(depmap, wheels, cuda) if cuda else ({}, [])
@@ -162,8 +196,12 @@ def build_channel(
             return renamed.get(canonicalize_name(pypi_name)) or depmap.conda_name(pypi_name)
 
         for wheel in wheels.values():
-            _place(convert_cached(wheel, wheels, conda_name, overrides.get(wheel.name), cache_dir, work, renamed),
-                   channel_dir)
+            _place(
+                convert_cached(
+                    wheel, wheels, conda_name, overrides.get(wheel.name), cache_dir, work, renamed
+                ),
+                channel_dir,
+            )
         for meta in metas:
             _metapackage(meta, channel_dir)
         _log(f"converted {len(wheels)} wheels in {time.monotonic() - t1:.1f}s")
@@ -187,16 +225,30 @@ def _metapackage(meta: dict, channel_dir: Path) -> None:
     from rattler_build import assemble_package
 
     assemble_package(
-        name=meta["name"], version=meta["version"], target_platform="noarch",
-        build_string="offline_0", output_dir=channel_dir / "noarch", files=[],
-        constrains=meta.get("constrains"), noarch="generic",
+        name=meta["name"],
+        version=meta["version"],
+        target_platform="noarch",
+        build_string="offline_0",
+        output_dir=channel_dir / "noarch",
+        files=[],
+        constrains=meta.get("constrains"),
+        noarch="generic",
     )
 
 
-def convert_cached(wheel: Wheel, wheels: dict[str, Wheel], conda_name, override: Override | None,
-                   cache_dir: Path, work: Path, renamed: dict[str, str]) -> Path:
-    h = hashlib.sha256(f"{BUILDER_VERSION}|{wheel.path.name}|{sys.version}|{override}|{sorted(renamed.items())}|"
-                       f"{MAP_PATH.read_text()}".encode())
+def convert_cached(
+    wheel: Wheel,
+    wheels: dict[str, Wheel],
+    conda_name,
+    override: Override | None,
+    cache_dir: Path,
+    work: Path,
+    renamed: dict[str, str],
+) -> Path:
+    h = hashlib.sha256(
+        f"{BUILDER_VERSION}|{wheel.path.name}|{sys.version}|{override}|{sorted(renamed.items())}|"
+        f"{MAP_PATH.read_text()}".encode()
+    )
     # the conversion depends on the metadata of the wheels it expands extras from
     for req in wheel.requires:
         dep = wheels.get(canonicalize_name(req.name))
@@ -212,8 +264,13 @@ def convert_cached(wheel: Wheel, wheels: dict[str, Wheel], conda_name, override:
 
 
 def python_cached(cache_dir: Path, work: Path) -> list[Path]:
-    slot = cache_dir / "python" / hashlib.sha256(
-        f"{BUILDER_VERSION}|{sys.version}|{sys.base_prefix}".encode()).hexdigest()[:20]
+    slot = (
+        cache_dir
+        / "python"
+        / hashlib.sha256(f"{BUILDER_VERSION}|{sys.version}|{sys.base_prefix}".encode()).hexdigest()[
+            :20
+        ]
+    )
     done = sorted(slot.glob("*/*.conda")) if slot.exists() else []
     if len(done) == 2:
         return done
@@ -222,5 +279,7 @@ def python_cached(cache_dir: Path, work: Path) -> list[Path]:
     return pypkg.build_python_packages(slot, work)
 
 
-if __name__ == "__main__":  # python -m tools.conda_offline.channel REQ... : build and print the path
+if (
+    __name__ == "__main__"
+):  # python -m tools.conda_offline.channel REQ... : build and print the path
     print(build_channel(sys.argv[1:]))

@@ -61,7 +61,12 @@ def normalise_version(spec: str) -> str:
     """Sort the comma-separated clauses so that equal constraints compare equal."""
     clauses = {c.strip().replace(" ", "") for c in spec.split(",") if c.strip()}
     order = (">=", ">", "==", "~=", "!=", "<=", "<")  # lower bounds first, as people write them
-    return ",".join(sorted(clauses, key=lambda c: (next((i for i, op in enumerate(order) if c.startswith(op)), 9), c)))
+    return ",".join(
+        sorted(
+            clauses,
+            key=lambda c: (next((i for i, op in enumerate(order) if c.startswith(op)), 9), c),
+        )
+    )
 
 
 def pep440_to_conda(specifier: str) -> str:

@@ -18,8 +18,14 @@ from .depmap import REPO_ROOT
 
 ENV_DIR = REPO_ROOT / "environments"
 # pixi environment -> file; "default" is the same as "cpu"
-FILES = {"cpu": "cpu.yml", "gpu": "gpu.yml", "gpu-cuda13": "gpu-cuda13.yml", "jax": "jax.yml",
-         "dev": "dev.yml", "docs": "docs.yml"}
+FILES = {
+    "cpu": "cpu.yml",
+    "gpu": "gpu.yml",
+    "gpu-cuda13": "gpu-cuda13.yml",
+    "jax": "jax.yml",
+    "dev": "dev.yml",
+    "docs": "docs.yml",
+}
 
 _NOTES = {
     "cpu": "PyMC (PyTensor) backend, every platform. No JAX in this environment.",
@@ -27,9 +33,9 @@ _NOTES = {
     "docs": "Sphinx documentation build.",
     "jax": "NumPyro/JAX on the CPU (JAX's CPU fallback), Linux and macOS. No PyTensor here.",
     "gpu": "NumPyro/JAX with CUDA 12 (Linux x86-64, NVIDIA driver >= 525). No PyTensor here.\n"
-           "# Without a GPU: CONDA_OVERRIDE_CUDA=12 conda env create -f environments/gpu.yml",
+    "# Without a GPU: CONDA_OVERRIDE_CUDA=12 conda env create -f environments/gpu.yml",
     "gpu-cuda13": "NumPyro/JAX with CUDA 13 (Linux x86-64, NVIDIA driver >= 580). No PyTensor here.\n"
-                  "# Without a GPU: CONDA_OVERRIDE_CUDA=13 conda env create -f environments/gpu-cuda13.yml",
+    "# Without a GPU: CONDA_OVERRIDE_CUDA=13 conda env create -f environments/gpu-cuda13.yml",
 }
 
 
@@ -84,7 +90,7 @@ def validate(path: Path) -> list[str]:
             continue  # the pip: section
         try:
             MatchSpec(dep)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             problems.append(f"{path.name}: {dep!r} does not parse: {exc}")
     return problems
 
@@ -103,7 +109,9 @@ def check(env_dir: Path = ENV_DIR, manifest: dict | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--write", action="store_true")
     g.add_argument("--check", action="store_true")

@@ -27,16 +27,22 @@ def virtual_packages(cuda: str | None = None) -> list:
     return found
 
 
-def solve(channels: list[str], specs: list[str], *, cuda: str | None = None, strict: bool = True) -> list:
+def solve(
+    channels: list[str], specs: list[str], *, cuda: str | None = None, strict: bool = True
+) -> list:
     """Solve for linux-64; ``strict``: conda's strict channel priority (the default)."""
     from rattler import ChannelPriority
     from rattler import solve as _solve
 
-    return asyncio.run(_solve(
-        sources=channels, specs=specs, platforms=[PLATFORM, "noarch"],
-        virtual_packages=virtual_packages(cuda),
-        channel_priority=ChannelPriority.Strict if strict else ChannelPriority.Disabled,
-    ))
+    return asyncio.run(
+        _solve(
+            sources=channels,
+            specs=specs,
+            platforms=[PLATFORM, "noarch"],
+            virtual_packages=virtual_packages(cuda),
+            channel_priority=ChannelPriority.Strict if strict else ChannelPriority.Disabled,
+        )
+    )
 
 
 def install(records: list, prefix: Path, cache_dir: Path | None = None) -> None:
@@ -46,9 +52,13 @@ def install(records: list, prefix: Path, cache_dir: Path | None = None) -> None:
     asyncio.run(_install(records, target_prefix=str(prefix), show_progress=False, **kwargs))
 
 
-def write_lock(path: Path, envs: dict[str, list], channels: dict[str, list[str]],
-               pypi: dict[str, list[tuple[str, str, str]]] | None = None,
-               virtual: list[str] | None = None) -> None:
+def write_lock(
+    path: Path,
+    envs: dict[str, list],
+    channels: dict[str, list[str]],
+    pypi: dict[str, list[tuple[str, str, str]]] | None = None,
+    virtual: list[str] | None = None,
+) -> None:
     """A pixi.lock (format 7) with the given environments' records for linux-64."""
     from rattler import LockChannel, LockFile, LockPlatform
 

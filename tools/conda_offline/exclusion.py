@@ -32,18 +32,29 @@ CUDA = "12"
 
 
 def _record(name: str, version: str, build: str, depends=(), constrains=()) -> dict:
-    return {"name": name, "version": version, "build": build, "build_number": 0, "depends": list(depends),
-            "constrains": list(constrains), "subdir": "noarch", "noarch": "generic"}
+    return {
+        "name": name,
+        "version": version,
+        "build": build,
+        "build_number": 0,
+        "depends": list(depends),
+        "constrains": list(constrains),
+        "subdir": "noarch",
+        "noarch": "generic",
+    }
 
 
 def write_channel(path: Path, records: list[dict]) -> Path:
     """A repodata-only channel (no package files: for solving, never for installing)."""
     (path / "linux-64").mkdir(parents=True, exist_ok=True)
     (path / "noarch").mkdir(parents=True, exist_ok=True)
-    (path / "linux-64" / "repodata.json").write_text(json.dumps({"info": {"subdir": "linux-64"}, "packages": {}}))
+    (path / "linux-64" / "repodata.json").write_text(
+        json.dumps({"info": {"subdir": "linux-64"}, "packages": {}})
+    )
     packages = {f"{r['name']}-{r['version']}-{r['build']}.conda": r for r in records}
     (path / "noarch" / "repodata.json").write_text(
-        json.dumps({"info": {"subdir": "noarch"}, "packages": {}, "packages.conda": packages}))
+        json.dumps({"info": {"subdir": "noarch"}, "packages": {}, "packages.conda": packages})
+    )
     return path
 
 
@@ -80,7 +91,9 @@ def standins(specs: list[str], known: dict[str, list[dict]] | None = None) -> li
         build = parts[2].replace("*", "_standin_0") if len(parts) > 2 else "standin_0"
         if known.get(name) and len(parts) > 2:
             real = max(known[name], key=lambda r: Version(r["version"]))
-            rec = _record(name, real["version"], build, real.get("depends", []), real.get("constrains", []))
+            rec = _record(
+                name, real["version"], build, real.get("depends", []), real.get("constrains", [])
+            )
         else:
             lower = re.search(r">=?([0-9][0-9a-zA-Z.]*)", parts[1] if len(parts) > 1 else "")
             rec = _record(name, lower.group(1) if lower else "1.0", build)
@@ -114,7 +127,9 @@ def check(channel_dirs: list[Path], extra_specs: list[str] = (), cuda: str = CUD
         if rd.exists():
             for r in json.loads(rd.read_text()).get("packages.conda", {}).values():
                 if r["name"].startswith("homodyne-analysis"):
-                    needed += [d for d in r.get("depends", []) if not d.startswith("homodyne-analysis")]
+                    needed += [
+                        d for d in r.get("depends", []) if not d.startswith("homodyne-analysis")
+                    ]
     missing = []
     for spec in dict.fromkeys(needed):
         if spec.startswith("__"):

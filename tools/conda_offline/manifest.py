@@ -13,19 +13,86 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from .depmap import REPO_ROOT, CondaSpec, DepMap, extra_requirements, load_pyproject, merge, normalise_version, requires_python
+from .depmap import (
+    REPO_ROOT,
+    CondaSpec,
+    DepMap,
+    extra_requirements,
+    load_pyproject,
+    merge,
+    normalise_version,
+    requires_python,
+)
 
 MANIFEST = REPO_ROOT / "pixi.toml"
 
-_TOP = {"workspace", "dependencies", "pypi-dependencies", "tasks", "feature", "environments", "target",
-        "activation", "system-requirements", "pypi-options", "host-dependencies", "build-dependencies"}
-_WORKSPACE = {"name", "channels", "platforms", "requires-pixi", "version", "description", "authors",
-              "license", "license-file", "readme", "homepage", "repository", "documentation",
-              "channel-priority", "exclude-newer", "preview", "conda-pypi-map", "solve-strategy"}
-_FEATURE = {"dependencies", "pypi-dependencies", "tasks", "platforms", "activation", "target",
-            "system-requirements", "channels", "channel-priority", "host-dependencies", "build-dependencies"}
-_PLATFORM_KEYS = {"name", "platform", "cuda", "glibc", "linux", "macos", "osx", "windows", "archspec"}
-_SUBDIRS = {"linux-64", "linux-aarch64", "linux-ppc64le", "osx-64", "osx-arm64", "win-64", "win-arm64"}
+_TOP = {
+    "workspace",
+    "dependencies",
+    "pypi-dependencies",
+    "tasks",
+    "feature",
+    "environments",
+    "target",
+    "activation",
+    "system-requirements",
+    "pypi-options",
+    "host-dependencies",
+    "build-dependencies",
+}
+_WORKSPACE = {
+    "name",
+    "channels",
+    "platforms",
+    "requires-pixi",
+    "version",
+    "description",
+    "authors",
+    "license",
+    "license-file",
+    "readme",
+    "homepage",
+    "repository",
+    "documentation",
+    "channel-priority",
+    "exclude-newer",
+    "preview",
+    "conda-pypi-map",
+    "solve-strategy",
+}
+_FEATURE = {
+    "dependencies",
+    "pypi-dependencies",
+    "tasks",
+    "platforms",
+    "activation",
+    "target",
+    "system-requirements",
+    "channels",
+    "channel-priority",
+    "host-dependencies",
+    "build-dependencies",
+}
+_PLATFORM_KEYS = {
+    "name",
+    "platform",
+    "cuda",
+    "glibc",
+    "linux",
+    "macos",
+    "osx",
+    "windows",
+    "archspec",
+}
+_SUBDIRS = {
+    "linux-64",
+    "linux-aarch64",
+    "linux-ppc64le",
+    "osx-64",
+    "osx-arm64",
+    "win-64",
+    "win-arm64",
+}
 _ENV_KEYS = {"features", "solve-group", "no-default-feature"}
 
 
@@ -42,13 +109,20 @@ def platforms(manifest: dict) -> dict[str, dict]:
         else:
             subdir = p.get("platform", p.get("name"))
             cuda = p.get("cuda")
-            out[p.get("name") or subdir] = {"subdir": subdir, "cuda": cuda["driver"] if isinstance(cuda, dict) else cuda}
+            out[p.get("name") or subdir] = {
+                "subdir": subdir,
+                "cuda": cuda["driver"] if isinstance(cuda, dict) else cuda,
+            }
     return out
 
 
 def features(manifest: dict) -> dict[str, dict]:
     """All features, the default one (top-level tables) included as "default"."""
-    out = {"default": {k: manifest[k] for k in ("dependencies", "pypi-dependencies", "tasks") if k in manifest}}
+    out = {
+        "default": {
+            k: manifest[k] for k in ("dependencies", "pypi-dependencies", "tasks") if k in manifest
+        }
+    }
     out.update(manifest.get("feature", {}))
     return out
 
@@ -81,11 +155,15 @@ def dep_spec(name: str, value) -> CondaSpec:
     if isinstance(value, str):
         return CondaSpec(name, "" if value.strip() == "*" else normalise_version(value))
     version = value.get("version", "*")
-    return CondaSpec(name, "" if version.strip() == "*" else normalise_version(version), value.get("build", ""))
+    return CondaSpec(
+        name, "" if version.strip() == "*" else normalise_version(version), value.get("build", "")
+    )
 
 
 def feature_specs(manifest: dict, feature: str) -> dict[str, CondaSpec]:
-    return {n: dep_spec(n, v) for n, v in features(manifest)[feature].get("dependencies", {}).items()}
+    return {
+        n: dep_spec(n, v) for n, v in features(manifest)[feature].get("dependencies", {}).items()
+    }
 
 
 def env_specs(manifest: dict, env: str) -> dict[str, CondaSpec]:
@@ -114,7 +192,7 @@ def validate(manifest: dict) -> list[str]:
             problems.append(f"unknown top-level table [{key}]")
     ws = manifest.get("workspace")
     if not isinstance(ws, dict):
-        return problems + ["no [workspace] table"]
+        return [*problems, "no [workspace] table"]
     for key in ws:
         if key not in _WORKSPACE:
             problems.append(f"unknown key workspace.{key}")
@@ -141,7 +219,9 @@ def validate(manifest: dict) -> list[str]:
             problems.append(f"platform name {name} declared twice")
         names.add(name)
     if "system-requirements" in manifest:
-        problems.append("[system-requirements] is deprecated since pixi 0.71: declare CUDA on the platforms")
+        problems.append(
+            "[system-requirements] is deprecated since pixi 0.71: declare CUDA on the platforms"
+        )
     feats = features(manifest)
     for fname, feat in manifest.get("feature", {}).items():
         for key in feat:
@@ -155,8 +235,10 @@ def validate(manifest: dict) -> list[str]:
             try:
                 spec = dep_spec(dep, value)
                 MatchSpec(str(spec))
-            except Exception as exc:  # noqa: BLE001 - report every bad spec
-                problems.append(f"feature {fname}: dependency {dep} = {value!r} does not parse: {exc}")
+            except Exception as exc:
+                problems.append(
+                    f"feature {fname}: dependency {dep} = {value!r} does not parse: {exc}"
+                )
     envs = environments(manifest)
     if not envs:
         problems.append("no [environments]")
@@ -185,7 +267,9 @@ def drift(manifest: dict, pyproject: dict | None = None, depmap: DepMap | None =
     for fname in sorted(set(feats) | set(depmap.pixi_features)):
         rule = depmap.pixi_features.get(fname)
         if rule is None:
-            problems.append(f"feature {fname}: not described in pypi_conda_map.toml [pixi-features]")
+            problems.append(
+                f"feature {fname}: not described in pypi_conda_map.toml [pixi-features]"
+            )
             continue
         if fname not in feats:
             problems.append(f"pixi.toml has no feature {fname}")
@@ -197,10 +281,15 @@ def drift(manifest: dict, pyproject: dict | None = None, depmap: DepMap | None =
             if "only" in rule:
                 reqs = [r for r in reqs if canonicalize_name(Requirement(r).name) in rule["only"]]
             if "exclude" in rule:
-                reqs = [r for r in reqs if canonicalize_name(Requirement(r).name) not in rule["exclude"]]
+                reqs = [
+                    r for r in reqs if canonicalize_name(Requirement(r).name) not in rule["exclude"]
+                ]
             if "exclude-extras" in rule:
-                drop = {canonicalize_name(Requirement(r).name) for e in rule["exclude-extras"]
-                        for r in extra_requirements(pyproject, e)}
+                drop = {
+                    canonicalize_name(Requirement(r).name)
+                    for e in rule["exclude-extras"]
+                    for r in extra_requirements(pyproject, e)
+                }
                 reqs = [r for r in reqs if canonicalize_name(Requirement(r).name) not in drop]
             expected = depmap.to_conda(reqs, without=tuple(rule.get("without", [])))
             pypi_expected = {canonicalize_name(r.name) for r in depmap.pypi_only_requirements(reqs)}
@@ -209,7 +298,9 @@ def drift(manifest: dict, pyproject: dict | None = None, depmap: DepMap | None =
         for key in rule.get("extra-builds", []):
             b = depmap.extra_builds[key]
             spec = CondaSpec(b["package"], "", b["build"].format(cuda_major=rule["cuda"]))
-            expected[spec.name] = merge(expected[spec.name], spec) if spec.name in expected else spec
+            expected[spec.name] = (
+                merge(expected[spec.name], spec) if spec.name in expected else spec
+            )
         conda_only = set(depmap.conda_only.get(rule.get("conda-only", ""), []))
         actual = feature_specs(manifest, fname)
         for n in sorted(conda_only - set(actual)):
@@ -221,7 +312,11 @@ def drift(manifest: dict, pyproject: dict | None = None, depmap: DepMap | None =
                 problems.append(f"feature {fname}: {actual[n]} != {spec}")
         for n in sorted(set(actual) - set(expected) - conda_only):
             problems.append(f"feature {fname}: {actual[n]} is not in pyproject nor in [conda-only]")
-        pypi_actual = {canonicalize_name(n) for n in feats[fname].get("pypi-dependencies", {})} - {"homodyne-analysis"}
+        pypi_actual = {canonicalize_name(n) for n in feats[fname].get("pypi-dependencies", {})} - {
+            "homodyne-analysis"
+        }
         if pypi_actual != pypi_expected:
-            problems.append(f"feature {fname}: pypi-dependencies {sorted(pypi_actual)} != PyPI-only {sorted(pypi_expected)}")
+            problems.append(
+                f"feature {fname}: pypi-dependencies {sorted(pypi_actual)} != PyPI-only {sorted(pypi_expected)}"
+            )
     return problems

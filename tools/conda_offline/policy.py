@@ -26,7 +26,10 @@ POLICY_DIR = REPO_ROOT / "policy"
 
 
 def pixi_policy_exe() -> str:
-    for candidate in (Path(sysconfig.get_path("scripts")) / "pixi-policy", Path(sys.executable).with_name("pixi-policy")):
+    for candidate in (
+        Path(sysconfig.get_path("scripts")) / "pixi-policy",
+        Path(sys.executable).with_name("pixi-policy"),
+    ):
         if candidate.exists():
             return str(candidate)
     found = shutil.which("pixi-policy")
@@ -55,10 +58,14 @@ def coverage(manifest: dict, policy_dir: Path = POLICY_DIR) -> list[str]:
     envs = mf.environments(manifest)
     for env in envs:
         if env not in owner:
-            problems.append(f"environment {env} is under no isolation policy (policy/isolation.toml)")
+            problems.append(
+                f"environment {env} is under no isolation policy (policy/isolation.toml)"
+            )
     for env in owner:
         if env not in envs:
-            problems.append(f"policy/isolation.toml names environment {env}, which pixi.toml does not define")
+            problems.append(
+                f"policy/isolation.toml names environment {env}, which pixi.toml does not define"
+            )
     groups: dict[str, set[str]] = {}
     for env, e in envs.items():
         if e["solve-group"] and env in owner:
@@ -71,11 +78,21 @@ def coverage(manifest: dict, policy_dir: Path = POLICY_DIR) -> list[str]:
 
 def _filtered_lock(src: Path, dest: Path, keep: list[str]) -> list[str]:
     """Copy the environments ``keep`` of lock ``src`` into a new lock; return those found."""
-    from rattler import CondaLockedBinaryPackage, LockChannel, LockFile, LockPlatform, PypiLockedPackage
+    from rattler import (
+        CondaLockedBinaryPackage,
+        LockChannel,
+        LockFile,
+        LockPlatform,
+        PypiLockedPackage,
+    )
 
     lock = LockFile.from_path(str(src))
-    new = LockFile([LockPlatform(p.name, p.subdir, [str(v) for v in p.virtual_packages] or None)
-                    for p in lock.platforms()])
+    new = LockFile(
+        [
+            LockPlatform(p.name, p.subdir, [str(v) for v in p.virtual_packages] or None)
+            for p in lock.platforms()
+        ]
+    )
     new_platforms = {p.name: p for p in new.platforms()}
     found = []
     for name, env in lock.environments():
@@ -96,13 +113,15 @@ def _filtered_lock(src: Path, dest: Path, keep: list[str]) -> list[str]:
     return found
 
 
-def check_lock(lock: Path, manifest_path: Path = mf.MANIFEST, policy_dir: Path = POLICY_DIR) -> list[dict]:
+def check_lock(
+    lock: Path, manifest_path: Path = mf.MANIFEST, policy_dir: Path = POLICY_DIR
+) -> list[dict]:
     """Run pixi-policy for each isolation policy on its environments of ``lock``.
 
     Returns the findings (pixi-policy's JSON objects, with the policy named); empty: clean."""
     exe = pixi_policy_exe()
     findings: list[dict] = []
-    for rule_name, rule in rules(policy_dir).items():
+    for _rule_name, rule in rules(policy_dir).items():
         with tempfile.TemporaryDirectory(prefix="homodyne-policy-") as tmp:
             ws = Path(tmp)
             shutil.copy(manifest_path, ws / "pixi.toml")
@@ -110,12 +129,25 @@ def check_lock(lock: Path, manifest_path: Path = mf.MANIFEST, policy_dir: Path =
                 continue  # this lock has none of the policy's environments
             shutil.copy(rule["path"], ws / "policy.toml")
             proc = subprocess.run(
-                [exe, "check", "--manifest-path", str(ws / "pixi.toml"), "--policy", str(ws / "policy.toml"),
-                 "--format", "json", "--color", "never"],
-                capture_output=True, text=True,
+                [
+                    exe,
+                    "check",
+                    "--manifest-path",
+                    str(ws / "pixi.toml"),
+                    "--policy",
+                    str(ws / "policy.toml"),
+                    "--format",
+                    "json",
+                    "--color",
+                    "never",
+                ],
+                capture_output=True,
+                text=True,
             )
             if proc.returncode not in (0, 1):
-                raise RuntimeError(f"pixi-policy could not check {lock} against {rule['path'].name}: {proc.stderr}")
+                raise RuntimeError(
+                    f"pixi-policy could not check {lock} against {rule['path'].name}: {proc.stderr}"
+                )
             report = json.loads(proc.stdout)
             for f in report["findings"]:
                 findings.append({**f, "policy": rule["path"].name})
@@ -130,8 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {p}")
     findings = check_lock(lock)
     for f in findings:
-        print(f"error[{f['rule']}] {f['package']} {f.get('version', '')} in environment {f['environment']} "
-              f"({f['platform']}): {f['message']} [{f['policy']}]")
+        print(
+            f"error[{f['rule']}] {f['package']} {f.get('version', '')} in environment {f['environment']} "
+            f"({f['platform']}): {f['message']} [{f['policy']}]"
+        )
     print(f"isolation policy: {len(problems) + len(findings)} problem(s) in {lock}")
     return 1 if problems or findings else 0
 

@@ -19,9 +19,15 @@ from pathlib import Path
 
 from .depmap import REPO_ROOT
 
-EXPORTS = {None: "pylock.toml", "mcmc": "pylock.mcmc.toml", "mcmc-gpu": "pylock.mcmc-gpu.toml",
-           "mcmc-all": "pylock.mcmc-all.toml", "all": "pylock.all.toml", "dev": "pylock.dev.toml",
-           "docs": "pylock.docs.toml"}
+EXPORTS = {
+    None: "pylock.toml",
+    "mcmc": "pylock.mcmc.toml",
+    "mcmc-gpu": "pylock.mcmc-gpu.toml",
+    "mcmc-all": "pylock.mcmc-all.toml",
+    "all": "pylock.all.toml",
+    "dev": "pylock.dev.toml",
+    "docs": "pylock.docs.toml",
+}
 OUT_DIR = REPO_ROOT / "environments"
 
 
@@ -29,13 +35,24 @@ def _uv(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
     env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
     py = f"--python={sys.executable}"
-    return subprocess.run([uv, *args, py], cwd=REPO_ROOT, env=env, check=check, capture_output=True, text=True)
+    return subprocess.run(
+        [uv, *args, py], cwd=REPO_ROOT, env=env, check=check, capture_output=True, text=True
+    )
 
 
 def export(out_dir: Path) -> None:
     for extra, name in EXPORTS.items():
-        args = ["export", "--frozen", "--format", "pylock.toml", "--no-emit-project", "--no-header", "--quiet",
-                "-o", str(out_dir / name)]
+        args = [
+            "export",
+            "--frozen",
+            "--format",
+            "pylock.toml",
+            "--no-emit-project",
+            "--no-header",
+            "--quiet",
+            "-o",
+            str(out_dir / name),
+        ]
         if extra:
             args += ["--extra", extra]
         _uv(*args)
@@ -58,7 +75,9 @@ def check() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--write", action="store_true")
     g.add_argument("--check", action="store_true")

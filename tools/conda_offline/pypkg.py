@@ -44,7 +44,9 @@ def stage_python(stage: Path) -> None:
     """Copy the running interpreter's prefix into ``stage`` and make it relocatable."""
     prefix = Path(sys.base_prefix)
     major_minor = f"{sys.version_info[0]}.{sys.version_info[1]}"
-    stdlib = Path(sysconfig.get_paths(vars={"installed_base": str(prefix), "base": str(prefix)})["stdlib"])
+    stdlib = Path(
+        sysconfig.get_paths(vars={"installed_base": str(prefix), "base": str(prefix)})["stdlib"]
+    )
     (stage / "bin").mkdir(parents=True)
     exe = prefix / "bin" / f"python{major_minor}"
     shutil.copy2(exe, stage / "bin" / exe.name)
@@ -68,12 +70,17 @@ def stage_python(stage: Path) -> None:
     if include.is_dir():
         shutil.copytree(include, stage / "include", symlinks=True)
 
-    subprocess.run([_patchelf(), "--set-rpath", "$ORIGIN/../lib", str(stage / "bin" / exe.name)], check=True)
+    subprocess.run(
+        [_patchelf(), "--set-rpath", "$ORIGIN/../lib", str(stage / "bin" / exe.name)], check=True
+    )
     if sysconfig.get_config_var("Py_ENABLE_SHARED"):
         # Check the relocated interpreter starts from its new place (finds its libpython).
         out = subprocess.run(
             [str(stage / "bin" / exe.name), "-c", "import sys; print(sys.prefix)"],
-            capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PATH": "/usr/bin:/bin"},
         ).stdout.strip()
         if Path(out) != stage:
             raise RuntimeError(f"relocated python reports prefix {out}, expected {stage}")
@@ -93,18 +100,29 @@ def build_python_packages(out_dir: Path, work: Path) -> list[Path]:
     stage_python(stage)
     made = [
         assemble_package(
-            name="python", version=version, target_platform="linux-64",
-            build_string=f"local_{abi_tag()}_0", output_dir=subdir, files_dir=stage,
+            name="python",
+            version=version,
+            target_platform="linux-64",
+            build_string=f"local_{abi_tag()}_0",
+            output_dir=subdir,
+            files_dir=stage,
             depends=[f"python_abi {major_minor}.* *_{abi_tag()}"],
             summary="CPython, packaged from the interpreter that built this offline channel",
-            license="Python-2.0", compression_level=1, detect_prefix=False,
+            license="Python-2.0",
+            compression_level=1,
+            detect_prefix=False,
         ).path
     ]
     made.append(
         assemble_package(
-            name="python_abi", version=major_minor, target_platform="linux-64",
-            build_string=f"8_{abi_tag()}", output_dir=subdir, files=[],
-            summary="Metapackage that pins the Python ABI", license="BSD-3-Clause",
+            name="python_abi",
+            version=major_minor,
+            target_platform="linux-64",
+            build_string=f"8_{abi_tag()}",
+            output_dir=subdir,
+            files=[],
+            summary="Metapackage that pins the Python ABI",
+            license="BSD-3-Clause",
         ).path
     )
     return made

@@ -11,7 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .depmap import REPO_ROOT, CondaSpec, DepMap, extra_requirements, load_pyproject, package_version, requires_python
+from .depmap import (
+    REPO_ROOT,
+    CondaSpec,
+    DepMap,
+    extra_requirements,
+    load_pyproject,
+    package_version,
+    requires_python,
+)
 
 RECIPE = REPO_ROOT / "recipe" / "recipe.yaml"
 VARIANTS = REPO_ROOT / "recipe" / "variants.yaml"
@@ -35,25 +43,34 @@ class Output:
         return self.variant.get("cuda_major")
 
 
-def render(recipe: Path = RECIPE, variants: Path | None = VARIANTS, target_platform: str = "linux-64") -> list[Output]:
+def render(
+    recipe: Path = RECIPE, variants: Path | None = VARIANTS, target_platform: str = "linux-64"
+) -> list[Output]:
     """Render every variant of every output (duplicates removed); raises on a bad recipe."""
     from rattler_build import PlatformConfig, RenderConfig, Stage0Recipe, VariantConfig
 
     stage0 = Stage0Recipe.from_file(str(recipe))
     variant_config = VariantConfig.from_file(str(variants)) if variants else VariantConfig()
     # experimental: load_from_file reads the version from homodyne/_version.py
-    config = RenderConfig(platform=PlatformConfig(target_platform=target_platform, experimental=True))
+    config = RenderConfig(
+        platform=PlatformConfig(target_platform=target_platform, experimental=True)
+    )
     out: dict[tuple[str, str], Output] = {}
     for rv in stage0.render(variant_config, config):
         d = rv.recipe.to_dict()
         req = d.get("requirements", {})
         build = d.get("build", {})
         o = Output(
-            name=d["package"]["name"], version=str(d["package"]["version"]),
-            build_string=str(rv.recipe.build.string), variant=dict(rv.variant),
-            run=list(req.get("run", [])), run_constraints=list(req.get("run_constraints", [])),
-            host=list(req.get("host", [])), noarch=build.get("noarch"),
-            entry_points=list((build.get("python") or {}).get("entry_points", [])), rendered=rv,
+            name=d["package"]["name"],
+            version=str(d["package"]["version"]),
+            build_string=str(rv.recipe.build.string),
+            variant=dict(rv.variant),
+            run=list(req.get("run", [])),
+            run_constraints=list(req.get("run_constraints", [])),
+            host=list(req.get("host", [])),
+            noarch=build.get("noarch"),
+            entry_points=list((build.get("python") or {}).get("entry_points", [])),
+            rendered=rv,
         )
         out.setdefault((o.name, o.build_string), o)
     return list(out.values())
@@ -68,7 +85,9 @@ def _specs(entries: list) -> dict[str, CondaSpec]:
     return specs
 
 
-def drift(outputs: list[Output], pyproject: dict | None = None, depmap: DepMap | None = None) -> list[str]:
+def drift(
+    outputs: list[Output], pyproject: dict | None = None, depmap: DepMap | None = None
+) -> list[str]:
     """Differences between the rendered recipe and pyproject.toml (empty: in step)."""
     pyproject = pyproject or load_pyproject()
     depmap = depmap or DepMap.load()
@@ -86,7 +105,9 @@ def drift(outputs: list[Output], pyproject: dict | None = None, depmap: DepMap |
             continue
         if o.version != version:
             problems.append(f"{where}: version {o.version} != homodyne/_version.py {version}")
-        expected = depmap.to_conda(extra_requirements(pyproject, rule["extra"]), cuda_major=o.cuda_major)
+        expected = depmap.to_conda(
+            extra_requirements(pyproject, rule["extra"]), cuda_major=o.cuda_major
+        )
         if rule["extra"] == "core":
             expected["python"] = CondaSpec("python", requires_python(pyproject))
         actual = _specs(o.run)
@@ -98,17 +119,26 @@ def drift(outputs: list[Output], pyproject: dict | None = None, depmap: DepMap |
             if n not in actual:
                 problems.append(f"{where}: missing {spec} (from pyproject extra {rule['extra']!r})")
             elif actual[n] != spec:
-                problems.append(f"{where}: {actual[n]} != {spec} (pyproject extra {rule['extra']!r})")
+                problems.append(
+                    f"{where}: {actual[n]} != {spec} (pyproject extra {rule['extra']!r})"
+                )
         for n in sorted(set(actual) - set(expected) - conda_only):
-            problems.append(f"{where}: {actual[n]} is not in pyproject extra {rule['extra']!r} nor in [conda-only]")
+            problems.append(
+                f"{where}: {actual[n]} is not in pyproject extra {rule['extra']!r} nor in [conda-only]"
+            )
         if rule["extra"] != "core":
             pins = [e for e in o.run if isinstance(e, dict) and "pin_subpackage" in e]
-            if not any(p["pin_subpackage"].get("name") == "homodyne-analysis" and p["pin_subpackage"].get("exact")
-                       for p in pins):
+            if not any(
+                p["pin_subpackage"].get("name") == "homodyne-analysis"
+                and p["pin_subpackage"].get("exact")
+                for p in pins
+            ):
                 problems.append(f"{where}: does not pin homodyne-analysis exactly")
         if rule["extra"] == "core":
             scripts = pyproject["project"].get("scripts", {})
             want = sorted(f"{k} = {v}" for k, v in scripts.items())
             if sorted(o.entry_points) != want:
-                problems.append(f"{where}: entry points {sorted(o.entry_points)} != pyproject scripts {want}")
+                problems.append(
+                    f"{where}: entry points {sorted(o.entry_points)} != pyproject scripts {want}"
+                )
     return problems

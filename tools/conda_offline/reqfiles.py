@@ -20,26 +20,42 @@ HEADER = "# Generated from pyproject.toml by `python -m tools.conda_offline.reqf
 
 # file -> (description, included files, pyproject extras whose own requirements it lists)
 FILES: dict[str, tuple[str, list[str], list[str]]] = {
-    "requirements.txt": ("Core: the science, no MCMC stack (= pip install homodyne-analysis).", [], ["core"]),
+    "requirements.txt": (
+        "Core: the science, no MCMC stack (= pip install homodyne-analysis).",
+        [],
+        ["core"],
+    ),
     "requirements-mcmc-cpu.txt": (
         "Isolated PyMC CPU backend (= homodyne-analysis[mcmc]). Never in one conda environment with JAX.",
-        ["requirements.txt"], ["mcmc"]),
+        ["requirements.txt"],
+        ["mcmc"],
+    ),
     "requirements-mcmc-gpu.txt": (
         "Isolated NumPyro/JAX backend, GPU on Linux, JAX's CPU fallback elsewhere (= homodyne-analysis[mcmc-gpu]).",
-        ["requirements.txt"], ["mcmc-gpu"]),
+        ["requirements.txt"],
+        ["mcmc-gpu"],
+    ),
     "requirements-mcmc-all.txt": (
         "Both backends in one pip environment (= homodyne-analysis[mcmc-all]); each runs in its own process.",
-        ["requirements-mcmc-cpu.txt", "requirements-mcmc-gpu.txt"], []),
+        ["requirements-mcmc-cpu.txt", "requirements-mcmc-gpu.txt"],
+        [],
+    ),
     "requirements-optional.txt": (
         "Optional extras beyond the MCMC backends (the rest of homodyne-analysis[all]).\n"
         "# The backends have their own files: requirements-mcmc-cpu.txt, requirements-mcmc-gpu.txt.",
-        [], ["all"]),
+        [],
+        ["all"],
+    ),
     "requirements-all.txt": (
         "Everything (= homodyne-analysis[all]).",
-        ["requirements-mcmc-all.txt", "requirements-optional.txt"], []),
+        ["requirements-mcmc-all.txt", "requirements-optional.txt"],
+        [],
+    ),
     "requirements-dev.txt": (
         "Development: both backends, tests, linters, type checker, packaging checks, docs.",
-        ["requirements-mcmc-all.txt"], ["dev", "docs"]),
+        ["requirements-mcmc-all.txt"],
+        ["dev", "docs"],
+    ),
 }
 
 
@@ -47,8 +63,11 @@ def _own(pyproject: dict, extra: str) -> list[str]:
     """An extra's own requirements, without references to the project's other extras."""
     if extra == "core":
         return list(pyproject["project"]["dependencies"])
-    return [r for r in pyproject["project"]["optional-dependencies"][extra]
-            if not r.replace("_", "-").lower().startswith(PROJECT_NAME + "[")]
+    return [
+        r
+        for r in pyproject["project"]["optional-dependencies"][extra]
+        if not r.replace("_", "-").lower().startswith(PROJECT_NAME + "[")
+    ]
 
 
 def render(pyproject: dict | None = None) -> dict[str, str]:
@@ -75,7 +94,9 @@ def check(root: Path = REPO_ROOT, pyproject: dict | None = None) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--write", action="store_true")
     g.add_argument("--check", action="store_true")

@@ -73,7 +73,9 @@ class Report:
 
 
 def du(path: Path) -> int:
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file() and not p.is_symlink())
+    return sum(
+        p.stat().st_size for p in Path(path).rglob("*") if p.is_file() and not p.is_symlink()
+    )
 
 
 def static_checks() -> dict:
@@ -96,11 +98,14 @@ def static_checks() -> dict:
 def channel_requirements(gpu: bool) -> list[str]:
     pp = load_pyproject()
     # pip + hatchling: the recipe's host; editables: hatchling's editable installs (pixi's path dependency)
-    reqs = extra_requirements(pp, "core") + ["pip", "hatchling>=1.18", "editables"]
+    reqs = [*extra_requirements(pp, "core"), "pip", "hatchling>=1.18", "editables"]
     if gpu:
         test = mf.features(mf.load())["test"]["dependencies"]
-        reqs += extra_requirements(pp, "mcmc-gpu") + [r for r in extra_requirements(pp, "dev")
-                                                     if canonicalize_name(Requirement(r).name) in test]
+        reqs += extra_requirements(pp, "mcmc-gpu") + [
+            r
+            for r in extra_requirements(pp, "dev")
+            if canonicalize_name(Requirement(r).name) in test
+        ]
     else:
         reqs += extra_requirements(pp, "mcmc") + extra_requirements(pp, "dev")
     return reqs
@@ -121,19 +126,40 @@ def build_outputs(channel: str, out_dir: Path, gpu: bool) -> list[dict]:
     tested = ["homodyne-analysis", "homodyne-analysis-gpu" if gpu else "homodyne-analysis-cpu"]
     results = build(select(outputs, tested, ["12"] if gpu else None), [channel], out_dir)
     if not gpu:
-        results += build(select(outputs, ["homodyne-analysis-gpu"], None), [channel], out_dir, test=False)
+        results += build(
+            select(outputs, ["homodyne-analysis-gpu"], None), [channel], out_dir, test=False
+        )
     return results
 
 
-def pypi_install(prefix: Path, wheel_dir: Path, items: list[str], editable: Path | None = None) -> None:
+def pypi_install(
+    prefix: Path, wheel_dir: Path, items: list[str], editable: Path | None = None
+) -> None:
     """What pixi does for [pypi-dependencies] (with uv), from the local wheel cache."""
     uv = shutil.which("uv") or str(Path(sys.executable).with_name("uv"))
-    base = [uv, "pip", "install", "--python", str(prefix / "bin" / "python"), "--no-deps", "--offline",
-            "--no-index", "--find-links", str(wheel_dir), "--quiet"]
+    base = [
+        uv,
+        "pip",
+        "install",
+        "--python",
+        str(prefix / "bin" / "python"),
+        "--no-deps",
+        "--offline",
+        "--no-index",
+        "--find-links",
+        str(wheel_dir),
+        "--quiet",
+    ]
     if editable is not None:
-        subprocess.run([*base, "-e", str(editable)], check=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+        subprocess.run(
+            [*base, "-e", str(editable)],
+            check=True,
+            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+        )
     if items:
-        subprocess.run([*base, *items], check=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+        subprocess.run(
+            [*base, *items], check=True, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+        )
 
 
 def pypi_only(env: str) -> list[str]:
@@ -141,7 +167,9 @@ def pypi_only(env: str) -> list[str]:
     return [n for n in mf.env_pypi(mf.load(), env) if n != "homodyne-analysis"]
 
 
-def make_envs(names: tuple[str, ...], channels: list[str], work: Path, cache: Path, cuda: str | None) -> dict:
+def make_envs(
+    names: tuple[str, ...], channels: list[str], work: Path, cache: Path, cuda: str | None
+) -> dict:
     man = mf.load()
     wheel_dir = cache / "wheels"
     solved, pypi, detail = {}, {}, {}
@@ -157,22 +185,39 @@ def make_envs(names: tuple[str, ...], channels: list[str], work: Path, cache: Pa
         pypi_install(prefix, wheel_dir, extra, editable=REPO_ROOT)
         solved[env] = records
         pypi[env] = [("homodyne-analysis", package_version(), ".")] + [
-            (n, _installed_version(prefix, n), str(wheel_dir)) for n in extra]
-        detail[env] = {"conda_packages": len(records), "pypi": [p[0] for p in pypi[env]],
-                       "bytes": du(prefix), "seconds": round(time.monotonic() - t, 1)}
+            (n, _installed_version(prefix, n), str(wheel_dir)) for n in extra
+        ]
+        detail[env] = {
+            "conda_packages": len(records),
+            "pypi": [p[0] for p in pypi[env]],
+            "bytes": du(prefix),
+            "seconds": round(time.monotonic() - t, 1),
+        }
     lock = work / "lock" / "pixi.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO_ROOT / "pixi.toml", lock.parent / "pixi.toml")
-    envs.write_lock(lock, solved, {e: channels for e in names}, pypi,
-                    virtual=[f"__cuda={cuda}"] if cuda else None)
+    envs.write_lock(
+        lock,
+        solved,
+        {e: channels for e in names},
+        pypi,
+        virtual=[f"__cuda={cuda}"] if cuda else None,
+    )
     detail["lock"] = str(lock)
     return detail
 
 
 def _installed_version(prefix: Path, name: str) -> str:
-    out = subprocess.run([str(prefix / "bin" / "python"), "-c",
-                          f"import importlib.metadata as m; print(m.version({name!r}))"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            str(prefix / "bin" / "python"),
+            "-c",
+            f"import importlib.metadata as m; print(m.version({name!r}))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip()
 
 
@@ -183,7 +228,10 @@ def check_policy(lock: Path) -> dict:
     from rattler import LockFile
 
     locked = [name for name, _ in LockFile.from_path(str(lock)).environments()]
-    applied = {name: [e for e in rule["environments"] if e in locked] for name, rule in policy.rules().items()}
+    applied = {
+        name: [e for e in rule["environments"] if e in locked]
+        for name, rule in policy.rules().items()
+    }
     return {"environments": locked, "policies applied": applied, "findings": 0}
 
 
@@ -199,17 +247,23 @@ def reinstall(names: tuple[str, ...], work: Path, cache: Path) -> dict:
         installed = {p.stem for p in (prefix / "conda-meta").glob("*.json")}
         locked = {f"{r.name.normalized}-{r.version}-{r.build}" for r in records}
         if installed != locked:
-            raise AssertionError(f"{env}: installed {sorted(installed ^ locked)} differ from the lock")
+            raise AssertionError(
+                f"{env}: installed {sorted(installed ^ locked)} differ from the lock"
+            )
         detail[env] = {"conda_packages": len(records), "seconds": round(time.monotonic() - t, 1)}
     return detail
 
 
 def run_in_env(prefix: Path, args: list[str], timeout: int) -> str:
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
+    }
     env["PATH"] = f"{prefix / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
     env["CONDA_PREFIX"] = str(prefix)
     env["MPLBACKEND"] = "Agg"
-    proc = subprocess.run(args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        args, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
     out = proc.stdout + proc.stderr
     print(out[-4000:], flush=True)
     if proc.returncode != 0:
@@ -219,25 +273,61 @@ def run_in_env(prefix: Path, args: list[str], timeout: int) -> str:
 
 def test_suite(work: Path, env: str, markers: str, timeout: int) -> dict:
     prefix = work / "envs" / env
-    out = run_in_env(prefix, [str(prefix / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                              "-n", "2", "-m", markers, "tests"], timeout)
-    summary = [line for line in out.splitlines() if " passed" in line or " failed" in line or "no tests ran" in line]
+    out = run_in_env(
+        prefix,
+        [
+            str(prefix / "bin" / "python"),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "2",
+            "-m",
+            markers,
+            "tests",
+        ],
+        timeout,
+    )
+    summary = [
+        line
+        for line in out.splitlines()
+        if " passed" in line or " failed" in line or "no tests ran" in line
+    ]
     return {"env": env, "markers": markers, "summary": summary[-1] if summary else out[-300:]}
 
 
 def isolation_in_env(work: Path, env: str, kind: str) -> dict:
     prefix = work / "envs" / env
     out = run_in_env(prefix, [str(prefix / "bin" / "homodyne"), "--version"], 120)
-    out += run_in_env(prefix, [str(prefix / "bin" / "python"), str(REPO_ROOT / "recipe" / "check_isolation.py"),
-                               kind, package_version()], 300)
+    out += run_in_env(
+        prefix,
+        [
+            str(prefix / "bin" / "python"),
+            str(REPO_ROOT / "recipe" / "check_isolation.py"),
+            kind,
+            package_version(),
+        ],
+        300,
+    )
     return {"env": env, "output": out.strip().splitlines()[-2:]}
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--with-gpu", action="store_true", help="also the CUDA 12 stack (~3 GB of wheels, slow)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--with-gpu", action="store_true", help="also the CUDA 12 stack (~3 GB of wheels, slow)"
+    )
     ap.add_argument("--work", type=Path, default=REPO_ROOT / "_work" / "conda-offline")
-    ap.add_argument("--cache", type=Path, default=None, help="channel/wheel cache (default: ~/.cache/homodyne-conda-offline)")
+    ap.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="channel/wheel cache (default: ~/.cache/homodyne-conda-offline)",
+    )
     ap.add_argument("--report", type=Path, default=None, help="write the JSON report here")
     ap.add_argument("--test-timeout", type=int, default=900)
     args = ap.parse_args(argv)
@@ -252,19 +342,48 @@ def main(argv: list[str] | None = None) -> int:
         out_dir = work / "outputs"
         report.step("build core + cpu with recipe tests", build_outputs, channel, out_dir, False)
         report.step("cpu/gpu exclusion (solver)", exclusion.check, [out_dir, Path(ch["path"])])
-        report.step("solve + install cpu, dev; write pixi.lock", make_envs, PIXI_ENVS, [channel], work, cache, None)
-        report.step("isolation policy on the lock (pixi-policy)", check_policy, work / "lock" / "pixi.lock")
+        report.step(
+            "solve + install cpu, dev; write pixi.lock",
+            make_envs,
+            PIXI_ENVS,
+            [channel],
+            work,
+            cache,
+            None,
+        )
+        report.step(
+            "isolation policy on the lock (pixi-policy)", check_policy, work / "lock" / "pixi.lock"
+        )
         report.step("re-install cpu, dev from the lock", reinstall, PIXI_ENVS, work, cache)
         report.step("isolation + homodyne --version in cpu", isolation_in_env, work, "cpu", "cpu")
-        report.step("test suite in dev", test_suite, work, "dev", "not slow and not gpu", args.test_timeout)
+        report.step(
+            "test suite in dev", test_suite, work, "dev", "not slow and not gpu", args.test_timeout
+        )
         if args.with_gpu:
             gw = work / "gpu"
             gch = report.step("channel (CUDA 12 stack)", make_channel, True, cache)
             gchannel = Path(gch["path"]).as_uri()
-            report.step("build gpu (CUDA 12) with recipe tests", build_outputs, gchannel, gw / "outputs", True)
-            report.step("cpu/gpu exclusion (solver, CUDA stack real)", exclusion.check,
-                        [gw / "outputs", out_dir, Path(gch["path"]), Path(ch["path"])])
-            report.step("solve + install gpu; write pixi.lock", make_envs, ("gpu",), [gchannel], gw, cache, "12")
+            report.step(
+                "build gpu (CUDA 12) with recipe tests",
+                build_outputs,
+                gchannel,
+                gw / "outputs",
+                True,
+            )
+            report.step(
+                "cpu/gpu exclusion (solver, CUDA stack real)",
+                exclusion.check,
+                [gw / "outputs", out_dir, Path(gch["path"]), Path(ch["path"])],
+            )
+            report.step(
+                "solve + install gpu; write pixi.lock",
+                make_envs,
+                ("gpu",),
+                [gchannel],
+                gw,
+                cache,
+                "12",
+            )
             report.step("isolation policy on the gpu lock", check_policy, gw / "lock" / "pixi.lock")
             report.step("re-install gpu from the lock", reinstall, ("gpu",), gw, cache)
             report.step("isolation + homodyne --version in gpu", isolation_in_env, gw, "gpu", "gpu")

@@ -52,14 +52,21 @@ class Wheel:
     def read(cls, path: Path) -> Wheel:
         name, version, _build, tags = parse_wheel_filename(path.name)
         with zipfile.ZipFile(path) as zf:
-            dist_info = next(n.split("/")[0] for n in zf.namelist() if n.split("/")[0].endswith(".dist-info"))
-            meta = HeaderParser().parsestr(zf.read(f"{dist_info}/METADATA").decode("utf-8", "replace"))
+            dist_info = next(
+                n.split("/")[0] for n in zf.namelist() if n.split("/")[0].endswith(".dist-info")
+            )
+            meta = HeaderParser().parsestr(
+                zf.read(f"{dist_info}/METADATA").decode("utf-8", "replace")
+            )
         pure = all(t.abi == "none" and t.platform == "any" for t in tags)
         return cls(
-            path=path, name=canonicalize_name(name), version=str(version),
+            path=path,
+            name=canonicalize_name(name),
+            version=str(version),
             requires=[Requirement(r) for r in meta.get_all("Requires-Dist") or []],
             requires_python=meta.get("Requires-Python") or "",
-            pure=pure, summary=(meta.get("Summary") or "")[:200],
+            pure=pure,
+            summary=(meta.get("Summary") or "")[:200],
             license=(meta.get("License-Expression") or "")[:100],
         )
 
@@ -88,12 +95,16 @@ def _reqs_for(wheel: Wheel, extra: str) -> list[Requirement]:
             if extra == "":
                 out.append(req)
             continue
-        if req.marker.evaluate(marker_env(extra)) and (extra == "" or not req.marker.evaluate(marker_env(""))):
+        if req.marker.evaluate(marker_env(extra)) and (
+            extra == "" or not req.marker.evaluate(marker_env(""))
+        ):
             out.append(req)
     return out
 
 
-def pypi_depends(wheel: Wheel, wheels: dict[str, Wheel], expand_own: tuple[str, ...] = ()) -> list[Requirement]:
+def pypi_depends(
+    wheel: Wheel, wheels: dict[str, Wheel], expand_own: tuple[str, ...] = ()
+) -> list[Requirement]:
     """The wheel's base requirements plus every requested extra, expanded recursively."""
     seen: set[tuple[str, str]] = set()
     out: list[Requirement] = []
@@ -119,7 +130,9 @@ def pypi_depends(wheel: Wheel, wheels: dict[str, Wheel], expand_own: tuple[str, 
     return out
 
 
-def _install_tree(wheel: Wheel, stage: Path, site: Path, scripts: Path, root: Path) -> list[tuple[str, str]]:
+def _install_tree(
+    wheel: Wheel, stage: Path, site: Path, scripts: Path, root: Path
+) -> list[tuple[str, str]]:
     """Unpack the wheel into ``stage``; return its console_scripts as (name, 'mod:attr')."""
     entry_points: list[tuple[str, str]] = []
     with zipfile.ZipFile(wheel.path) as zf:
@@ -130,7 +143,9 @@ def _install_tree(wheel: Wheel, stage: Path, site: Path, scripts: Path, root: Pa
             top = parts[0]
             if top.endswith(".data") and len(parts) > 2:
                 kind, rest = parts[1], "/".join(parts[2:])
-                target = {"purelib": site, "platlib": site, "scripts": scripts, "data": root}.get(kind)
+                target = {"purelib": site, "platlib": site, "scripts": scripts, "data": root}.get(
+                    kind
+                )
                 if target is None:  # headers: not needed by anything here
                     continue
                 dest = target / rest
@@ -161,7 +176,9 @@ def _relocatable_shebang(data: bytes) -> bytes:
     """Replace a wheel script's ``#!python`` line by the sh/python polyglot header."""
     mm = f"{sys.version_info[0]}.{sys.version_info[1]}"
     body = data.split(b"\n", 1)[1] if b"\n" in data else b""
-    return (f"#!/bin/sh\n'''exec' \"$(dirname -- \"$0\")/python{mm}\" \"$0\" \"$@\"\n' '''\n").encode() + body
+    return (
+        f"#!/bin/sh\n'''exec' \"$(dirname -- \"$0\")/python{mm}\" \"$0\" \"$@\"\n' '''\n"
+    ).encode() + body
 
 
 def _polyglot(module: str, attr: str) -> str:
@@ -205,10 +222,17 @@ def convert(
         entry_points = _install_tree(wheel, stage, site, scripts, stage)
         if entry_points:
             (stage / "info").mkdir(exist_ok=True)
-            (stage / "info" / "link.json").write_text(json.dumps({
-                "noarch": {"type": "python", "entry_points": [f"{n} = {t}" for n, t in entry_points]},
-                "package_metadata_version": 1,
-            }))
+            (stage / "info" / "link.json").write_text(
+                json.dumps(
+                    {
+                        "noarch": {
+                            "type": "python",
+                            "entry_points": [f"{n} = {t}" for n, t in entry_points],
+                        },
+                        "package_metadata_version": 1,
+                    }
+                )
+            )
         add(f"python {pep440_to_conda(wheel.requires_python)}".strip())
         subdir, noarch, build = "noarch", "python", override.build or "pyh_wheel_0"
     else:
@@ -231,11 +255,18 @@ def convert(
         depends.append(f"python_abi {mm}.* *_{abi}")
     (out_dir / subdir).mkdir(parents=True, exist_ok=True)
     out = assemble_package(
-        name=override.name or conda_name(wheel.name), version=wheel.version,
-        target_platform=subdir, build_string=build, output_dir=out_dir / subdir,
-        files_dir=stage, depends=depends, noarch=noarch,
-        summary=wheel.summary or None, license=wheel.license or None,
-        compression_level=1, detect_prefix=False,
+        name=override.name or conda_name(wheel.name),
+        version=wheel.version,
+        target_platform=subdir,
+        build_string=build,
+        output_dir=out_dir / subdir,
+        files_dir=stage,
+        depends=depends,
+        noarch=noarch,
+        summary=wheel.summary or None,
+        license=wheel.license or None,
+        compression_level=1,
+        detect_prefix=False,
     ).path
     shutil.rmtree(stage)
     return out
