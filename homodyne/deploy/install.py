@@ -206,8 +206,35 @@ def _remove_leftovers(parent: Path, name: str, log: Callable[[str], None]) -> No
             shutil.rmtree(path, ignore_errors=True)
 
 
+def local_archive(url: str) -> Path | None:
+    """The file behind a ``file://`` URL (or a plain path), None for remote URLs."""
+    if url.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return Path(unquote(urlparse(url).path))
+    return Path(url) if url.startswith("/") else None
+
+
+def check_local_archives(records: list[Any]) -> None:
+    """sha256 of the packages that come from local folders. rattler checks what it
+    downloads against the lock's sha256, but takes files from ``file://`` channels as they
+    are; a local mirror must prove the same bytes."""
+    bad = []
+    for rec in records:
+        path = local_archive(str(rec.url))
+        if path is None or not path.is_file():
+            continue  # remote (rattler checks), or missing (rattler reports it)
+        want = lockfile._hex(rec.sha256)
+        if lockfile.file_sha256(path) != want:
+            bad.append(f"{path} (lock: sha256 {want})")
+    if bad:
+        raise DeployError("local package(s) differ from the lock: " + "; ".join(bad[:5]))
+
+
 def _install(records: list[Any], tmp: Path, final: Path, pkgs_dir: Path | None) -> None:
     from rattler import install
+
+    check_local_archives(records)
 
     kwargs: dict[str, Any] = {}
     if pkgs_dir is not None:

@@ -136,7 +136,8 @@ def parse_mirrors(items: list[str]) -> dict[str, str]:
 
 def apply_mirrors(records: list[Any], mirrors: dict[str, str]) -> list[Any]:
     """The same records, fetched from the mirrors: only the URL changes; name, version,
-    build and sha256 stay as locked, and rattler checks the sha256 of what it fetches."""
+    build and sha256 stay as locked (rattler checks downloads against the sha256,
+    ``install.check_local_archives`` local files)."""
     if not mirrors:
         return list(records)
     from rattler import RepoDataRecord

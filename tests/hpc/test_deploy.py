@@ -123,6 +123,15 @@ def test_mirror_replaces_the_locked_channel(material: Material, tmp_path: Path):
     assert proc.returncode == 1 and "could not install" in proc.stderr
     assert sorted(p.name for p in (root / "homodyne").iterdir()) == [f".{VERSION}-cpu.deploy-lock"]
     assert not (root / "modulefiles").exists()
+    # a mirror with other bytes under a locked file name is refused (sha256 of the lock)
+    bad = tmp_path / "bad-mirror"
+    shutil.copytree(mirror, bad, copy_function=os.link)
+    victim = next(bad.glob("noarch/cycler-*.conda"))
+    victim.unlink()
+    shutil.copy(next(bad.glob("noarch/tzdata-*.conda")), victim)
+    proc = deploy_cli(root, "cpu", lock, tmp_path / "pkgs-c", "--no-fit", "--mirror", f"{gone}={bad}", check=False)
+    assert proc.returncode == 1 and "differ from the lock" in proc.stderr and victim.name in proc.stderr
+    assert not (root / "homodyne" / f"{VERSION}-cpu").exists()
     proc = deploy_cli(root, "cpu", lock, tmp_path / "pkgs-b", "--no-fit", "--mirror", f"{gone}={mirror}", "--json")
     assert json.loads(proc.stdout)["status"] == "installed"
     meta = install.read_meta(root / "homodyne" / f"{VERSION}-cpu")
