@@ -27,34 +27,68 @@ from . import install, lockfile
 
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="homodyne-deploy", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--version", action="version", version=f"homodyne-deploy (homodyne-analysis) {__version__}")
+    ap = argparse.ArgumentParser(
+        prog="homodyne-deploy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument(
+        "--version", action="version", version=f"homodyne-deploy (homodyne-analysis) {__version__}"
+    )
     sub = ap.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--prefix", type=Path, required=True, help="site prefix (ROOT/homodyne/<version>-<env>)")
-        p.add_argument("--version", dest="release", default=__version__,
-                       help=f"homodyne-analysis version to deploy (default {__version__})")
+        p.add_argument(
+            "--prefix", type=Path, required=True, help="site prefix (ROOT/homodyne/<version>-<env>)"
+        )
+        p.add_argument(
+            "--version",
+            dest="release",
+            default=__version__,
+            help=f"homodyne-analysis version to deploy (default {__version__})",
+        )
         p.add_argument("--env", choices=("cpu", "gpu"), required=True, help="which MCMC stack")
 
     def module_dirs(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--lmod-dir", type=Path, help="Lmod modulefile tree (default ROOT/modulefiles/lmod)")
-        p.add_argument("--tcl-dir", type=Path, help="Tcl modulefile tree (default ROOT/modulefiles/tcl)")
-        p.add_argument("--dialect", action="append", choices=("lmod", "tcl"),
-                       help="write only these dialects (repeatable; default both)")
+        p.add_argument(
+            "--lmod-dir", type=Path, help="Lmod modulefile tree (default ROOT/modulefiles/lmod)"
+        )
+        p.add_argument(
+            "--tcl-dir", type=Path, help="Tcl modulefile tree (default ROOT/modulefiles/tcl)"
+        )
+        p.add_argument(
+            "--dialect",
+            action="append",
+            choices=("lmod", "tcl"),
+            help="write only these dialects (repeatable; default both)",
+        )
 
-    p = sub.add_parser("install", help="install an environment from its lockfile and write its modulefiles")
+    p = sub.add_parser(
+        "install", help="install an environment from its lockfile and write its modulefiles"
+    )
     common(p)
-    p.add_argument("--lock", type=Path, required=True, help="the deployment lockfile (pixi.lock format)")
+    p.add_argument(
+        "--lock", type=Path, required=True, help="the deployment lockfile (pixi.lock format)"
+    )
     p.add_argument("--lock-env", help="environment name inside the lock (default: --env)")
-    p.add_argument("--mirror", action="append", default=[], metavar="[CHANNEL=]URL",
-                   help="fetch the locked packages from this mirror or local channel instead of the "
-                        "channel the lock names (all channels, or only CHANNEL); repeatable")
+    p.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="[CHANNEL=]URL",
+        help="fetch the locked packages from this mirror or local channel instead of the "
+        "channel the lock names (all channels, or only CHANNEL); repeatable",
+    )
     p.add_argument("--pkgs-dir", type=Path, help="rattler package cache (default: rattler's)")
     module_dirs(p)
-    p.add_argument("--no-fit", action="store_true", help="skip the tiny classical fit of the smoke test")
-    p.add_argument("--force", action="store_true", help="replace a deployment of this name made from another lock")
+    p.add_argument(
+        "--no-fit", action="store_true", help="skip the tiny classical fit of the smoke test"
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a deployment of this name made from another lock",
+    )
     p.add_argument("--note", default="", help="a line shown in the modulefiles' help and whatis")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
 
@@ -69,7 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lock", help="write a deployment lock (source checkout; needs the channels)")
     p.add_argument("--version", dest="release", default=__version__)
     p.add_argument("--env", action="append", choices=("cpu", "gpu"), required=True)
-    p.add_argument("--channel", action="append", required=True, help="channel name, URL or folder (repeatable)")
+    p.add_argument(
+        "--channel", action="append", required=True, help="channel name, URL or folder (repeatable)"
+    )
     p.add_argument("--output", type=Path, required=True)
     p.add_argument("--cuda", default="12", help="CUDA major of the gpu environment (default 12)")
     return ap
@@ -80,14 +116,35 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "install":
             req = install.Request(
-                root=args.prefix, version=args.release, env=args.env, lock=args.lock, lock_env=args.lock_env,
-                mirrors=args.mirror, pkgs_dir=args.pkgs_dir, lmod_dir=args.lmod_dir, tcl_dir=args.tcl_dir,
-                dialects=tuple(args.dialect or ("lmod", "tcl")), fit=not args.no_fit, force=args.force,
-                note=args.note, log=lambda m: print(f"homodyne-deploy: {m}", file=sys.stderr, flush=True))
+                root=args.prefix,
+                version=args.release,
+                env=args.env,
+                lock=args.lock,
+                lock_env=args.lock_env,
+                mirrors=args.mirror,
+                pkgs_dir=args.pkgs_dir,
+                lmod_dir=args.lmod_dir,
+                tcl_dir=args.tcl_dir,
+                dialects=tuple(args.dialect or ("lmod", "tcl")),
+                fit=not args.no_fit,
+                force=args.force,
+                note=args.note,
+                log=lambda m: print(f"homodyne-deploy: {m}", file=sys.stderr, flush=True),
+            )
             res = install.deploy(req)
             if args.json:
-                print(json.dumps({"status": res.status, "prefix": str(res.env_dir), "modulefiles": res.modulefiles,
-                                  "seconds": res.seconds, "smoke": res.smoke}, indent=2))
+                print(
+                    json.dumps(
+                        {
+                            "status": res.status,
+                            "prefix": str(res.env_dir),
+                            "modulefiles": res.modulefiles,
+                            "seconds": res.seconds,
+                            "smoke": res.smoke,
+                        },
+                        indent=2,
+                    )
+                )
             else:
                 print(f"{res.status}: {res.env_dir}")
                 for dialect, path in res.modulefiles.items():
@@ -96,15 +153,30 @@ def main(argv: list[str] | None = None) -> int:
             smoke = install.verify(args.prefix, args.release, args.env, fit=not args.no_fit)
             print(json.dumps({"ok": True, "smoke": smoke}, indent=2))
         elif args.command == "modulefiles":
-            written = install.write_modulefiles(args.prefix, args.release, args.env, args.lmod_dir, args.tcl_dir,
-                                                tuple(args.dialect or ("lmod", "tcl")))
+            written = install.write_modulefiles(
+                args.prefix,
+                args.release,
+                args.env,
+                args.lmod_dir,
+                args.tcl_dir,
+                tuple(args.dialect or ("lmod", "tcl")),
+            )
             for dialect, path in written.items():
                 print(f"{dialect}: {path}")
         else:
-            specs = {env: lockfile.release_specs(env, args.release, args.cuda) for env in dict.fromkeys(args.env)}
-            path = lockfile.write_release_lock(args.output, args.release, args.channel, specs,
-                                               cuda=args.cuda if "gpu" in specs else None)
-            print(f"wrote {path} ({', '.join(specs)}; sha256 {lockfile.file_sha256(path)})")
+            specs = {
+                env: lockfile.release_specs(env, args.release, args.cuda)
+                for env in dict.fromkeys(args.env)
+            }
+            lock_path = lockfile.write_release_lock(
+                args.output,
+                args.release,
+                args.channel,
+                specs,
+                cuda=args.cuda if "gpu" in specs else None,
+            )
+            sha = lockfile.file_sha256(lock_path)
+            print(f"wrote {lock_path} ({', '.join(specs)}; sha256 {sha})")
     except (install.DeployError, lockfile.LockError) as exc:
         print(f"homodyne-deploy: error: {exc}", file=sys.stderr)
         return 1

@@ -28,7 +28,9 @@ import json
 import os
 import re
 import shutil
-import subprocess  # nosec B404 - runs the deployed environment's own commands, no shell
+
+# runs the deployed environment's own commands and bash, always as argument lists, no shell
+import subprocess  # nosec B404
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -75,8 +77,14 @@ class Request:
         return self.root / "homodyne" / self.name
 
     def module_dirs(self) -> tuple[Path | None, Path | None]:
-        lmod = (self.lmod_dir or self.root / "modulefiles" / "lmod") if "lmod" in self.dialects else None
-        tcl = (self.tcl_dir or self.root / "modulefiles" / "tcl") if "tcl" in self.dialects else None
+        lmod = (
+            (self.lmod_dir or self.root / "modulefiles" / "lmod")
+            if "lmod" in self.dialects
+            else None
+        )
+        tcl = (
+            (self.tcl_dir or self.root / "modulefiles" / "tcl") if "tcl" in self.dialects else None
+        )
         return lmod, tcl
 
 
@@ -113,26 +121,40 @@ def deploy(req: Request) -> Result:
         if req.env_dir.exists():
             meta = read_meta(req.env_dir)
             if meta is None:
-                raise DeployError(f"{req.env_dir} exists but was not made by homodyne-deploy: refusing to touch it")
+                raise DeployError(
+                    f"{req.env_dir} exists but was not made by homodyne-deploy: refusing to touch it"
+                )
             if meta["packages"] != locked.keys():
                 if not req.force:
                     raise DeployError(
                         f"{req.env_dir} was deployed from another lock ({meta['lock']['path']}, "
                         f"sha256 {meta['lock']['sha256']}); a version is immutable once users load it. "
-                        "Deploy under a new version, or pass --force to replace it.")
+                        "Deploy under a new version, or pass --force to replace it."
+                    )
                 status = "replaced"
             else:
                 problems = check_prefix(req.env_dir, locked)
                 if not problems:
                     t = time.monotonic()
-                    smoke = smoke_test(req.env_dir, req.env, req.version, fit=False, direct=True,
-                                       env_vars=meta["env_vars"])
+                    smoke = smoke_test(
+                        req.env_dir,
+                        req.env,
+                        req.version,
+                        fit=False,
+                        direct=True,
+                        env_vars=meta["env_vars"],
+                    )
                     timings["verify"] = round(time.monotonic() - t, 1)
                     written = modulefiles.write(module_info(req.env_dir, meta), lmod_dir, tcl_dir)
-                    req.log(f"{req.env_dir}: already deployed from this lock, verified; nothing changed")
+                    req.log(
+                        f"{req.env_dir}: already deployed from this lock, verified; nothing changed"
+                    )
                     timings["total"] = round(time.monotonic() - t0, 1)
                     return Result("unchanged", req.env_dir, written, timings, smoke)
-                req.log(f"{req.env_dir}: {len(problems)} problem(s), repairing: " + "; ".join(problems[:5]))
+                req.log(
+                    f"{req.env_dir}: {len(problems)} problem(s), repairing: "
+                    + "; ".join(problems[:5])
+                )
                 status = "repaired"
 
         tmp = Path(tempfile.mkdtemp(prefix=f".{req.name}.tmp-", dir=parent))
@@ -143,10 +165,14 @@ def deploy(req: Request) -> Result:
             timings["install"] = round(time.monotonic() - t, 1)
             problems = check_prefix(tmp, locked)
             if problems:
-                raise DeployError("the installed environment differs from the lock: " + "; ".join(problems[:10]))
+                raise DeployError(
+                    "the installed environment differs from the lock: " + "; ".join(problems[:10])
+                )
             env_vars, dropped = activation_variables(tmp, req.env_dir)
             t = time.monotonic()
-            smoke = smoke_test(tmp, req.env, req.version, fit=req.fit, direct=False, env_vars=env_vars)
+            smoke = smoke_test(
+                tmp, req.env, req.version, fit=req.fit, direct=False, env_vars=env_vars
+            )
             timings["smoke"] = round(time.monotonic() - t, 1)
             meta = _write_meta(tmp, req, locked, env_vars, dropped, smoke)
             _swap_in(tmp, req.env_dir, req.log)
@@ -161,27 +187,42 @@ def deploy(req: Request) -> Result:
             raise
         written = modulefiles.write(module_info(req.env_dir, meta), lmod_dir, tcl_dir)
     timings["total"] = round(time.monotonic() - t0, 1)
-    req.log(f"{status} {req.env_dir} ({len(records)} packages) in {timings['total']}s; modulefiles: "
-            + ", ".join(written.values()))
+    req.log(
+        f"{status} {req.env_dir} ({len(records)} packages) in {timings['total']}s; modulefiles: "
+        + ", ".join(written.values())
+    )
     return Result(status, req.env_dir, written, timings, smoke)
 
 
 def _check_locked(req: Request, locked: lockfile.Locked) -> None:
     ours = [r for r in locked.records if r.name.normalized == lockfile.PROJECT]
     if not ours:
-        raise DeployError(f"environment {locked.env!r} of {locked.path} does not contain {lockfile.PROJECT}")
+        raise DeployError(
+            f"environment {locked.env!r} of {locked.path} does not contain {lockfile.PROJECT}"
+        )
     if str(ours[0].version) != req.version:
-        raise DeployError(f"environment {locked.env!r} of {locked.path} locks {lockfile.PROJECT} "
-                          f"{ours[0].version}, not {req.version}")
+        raise DeployError(
+            f"environment {locked.env!r} of {locked.path} locks {lockfile.PROJECT} "
+            f"{ours[0].version}, not {req.version}"
+        )
     if missing := lockfile.missing_sha256(locked.records):
-        raise DeployError(f"the lock has no sha256 for {', '.join(missing[:5])}: cannot install it frozen")
+        raise DeployError(
+            f"the lock has no sha256 for {', '.join(missing[:5])}: cannot install it frozen"
+        )
     if unmet := lockfile.unmet_virtual(locked.records, lockfile.detected_virtual_packages()):
         hint = ""
         if any(u.startswith("__cuda") for u in unmet):
-            hint = (" On a login node without a GPU, deploy the gpu environment with "
-                    "CONDA_OVERRIDE_CUDA set to the compute nodes' CUDA major version (e.g. "
-                    "CONDA_OVERRIDE_CUDA=12): the environment is used on those nodes, not here.")
-        raise DeployError("this machine does not meet the lock's virtual packages: " + "; ".join(unmet) + "." + hint)
+            hint = (
+                " On a login node without a GPU, deploy the gpu environment with "
+                "CONDA_OVERRIDE_CUDA set to the compute nodes' CUDA major version (e.g. "
+                "CONDA_OVERRIDE_CUDA=12): the environment is used on those nodes, not here."
+            )
+        raise DeployError(
+            "this machine does not meet the lock's virtual packages: "
+            + "; ".join(unmet)
+            + "."
+            + hint
+        )
 
 
 @contextlib.contextmanager
@@ -191,7 +232,9 @@ def _exclusive(path: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise DeployError(f"another homodyne-deploy is working on {path.name[1:-12]}; try again later") from exc
+            raise DeployError(
+                f"another homodyne-deploy is working on {path.name[1:-12]}; try again later"
+            ) from exc
         try:
             yield
         finally:
@@ -240,8 +283,16 @@ def _install(records: list[Any], tmp: Path, final: Path, pkgs_dir: Path | None) 
     if pkgs_dir is not None:
         kwargs["cache_dir"] = Path(pkgs_dir)
     try:
-        asyncio.run(install(records, target_prefix=tmp, alternative_target_prefix=final,
-                            execute_link_scripts=False, show_progress=False, **kwargs))
+        asyncio.run(
+            install(
+                records,
+                target_prefix=tmp,
+                alternative_target_prefix=final,
+                execute_link_scripts=False,
+                show_progress=False,
+                **kwargs,
+            )
+        )
     except Exception as exc:
         raise DeployError(f"rattler could not install the locked packages: {exc}") from exc
 
@@ -251,7 +302,10 @@ def check_prefix(prefix: Path, locked: lockfile.Locked) -> list[str]:
     build, sha256) and the files each installed package lists."""
     from rattler import PrefixRecord
 
-    want = {f"{r.name.normalized}-{r.version}-{r.build}": lockfile._hex(r.sha256) for r in locked.records}
+    want = {
+        f"{r.name.normalized}-{r.version}-{r.build}": lockfile._hex(r.sha256)
+        for r in locked.records
+    }
     problems = []
     have = {}
     for meta in sorted((Path(prefix) / "conda-meta").glob("*.json")):
@@ -267,8 +321,11 @@ def check_prefix(prefix: Path, locked: lockfile.Locked) -> list[str]:
             problems.append(f"{key}: {len(missing)} file(s) missing, e.g. {missing[0]}")
     problems += [f"not installed: {k}" for k in sorted(set(want) - set(have))]
     problems += [f"not in the lock: {k}" for k in sorted(set(have) - set(want))]
-    problems += [f"{k}: sha256 {have[k]} instead of {want[k]}"
-                 for k in sorted(set(want) & set(have)) if have[k] and want[k] and have[k] != want[k]]
+    problems += [
+        f"{k}: sha256 {have[k]} instead of {want[k]}"
+        for k in sorted(set(want) & set(have))
+        if have[k] and want[k] and have[k] != want[k]
+    ]
     return problems
 
 
@@ -279,7 +336,9 @@ def activation_variables(prefix: Path, final: Path) -> tuple[dict[str, str], dic
     own business, LD_LIBRARY_PATH and the like are never kept."""
     from rattler.shell import ActivationVariables, Shell, activate
 
-    script = activate(Path(prefix), ActivationVariables(None, ["/usr/bin", "/bin"]), Shell.bash).script
+    script = activate(
+        Path(prefix), ActivationVariables(None, ["/usr/bin", "/bin"]), Shell.bash
+    ).script
     base = {"PATH": "/usr/bin:/bin", "HOME": str(Path(prefix)), "LANG": "C.UTF-8"}
     before = _bash_env("", base)
     after = _bash_env(script, base)
@@ -296,9 +355,14 @@ def activation_variables(prefix: Path, final: Path) -> tuple[dict[str, str], dic
 
 
 def _bash_env(script: str, base: dict[str, str]) -> dict[str, str]:
-    proc = subprocess.run(  # nosec B603 B607 - fixed argv, clean environment
+    # fixed argument list, clean environment
+    proc = subprocess.run(  # nosec B603 B607
         ["bash", "--noprofile", "--norc", "-c", script + "\nenv -0"],
-        env=base, capture_output=True, check=True, timeout=120)
+        env=base,
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
     out = {}
     for item in proc.stdout.decode().split("\0"):
         key, sep, value = item.partition("=")
@@ -323,8 +387,16 @@ sys.exit(0 if ok is True and not foreign else 1)
 """
 
 
-def smoke_test(prefix: Path, env: str, version: str, *, fit: bool, direct: bool,
-               env_vars: dict[str, str] | None = None, timeout: int = 900) -> dict[str, Any]:
+def smoke_test(
+    prefix: Path,
+    env: str,
+    version: str,
+    *,
+    fit: bool,
+    direct: bool,
+    env_vars: dict[str, str] | None = None,
+    timeout: int = 900,
+) -> dict[str, Any]:
     """Run the environment's own commands in a clean environment: ``homodyne --version``,
     the backend check (``is_cpu_mcmc_available()`` or ``is_gpu_mcmc_available()`` true,
     the other stack not installed) and, with ``fit``, a tiny classical fit on simulated
@@ -350,23 +422,37 @@ def smoke_test(prefix: Path, env: str, version: str, *, fit: bool, direct: bool,
             run_env["CONDA_OVERRIDE_CUDA"] = os.environ["CONDA_OVERRIDE_CUDA"]
 
         def cmd(name: str, *args: str) -> list[str]:
-            return [str(bindir / name), *args] if direct else [str(bindir / "python"), str(bindir / name), *args]
+            return (
+                [str(bindir / name), *args]
+                if direct
+                else [str(bindir / "python"), str(bindir / name), *args]
+            )
 
         def run(argv: list[str]) -> str:
             try:
-                proc = subprocess.run(argv, cwd=work, env=run_env, capture_output=True, text=True,  # nosec B603
-                                      timeout=timeout)
+                proc = subprocess.run(
+                    argv,
+                    cwd=work,
+                    env=run_env,
+                    capture_output=True,
+                    text=True,  # nosec B603
+                    timeout=timeout,
+                )
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise DeployError(f"smoke test `{' '.join(argv)}` could not run: {exc}") from exc
             if proc.returncode != 0:
-                raise DeployError(f"smoke test `{' '.join(argv)}` exited {proc.returncode}:\n"
-                                  + (proc.stdout + proc.stderr)[-3000:])
+                raise DeployError(
+                    f"smoke test `{' '.join(argv)}` exited {proc.returncode}:\n"
+                    + (proc.stdout + proc.stderr)[-3000:]
+                )
             return proc.stdout + proc.stderr
 
         result: dict[str, Any] = {}
         out = run(cmd("homodyne", "--version"))
         if version not in out.split():
-            raise DeployError(f"`homodyne --version` printed {out.strip()!r}, not version {version}")
+            raise DeployError(
+                f"`homodyne --version` printed {out.strip()!r}, not version {version}"
+            )
         result["version"] = out.strip()
         mine, _, foreign = _CHECK[env]
         out = run([str(bindir / "python"), "-c", _CHECK_SCRIPT.format(mine=mine, foreign=foreign)])
@@ -376,11 +462,35 @@ def smoke_test(prefix: Path, env: str, version: str, *, fit: bool, direct: bool,
     return result
 
 
-def _tiny_fit(cmd: Callable[..., list[str]], run: Callable[[list[str]], str], work: Path) -> dict[str, Any]:
+def _tiny_fit(
+    cmd: Callable[..., list[str]], run: Callable[[list[str]], str], work: Path
+) -> dict[str, Any]:
     t = time.monotonic()
-    run(cmd("homodyne", "simulate", "--mode", "static_isotropic", "--frames", "100", "--seed", "1",
-            "--output", "smoke.h5"))
-    run(cmd("homodyne-config", "--mode", "static_isotropic", "--output", "smoke.json", "--data", "smoke.h5"))
+    run(
+        cmd(
+            "homodyne",
+            "simulate",
+            "--mode",
+            "static_isotropic",
+            "--frames",
+            "100",
+            "--seed",
+            "1",
+            "--output",
+            "smoke.h5",
+        )
+    )
+    run(
+        cmd(
+            "homodyne-config",
+            "--mode",
+            "static_isotropic",
+            "--output",
+            "smoke.json",
+            "--data",
+            "smoke.h5",
+        )
+    )
     run(cmd("homodyne", "--config", "smoke.json", "--output-dir", "runs", "--no-plots", "-q"))
     found = glob.glob(str(work / "runs" / "*" / "results.json"))
     if len(found) != 1:
@@ -389,12 +499,24 @@ def _tiny_fit(cmd: Callable[..., list[str]], run: Callable[[list[str]], str], wo
     classical = res.get("classical", {})
     chi2 = classical.get("reduced_chi2")
     if not classical.get("converged") or chi2 is None or not 0.5 < chi2 < 2.0:
-        raise DeployError(f"the smoke fit is wrong: converged={classical.get('converged')}, reduced chi2={chi2}")
-    return {"converged": True, "reduced_chi2": round(chi2, 4), "seconds": round(time.monotonic() - t, 1)}
+        raise DeployError(
+            f"the smoke fit is wrong: converged={classical.get('converged')}, reduced chi2={chi2}"
+        )
+    return {
+        "converged": True,
+        "reduced_chi2": round(chi2, 4),
+        "seconds": round(time.monotonic() - t, 1),
+    }
 
 
-def _write_meta(tmp: Path, req: Request, locked: lockfile.Locked, env_vars: dict[str, str],
-                dropped: dict[str, str], smoke: dict[str, Any]) -> dict[str, Any]:
+def _write_meta(
+    tmp: Path,
+    req: Request,
+    locked: lockfile.Locked,
+    env_vars: dict[str, str],
+    dropped: dict[str, str],
+    smoke: dict[str, Any],
+) -> dict[str, Any]:
     meta_dir = tmp / META_DIR
     meta_dir.mkdir()
     copy = meta_dir / locked.path.name
@@ -407,8 +529,13 @@ def _write_meta(tmp: Path, req: Request, locked: lockfile.Locked, env_vars: dict
         "version": req.version,
         "env": req.env,
         "prefix": str(req.env_dir),
-        "lock": {"path": str(locked.path), "sha256": locked.sha256, "env": locked.env,
-                 "channels": locked.channels, "copy": str(req.env_dir / META_DIR / copy.name)},
+        "lock": {
+            "path": str(locked.path),
+            "sha256": locked.sha256,
+            "env": locked.env,
+            "channels": locked.channels,
+            "copy": str(req.env_dir / META_DIR / copy.name),
+        },
         "mirrors": req.mirrors,
         "packages": locked.keys(),
         "env_vars": env_vars,
@@ -431,10 +558,17 @@ def read_meta(env_dir: Path) -> dict[str, Any] | None:
 
 def module_info(env_dir: Path, meta: dict[str, Any]) -> modulefiles.ModuleInfo:
     return modulefiles.ModuleInfo(
-        version=meta["version"], env=meta["env"], prefix=str(env_dir),
-        lock_path=meta["lock"]["path"], lock_sha256=meta["lock"]["sha256"], lock_env=meta["lock"]["env"],
-        lock_copy=meta["lock"]["copy"], packages=len(meta["packages"]), env_vars=meta["env_vars"],
-        note=meta.get("note", ""))
+        version=meta["version"],
+        env=meta["env"],
+        prefix=str(env_dir),
+        lock_path=meta["lock"]["path"],
+        lock_sha256=meta["lock"]["sha256"],
+        lock_env=meta["lock"]["env"],
+        lock_copy=meta["lock"]["copy"],
+        packages=len(meta["packages"]),
+        env_vars=meta["env_vars"],
+        note=meta.get("note", ""),
+    )
 
 
 def _swap_in(tmp: Path, final: Path, log: Callable[[str], None]) -> None:
@@ -460,11 +594,24 @@ def _discard(final: Path, parent: Path, name: str) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def write_modulefiles(root: Path, version: str, env: str, lmod_dir: Path | None = None,
-                      tcl_dir: Path | None = None, dialects: tuple[str, ...] = ("lmod", "tcl")) -> dict[str, str]:
+def write_modulefiles(
+    root: Path,
+    version: str,
+    env: str,
+    lmod_dir: Path | None = None,
+    tcl_dir: Path | None = None,
+    dialects: tuple[str, ...] = ("lmod", "tcl"),
+) -> dict[str, str]:
     """(Re)write the modulefiles of an existing deployment from its deploy.json."""
-    req = Request(root=Path(root).resolve(), version=version, env=env, lock=Path(),
-                  lmod_dir=lmod_dir, tcl_dir=tcl_dir, dialects=dialects)
+    req = Request(
+        root=Path(root).resolve(),
+        version=version,
+        env=env,
+        lock=Path(),
+        lmod_dir=lmod_dir,
+        tcl_dir=tcl_dir,
+        dialects=dialects,
+    )
     meta = read_meta(req.env_dir)
     if meta is None:
         raise DeployError(f"no deployment at {req.env_dir}")
@@ -483,7 +630,9 @@ def verify(root: Path, version: str, env: str, *, fit: bool = True) -> dict[str,
     except lockfile.LockError as exc:
         raise DeployError(str(exc)) from exc
     if locked.sha256 != meta["lock"]["sha256"]:
-        raise DeployError(f"the lock copy {locked.path} no longer has sha256 {meta['lock']['sha256']}")
+        raise DeployError(
+            f"the lock copy {locked.path} no longer has sha256 {meta['lock']['sha256']}"
+        )
     problems = check_prefix(env_dir, locked)
     if problems:
         raise DeployError(f"{env_dir} differs from its lock: " + "; ".join(problems[:10]))

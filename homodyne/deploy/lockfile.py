@@ -58,8 +58,10 @@ def require_rattler() -> None:
     try:
         import rattler  # noqa: F401
     except ImportError as exc:
-        raise LockError("homodyne-deploy needs py-rattler (pip install py-rattler, or the conda "
-                        "package py-rattler) in the Python that runs it") from exc
+        raise LockError(
+            "homodyne-deploy needs py-rattler (pip install py-rattler, or the conda "
+            "package py-rattler) in the Python that runs it"
+        ) from exc
 
 
 def file_sha256(path: Path) -> str:
@@ -79,21 +81,23 @@ def read(path: Path, env: str) -> Locked:
     if not path.is_file():
         raise LockError(f"no lockfile at {path}")
     try:
-        lock = LockFile.from_path(str(path))
+        lock = LockFile.from_path(path)
     except Exception as exc:
         raise LockError(f"{path} is not a readable pixi.lock: {exc}") from exc
     environment = lock.environment(env)
     if environment is None:
         names = sorted(name for name, _ in lock.environments())
-        raise LockError(f"{path} locks no environment {env!r} (it has: {', '.join(names) or 'none'})")
+        raise LockError(
+            f"{path} locks no environment {env!r} (it has: {', '.join(names) or 'none'})"
+        )
     platform = next((p for p in lock.platforms() if p.name == PLATFORM), None)
     if platform is None:
         raise LockError(f"{path} locks nothing for {PLATFORM}")
     pypi = environment.pypi_packages_for_platform(platform) or []
     if pypi:
-        names = ", ".join(sorted(str(p.name) for p in pypi))
+        listed = ", ".join(sorted(str(p.name) for p in pypi))
         raise LockError(
-            f"environment {env!r} of {path} also locks PyPI packages ({names}): that is a pixi "
+            f"environment {env!r} of {path} also locks PyPI packages ({listed}): that is a pixi "
             "workspace lock (the project as an editable path), not a deployment lock. Write one "
             "with `homodyne-deploy lock` (conda packages only)."
         )
@@ -185,8 +189,12 @@ def unmet_virtual(records: list[Any], available: dict[str, str]) -> list[str]:
             have = available.get(name)
             if have is None:
                 unmet.add(f"{dep} (needed by {rec.name.normalized}; this machine has no {name})")
-            elif spec.version is not None and not VersionSpec(str(spec.version)).matches(Version(have)):
-                unmet.add(f"{dep} (needed by {rec.name.normalized}; this machine has {name} {have})")
+            elif spec.version is not None and not VersionSpec(str(spec.version)).matches(
+                Version(have)
+            ):
+                unmet.add(
+                    f"{dep} (needed by {rec.name.normalized}; this machine has {name} {have})"
+                )
     return sorted(unmet)
 
 
@@ -196,8 +204,13 @@ def release_specs(env: str, version: str, cuda: str = "12") -> list[str]:
     return [s.format(project=PROJECT, version=version, cuda=cuda) for s in RELEASE_SPECS[env]]
 
 
-def write_release_lock(output: Path, version: str, channels: list[str], envs: dict[str, list[str]],
-                       cuda: str | None = None) -> Path:
+def write_release_lock(
+    output: Path,
+    version: str,
+    channels: list[str],
+    envs: dict[str, list[str]],
+    cuda: str | None = None,
+) -> Path:
     """Solve each environment's specs against ``channels`` and write one pixi.lock (v7).
 
     Uses the conda-offline helpers of the source checkout (``tools/conda_offline/envs.py``):
@@ -207,19 +220,27 @@ def write_release_lock(output: Path, version: str, channels: list[str], envs: di
     try:
         from tools.conda_offline import envs as helpers
     except ImportError as exc:
-        raise LockError("`homodyne-deploy lock` runs from a source checkout of homodyne-analysis "
-                        "(it uses tools/conda_offline); run it from the repository root") from exc
-    channels = [normalise_channel(c) if "://" in c or os.path.isdir(c) else c for c in channels]
+        raise LockError(
+            "`homodyne-deploy lock` runs from a source checkout of homodyne-analysis "
+            "(it uses tools/conda_offline); run it from the repository root"
+        ) from exc
+    sources = [normalise_channel(c) if "://" in c or os.path.isdir(c) else c for c in channels]
     solved = {}
     for env, specs in envs.items():
         try:
-            solved[env] = helpers.solve(channels, specs, cuda=cuda if env != "cpu" else None)
+            solved[env] = helpers.solve(sources, specs, cuda=cuda if env != "cpu" else None)
         except Exception as exc:
-            raise LockError(f"cannot solve {env!r} ({', '.join(specs)}) from {', '.join(channels)}: {exc}") from exc
+            raise LockError(
+                f"cannot solve {env!r} ({', '.join(specs)}) from {', '.join(sources)}: {exc}"
+            ) from exc
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    helpers.write_lock(tmp, solved, {e: channels for e in solved},
-                       virtual=[f"__cuda={cuda}"] if cuda and any(e != "cpu" for e in solved) else None)
+    helpers.write_lock(
+        tmp,
+        solved,
+        {e: sources for e in solved},
+        virtual=[f"__cuda={cuda}"] if cuda and any(e != "cpu" for e in solved) else None,
+    )
     os.replace(tmp, output)
     return output

@@ -82,8 +82,10 @@ class ModuleInfo:
             f"Family {FAMILY!r}: loading homodyne/{self.version}-{_other(self.env)} swaps this one out.",
         ]
         if self.env == "cpu":
-            lines.append("PyTensor compiles into ${TMPDIR:-/tmp}/pytensor-$USER[-job<ID>], "
-                         "set when the module is loaded: load it inside the batch job.")
+            lines.append(
+                "PyTensor compiles into ${TMPDIR:-/tmp}/pytensor-$USER[-job<ID>], "
+                "set when the module is loaded: load it inside the batch job."
+            )
         else:
             lines.append("XLA_PYTHON_CLIENT_PREALLOCATE=false: JAX allocates GPU memory on demand.")
         if self.note:
@@ -108,6 +110,7 @@ def _other(env: str) -> str:
 
 
 # --- Lmod (Lua) ---------------------------------------------------------------------------
+
 
 def _lua(s: str) -> str:
     s = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -151,15 +154,16 @@ def render_lua(info: ModuleInfo) -> str:
             "-- the user's own flags stay (later entries win); unloading pops what load pushed",
             'if mode() == "load" then',
             '  if old then flags = flags .. "," .. old end',
-            'elseif old then',
-            '  flags = old',
-            'end',
+            "elseif old then",
+            "  flags = old",
+            "end",
             'pushenv("PYTENSOR_FLAGS", flags)',
         ]
     return "\n".join(out) + "\n"
 
 
 # --- Environment Modules (Tcl) ------------------------------------------------------------
+
 
 def _tcl(s: str) -> str:
     s = re.sub(r'([\\$\[\]"{}])', r"\\\1", s).replace("\n", "\\n")
@@ -242,6 +246,7 @@ def render_tcl(info: ModuleInfo) -> str:
 
 
 # --- writing ------------------------------------------------------------------------------
+
 
 def lua_path(lmod_dir: Path, version: str, env: str) -> Path:
     return Path(lmod_dir) / FAMILY / f"{version}-{env}.lua"

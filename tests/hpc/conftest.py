@@ -38,15 +38,23 @@ DEPLOY_OPT_IN = "HOMODYNE_HPC_DEPLOY"
 WORK = Path(os.environ.get("HOMODYNE_HPC_WORK", REPO_ROOT / "_work" / "hpc"))
 
 # Lmod: Debian's package (its init script, or the login shell's /etc/profile.d/lmod.sh).
-LMOD_INITS = [os.environ.get("HOMODYNE_LMOD_INIT", ""), "/usr/share/lmod/lmod/init/bash",
-              "/usr/share/lmod/lmod/init/profile"]
+LMOD_INITS = [
+    os.environ.get("HOMODYNE_LMOD_INIT", ""),
+    "/usr/share/lmod/lmod/init/bash",
+    "/usr/share/lmod/lmod/init/profile",
+]
 # Environment Modules: Debian's package conflicts with lmod's, so .ci/hpc.sh unpacks the
 # same .deb into _work/hpc/environment-modules (init script pointed at its modulecmd.tcl).
-ENVMODULES_INITS = [os.environ.get("HOMODYNE_ENVMODULES_INIT", ""), "/usr/share/modules/init/bash",
-                    str(WORK / "environment-modules" / "usr" / "share" / "modules" / "init" / "bash")]
+ENVMODULES_INITS = [
+    os.environ.get("HOMODYNE_ENVMODULES_INIT", ""),
+    "/usr/share/modules/init/bash",
+    str(WORK / "environment-modules" / "usr" / "share" / "modules" / "init" / "bash"),
+]
 
-TEST_ONLY_GPU_NOTE = ("TEST ONLY: NumPyro with JAX's CPU jaxlib (PyPI wheel, offline channel), "
-                      "no CUDA; stands in for the gpu environment to test the module swap")
+TEST_ONLY_GPU_NOTE = (
+    "TEST ONLY: NumPyro with JAX's CPU jaxlib (PyPI wheel, offline channel), "
+    "no CUDA; stands in for the gpu environment to test the module swap"
+)
 
 
 def pytest_collection_modifyitems(items):
@@ -75,14 +83,18 @@ def lmod_init() -> Path:
 def envmodules_init() -> Path:
     path = first_existing(ENVMODULES_INITS)
     if path is None:
-        pytest.skip("Environment Modules is not installed (.ci/hpc.sh unpacks Debian's environment-modules)")
+        pytest.skip(
+            "Environment Modules is not installed (.ci/hpc.sh unpacks Debian's environment-modules)"
+        )
     return path
 
 
 def require_deploy_opt_in() -> None:
     if os.environ.get(DEPLOY_OPT_IN) != "1":
-        pytest.skip(f"deployment tests build a conda channel and deploy environments (minutes): "
-                    f"opt in with {DEPLOY_OPT_IN}=1 (.ci/hpc.sh does)")
+        pytest.skip(
+            f"deployment tests build a conda channel and deploy environments (minutes): "
+            f"opt in with {DEPLOY_OPT_IN}=1 (.ci/hpc.sh does)"
+        )
     pytest.importorskip("rattler", reason="py-rattler is not installed (dev extra)")
     pytest.importorskip("rattler_build", reason="py-rattler-build is not installed (dev extra)")
 
@@ -98,7 +110,9 @@ class Material:
 
 def _source_hash() -> str:
     h = hashlib.sha256()
-    files = sorted((REPO_ROOT / "homodyne").rglob("*.py")) + sorted((REPO_ROOT / "recipe").iterdir())
+    files = sorted((REPO_ROOT / "homodyne").rglob("*.py")) + sorted(
+        (REPO_ROOT / "recipe").iterdir()
+    )
     files += [REPO_ROOT / "pyproject.toml", REPO_ROOT / "README.md", REPO_ROOT / "LICENSE"]
     for f in files:
         if f.is_file() and "__pycache__" not in f.parts:
@@ -120,8 +134,13 @@ def _build_outputs(channel: Path, outputs: Path, pkgs: Path) -> None:
     # the package cache keys on name-version-build: drop our own packages of an older source
     for old in pkgs.glob(f"homodyne-analysis*-{VERSION}-*"):
         shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-    build(select(render(), ["homodyne-analysis", "homodyne-analysis-cpu"], None), [channel.as_uri()], outputs,
-          test=False, echo=False)
+    build(
+        select(render(), ["homodyne-analysis", "homodyne-analysis-cpu"], None),
+        [channel.as_uri()],
+        outputs,
+        test=False,
+        echo=False,
+    )
     stamp.write_text(want)
 
 
@@ -141,14 +160,24 @@ def material() -> Material:
     outputs = WORK / "outputs"
     _build_outputs(channel, outputs, pkgs)
     channels = [str(outputs.resolve()), str(channel)]
-    lock = lockfile.write_release_lock(WORK / "lock" / f"homodyne-{VERSION}.lock", VERSION, channels,
-                                       {"cpu": lockfile.release_specs("cpu", VERSION)})
+    lock = lockfile.write_release_lock(
+        WORK / "lock" / f"homodyne-{VERSION}.lock",
+        VERSION,
+        channels,
+        {"cpu": lockfile.release_specs("cpu", VERSION)},
+    )
     # test-only: the pixi feature mcmc-jax (numpyro, jax, jaxlib, arviz) without the jax-cpu
     # feature's build glob (the offline channel's jaxlib is the PyPI CPU wheel)
     jax_specs = [str(s) for s in manifest.feature_specs(manifest.load(), "mcmc-jax").values()]
     test_lock = lockfile.write_release_lock(
-        WORK / "lock" / f"test-only-{VERSION}.lock", VERSION, channels,
-        {"jax": [f"homodyne-analysis =={VERSION}", *jax_specs], "core": [f"homodyne-analysis =={VERSION}"]})
+        WORK / "lock" / f"test-only-{VERSION}.lock",
+        VERSION,
+        channels,
+        {
+            "jax": [f"homodyne-analysis =={VERSION}", *jax_specs],
+            "core": [f"homodyne-analysis =={VERSION}"],
+        },
+    )
     return Material(channel, outputs, lock, test_lock, pkgs)
 
 
@@ -179,18 +208,48 @@ def site_with_gpu(site: Site) -> Site:
     if real:
         deploy_cli(site.root, "gpu", Path(real), site.material.pkgs)
     else:
-        deploy_cli(site.root, "gpu", site.material.test_lock, site.material.pkgs, "--lock-env", "jax",
-                   "--note", TEST_ONLY_GPU_NOTE)
+        deploy_cli(
+            site.root,
+            "gpu",
+            site.material.test_lock,
+            site.material.pkgs,
+            "--lock-env",
+            "jax",
+            "--note",
+            TEST_ONLY_GPU_NOTE,
+        )
     return site
 
 
-def deploy_cli(root: Path, env: str, lock: Path, pkgs: Path, *extra: str,
-               check: bool = True) -> subprocess.CompletedProcess:
+def deploy_cli(
+    root: Path, env: str, lock: Path, pkgs: Path, *extra: str, check: bool = True
+) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [sys.executable, "-m", "homodyne.deploy", "install", "--prefix", str(root), "--version", VERSION,
-         "--env", env, "--lock", str(lock), "--pkgs-dir", str(pkgs), *extra],
-        capture_output=True, text=True, timeout=1200, cwd=REPO_ROOT)
+        [
+            sys.executable,
+            "-m",
+            "homodyne.deploy",
+            "install",
+            "--prefix",
+            str(root),
+            "--version",
+            VERSION,
+            "--env",
+            env,
+            "--lock",
+            str(lock),
+            "--pkgs-dir",
+            str(pkgs),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=REPO_ROOT,
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"homodyne-deploy install --env {env} failed ({proc.returncode}):\n"
-                             f"{proc.stdout}\n{proc.stderr}")
+        raise AssertionError(
+            f"homodyne-deploy install --env {env} failed ({proc.returncode}):\n"
+            f"{proc.stdout}\n{proc.stderr}"
+        )
     return proc

@@ -19,17 +19,23 @@ def _rec(name: str, *depends: str):
 
 
 def test_mirrors_parse_per_channel_and_global(tmp_path):
-    m = lockfile.parse_mirrors([f"https://conda.anaconda.org/conda-forge/={tmp_path}",
-                                "https://mirror.example.org/cf/"])
-    assert m == {"https://conda.anaconda.org/conda-forge": tmp_path.resolve().as_uri(),
-                 "*": "https://mirror.example.org/cf"}
+    m = lockfile.parse_mirrors(
+        [f"https://conda.anaconda.org/conda-forge/={tmp_path}", "https://mirror.example.org/cf/"]
+    )
+    assert m == {
+        "https://conda.anaconda.org/conda-forge": tmp_path.resolve().as_uri(),
+        "*": "https://mirror.example.org/cf",
+    }
     with pytest.raises(lockfile.LockError):
         lockfile.parse_mirrors(["https://conda.anaconda.org/conda-forge="])
 
 
 def test_unmet_virtual_packages_name_cuda():
     pytest.importorskip("rattler")
-    records = [_rec("jaxlib", "__cuda >=12", "__glibc >=2.17", "python >=3.11"), _rec("numpy", "__glibc >=2.17")]
+    records = [
+        _rec("jaxlib", "__cuda >=12", "__glibc >=2.17", "python >=3.11"),
+        _rec("numpy", "__glibc >=2.17"),
+    ]
     assert lockfile.unmet_virtual(records, {"__glibc": "2.36", "__cuda": "12.4"}) == []
     unmet = lockfile.unmet_virtual(records, {"__glibc": "2.36"})
     assert len(unmet) == 1 and unmet[0].startswith("__cuda >=12") and "no __cuda" in unmet[0]
@@ -41,7 +47,12 @@ def test_cuda_override_is_honoured(monkeypatch):
     pytest.importorskip("rattler")
     monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "12.4")
     assert lockfile.detected_virtual_packages().get("__cuda") == "12.4"
-    assert lockfile.unmet_virtual([_rec("jaxlib", "__cuda >=12")], lockfile.detected_virtual_packages()) == []
+    assert (
+        lockfile.unmet_virtual(
+            [_rec("jaxlib", "__cuda >=12")], lockfile.detected_virtual_packages()
+        )
+        == []
+    )
 
 
 def test_release_specs():
@@ -57,8 +68,12 @@ def test_workspace_lock_with_pypi_packages_is_refused(tmp_path):
     from tools.conda_offline import envs
 
     lock = tmp_path / "pixi.lock"
-    envs.write_lock(lock, {"cpu": []}, {"cpu": ["conda-forge"]},
-                    pypi={"cpu": [("homodyne-analysis", VERSION, ".")]})
+    envs.write_lock(
+        lock,
+        {"cpu": []},
+        {"cpu": ["conda-forge"]},
+        pypi={"cpu": [("homodyne-analysis", VERSION, ".")]},
+    )
     with pytest.raises(lockfile.LockError, match="workspace lock"):
         lockfile.read(lock, "cpu")
     with pytest.raises(lockfile.LockError, match="no environment 'gpu'"):
@@ -68,8 +83,13 @@ def test_workspace_lock_with_pypi_packages_is_refused(tmp_path):
 
 
 def _cli(*args: str, cwd: Path = REPO_ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "homodyne.deploy", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "homodyne.deploy", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
 
 
 def test_cli_help_and_usage_errors(tmp_path):
@@ -77,7 +97,9 @@ def test_cli_help_and_usage_errors(tmp_path):
     assert proc.returncode == 0 and "install" in proc.stdout and "lockfile" in proc.stdout
     proc = _cli("install", "--prefix", str(tmp_path), "--env", "tpu", "--lock", "x")
     assert proc.returncode == 2
-    proc = _cli("install", "--prefix", str(tmp_path), "--env", "cpu", "--lock", str(tmp_path / "none.lock"))
+    proc = _cli(
+        "install", "--prefix", str(tmp_path), "--env", "cpu", "--lock", str(tmp_path / "none.lock")
+    )
     assert proc.returncode == 1 and "no lockfile" in proc.stderr
     assert not (tmp_path / "homodyne" / f"{VERSION}-cpu").exists()
     assert not (tmp_path / "modulefiles").exists()

@@ -20,10 +20,17 @@ SHA = "ab" * 32
 
 
 def info(env: str = "cpu", **kw) -> mf.ModuleInfo:
-    base = dict(version="1.2.3", env=env, prefix=f"/sw/homodyne/1.2.3-{env}",
-                lock_path="/sw/locks/homodyne-1.2.3.lock", lock_sha256=SHA, lock_env=env,
-                lock_copy=f"/sw/homodyne/1.2.3-{env}/homodyne-deploy/homodyne-1.2.3.lock", packages=44,
-                env_vars={"CONDA_PREFIX": f"/sw/homodyne/1.2.3-{env}"})
+    base = dict(
+        version="1.2.3",
+        env=env,
+        prefix=f"/sw/homodyne/1.2.3-{env}",
+        lock_path="/sw/locks/homodyne-1.2.3.lock",
+        lock_sha256=SHA,
+        lock_env=env,
+        lock_copy=f"/sw/homodyne/1.2.3-{env}/homodyne-deploy/homodyne-1.2.3.lock",
+        packages=44,
+        env_vars={"CONDA_PREFIX": f"/sw/homodyne/1.2.3-{env}"},
+    )
     base.update(kw)
     return mf.ModuleInfo(**base)
 
@@ -69,11 +76,24 @@ def test_tcl_sets_path_family_and_variables(env):
 def test_help_and_whatis_name_version_backend_and_lock(render, env):
     i = info(env, note="test build")
     help_text = i.help_text()
-    for needle in ("1.2.3", f"MCMC backend {env}", mf.BACKENDS[env], "/sw/locks/homodyne-1.2.3.lock", SHA,
-                   "homodyne-deploy/homodyne-1.2.3.lock", "NOTE: test build"):
+    for needle in (
+        "1.2.3",
+        f"MCMC backend {env}",
+        mf.BACKENDS[env],
+        "/sw/locks/homodyne-1.2.3.lock",
+        SHA,
+        "homodyne-deploy/homodyne-1.2.3.lock",
+        "NOTE: test build",
+    ):
         assert needle in help_text
     whatis = "\n".join(i.whatis())
-    for needle in ("Version: 1.2.3", f"Backend: {env}", "/sw/locks/homodyne-1.2.3.lock", f"sha256:{SHA}", "Note: test build"):
+    for needle in (
+        "Version: 1.2.3",
+        f"Backend: {env}",
+        "/sw/locks/homodyne-1.2.3.lock",
+        f"sha256:{SHA}",
+        "Note: test build",
+    ):
         assert needle in whatis
     text = render(i)
     assert SHA in text and "/sw/locks/homodyne-1.2.3.lock" in text
@@ -134,22 +154,33 @@ source [lindex $argv 0]
 def _run(tool: str, stubs: str, modulefile: Path, env: dict[str, str], tmp_path: Path) -> list[str]:
     exe = shutil.which(tool)
     if exe is None:
-        pytest.skip(f"{tool} is not installed (comes with {'Lmod' if 'lua' in tool else 'Environment Modules'})")
+        pytest.skip(
+            f"{tool} is not installed (comes with {'Lmod' if 'lua' in tool else 'Environment Modules'})"
+        )
     script = tmp_path / ("stubs.lua" if "lua" in tool else "stubs.tcl")
     script.write_text(stubs)
-    proc = subprocess.run([exe, str(script), str(modulefile)], env={"PATH": "/usr/bin:/bin", **env},
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [exe, str(script), str(modulefile)],
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.splitlines()
 
 
 LOAD_CASES = [
-    ({"TMPDIR": "/scratch/job1", "USER": "alice", "SLURM_JOB_ID": "4242"},
-     "base_compiledir=/scratch/job1/pytensor-alice-job4242"),
+    (
+        {"TMPDIR": "/scratch/job1", "USER": "alice", "SLURM_JOB_ID": "4242"},
+        "base_compiledir=/scratch/job1/pytensor-alice-job4242",
+    ),
     ({"USER": "bob", "PBS_JOBID": "77.server"}, "base_compiledir=/tmp/pytensor-bob-job77.server"),
     ({"TMPDIR": "", "USER": "carol"}, "base_compiledir=/tmp/pytensor-carol"),
-    ({"TMPDIR": "/t", "USER": "dan", "PYTENSOR_FLAGS": "floatX=float32"},
-     "base_compiledir=/t/pytensor-dan,floatX=float32"),
+    (
+        {"TMPDIR": "/t", "USER": "dan", "PYTENSOR_FLAGS": "floatX=float32"},
+        "base_compiledir=/t/pytensor-dan,floatX=float32",
+    ),
 ]
 
 
@@ -185,7 +216,9 @@ def test_gpu_module_evaluates(dialect, tmp_path):
     assert "prepend_path PATH=/sw/homodyne/1.2.3-gpu/bin" in lines
     assert not any("PYTENSOR" in line for line in lines)
     # odd characters in the lock path come through literally, nothing is substituted
-    assert any(line.endswith('/odd "quoted" [path] {x} $HOME\\lock [gpu] sha256:' + SHA) for line in lines)
+    assert any(
+        line.endswith('/odd "quoted" [path] {x} $HOME\\lock [gpu] sha256:' + SHA) for line in lines
+    )
 
 
 def test_tcl_falls_back_to_conflict_without_family(tmp_path):
@@ -193,7 +226,8 @@ def test_tcl_falls_back_to_conflict_without_family(tmp_path):
     path = tmp_path / "mod"
     path.write_text(mf.render_tcl(info("gpu")))
     stubs = TCL_STUBS.replace('proc family {s} { puts "family $s" }\n', "").replace(
-        'proc pushenv {k v} { puts "pushenv $k=$v" }\n', "")
+        'proc pushenv {k v} { puts "pushenv $k=$v" }\n', ""
+    )
     lines = _run("tclsh", stubs, path, {}, tmp_path)
     assert "conflict homodyne" in lines and not any(line.startswith("family") for line in lines)
     assert "setenv XLA_PYTHON_CLIENT_PREALLOCATE=false" in lines

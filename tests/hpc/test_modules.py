@@ -19,14 +19,14 @@ import re
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from .conftest import VERSION, Site
 
 # Module-tool bookkeeping, which load/unload may leave behind by design; everything else
 # (PATH first) must come back exactly.
-BOOKKEEPING = re.compile(r"^(_ModuleTable\d+_|_ModuleTable_Sz_|__LMOD_.*|LMOD_.*|_LMFILES_|LOADEDMODULES|"
-                         r"MODULEPATH(_ROOT)?|MODULESHOME|__MODULES_.*|MODULES_.*|BASH_FUNC_.*|_|SHLVL|PWD|OLDPWD)$")
+BOOKKEEPING = re.compile(
+    r"^(_ModuleTable\d+_|_ModuleTable_Sz_|__LMOD_.*|LMOD_.*|_LMFILES_|LOADEDMODULES|"
+    r"MODULEPATH(_ROOT)?|MODULESHOME|__MODULES_.*|MODULES_.*|BASH_FUNC_.*|_|SHLVL|PWD|OLDPWD)$"
+)
 
 SCRIPT = r"""
 if ! type module >/dev/null 2>&1; then source "$HOMODYNE_TEST_INIT"; fi
@@ -98,16 +98,36 @@ def _run(site: Site, tmp_path: Path, init: Path, modules: Path, login: bool) -> 
         (extra / "0.9.lua").write_text(LEGACY_LUA)
     else:
         (extra / "0.9").write_text(LEGACY_TCL)
-    env = {"HOME": str(home), "USER": "tester", "LOGNAME": "tester", "TMPDIR": str(scratch), "TERM": "dumb",
-           "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg", "SLURM_JOB_ID": "4242",
-           "OUT": str(out), "V": VERSION, "HOMODYNE_TEST_INIT": str(init), "HOMODYNE_TEST_MODULES": str(modules),
-           "HOMODYNE_TEST_EXTRA": str(extra.parent)}
-    shell = ["bash", "-l", "-c", SCRIPT] if login else ["bash", "--noprofile", "--norc", "-c", SCRIPT]
-    proc = subprocess.run(["env", "-i", *(f"{k}={v}" for k, v in env.items()), *shell],
-                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    env = {
+        "HOME": str(home),
+        "USER": "tester",
+        "LOGNAME": "tester",
+        "TMPDIR": str(scratch),
+        "TERM": "dumb",
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "MPLBACKEND": "Agg",
+        "SLURM_JOB_ID": "4242",
+        "OUT": str(out),
+        "V": VERSION,
+        "HOMODYNE_TEST_INIT": str(init),
+        "HOMODYNE_TEST_MODULES": str(modules),
+        "HOMODYNE_TEST_EXTRA": str(extra.parent),
+    }
+    shell = (
+        ["bash", "-l", "-c", SCRIPT] if login else ["bash", "--noprofile", "--norc", "-c", SCRIPT]
+    )
+    proc = subprocess.run(
+        ["env", "-i", *(f"{k}={v}" for k, v in env.items()), *shell],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
     files = {p.name: p.read_text(errors="replace")[-1500:] for p in sorted(out.glob("*.txt"))}
     assert proc.returncode == 0 and (out / "done").exists(), (
-        f"exit {proc.returncode}\nstdout: {proc.stdout[-3000:]}\nstderr: {proc.stderr[-3000:]}\n{files}")
+        f"exit {proc.returncode}\nstdout: {proc.stdout[-3000:]}\nstderr: {proc.stderr[-3000:]}\n{files}"
+    )
     return out
 
 
@@ -128,7 +148,9 @@ def _check(site: Site, out: Path, scratch: Path) -> dict[str, dict[str, str]]:
     assert fit["converged"] and 0.5 < fit["reduced_chi2"] < 2.0
     assert cpu["PYTHONNOUSERSITE"] == "1"
     assert cpu["CONDA_PREFIX"] == str(cpu_dir)
-    assert cpu["PYTENSOR_FLAGS"] == f"base_compiledir={scratch}/pytensor-tester-job4242,floatX=float64"
+    assert (
+        cpu["PYTENSOR_FLAGS"] == f"base_compiledir={scratch}/pytensor-tester-job4242,floatX=float64"
+    )
     assert cpu["XLA_PYTHON_CLIENT_PREALLOCATE"] == "true"  # not the cpu module's business
     for env in (cpu, gpu):
         assert env.get("LD_LIBRARY_PATH") == before.get("LD_LIBRARY_PATH")
@@ -176,9 +198,15 @@ def test_lmod_reads_the_tcl_modulefiles(site_with_gpu: Site, lmod_init: Path, tm
     assert _loaded(out / "list-after-load.txt") == [f"homodyne/{VERSION}-cpu"]
 
 
-def test_environment_modules_load_run_swap_unload(site_with_gpu: Site, envmodules_init: Path, tmp_path: Path):
-    version = subprocess.run(["bash", "--noprofile", "--norc", "-c", f"source {envmodules_init}; module --version"],
-                             capture_output=True, text=True, timeout=60)
+def test_environment_modules_load_run_swap_unload(
+    site_with_gpu: Site, envmodules_init: Path, tmp_path: Path
+):
+    version = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-c", f"source {envmodules_init}; module --version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "Modules Release" in version.stdout + version.stderr
     site = site_with_gpu
     out = _run(site, tmp_path, envmodules_init, site.tcl_dir, login=False)
