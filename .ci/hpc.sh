@@ -15,9 +15,9 @@
 # the recipe's packages built from this checkout. See tests/hpc/conftest.py and
 # docs/hpc_deployment.rst.
 #
-# HOMODYNE_HPC_GPU_LOCK=<lock with a gpu environment>: deploy the real gpu environment
-# instead of the stand-in (e.g. the offline verification's slow --with-gpu lock; set
-# CONDA_OVERRIDE_CUDA on a machine without a GPU).
+# HOMODYNE_HPC_GPU_LOCK=<deployment lock with a gpu environment>: deploy the real gpu
+# environment instead of the stand-in (homodyne-deploy lock --env gpu --cuda 12 from channels
+# holding the CUDA stack; set CONDA_OVERRIDE_CUDA on a machine without a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)

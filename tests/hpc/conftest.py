@@ -201,9 +201,9 @@ def site(material: Material, tmp_path_factory: pytest.TempPathFactory) -> Site:
 @pytest.fixture(scope="session")
 def site_with_gpu(site: Site) -> Site:
     """The same site plus homodyne/<V>-gpu: the labelled test-only CPU-JAX environment
-    (or, with HOMODYNE_HPC_GPU_LOCK=<lock with a gpu environment>, the real one, e.g. from
-    the offline verification's slow --with-gpu mode; CONDA_OVERRIDE_CUDA for the check of
-    its __cuda requirement on a machine without a GPU)."""
+    (or, with HOMODYNE_HPC_GPU_LOCK=<deployment lock with a gpu environment>, the real one,
+    e.g. `homodyne-deploy lock --env gpu --cuda 12` from the offline verification's slow
+    --with-gpu channel; CONDA_OVERRIDE_CUDA for its __cuda requirement without a GPU)."""
     real = os.environ.get("HOMODYNE_HPC_GPU_LOCK")
     if real:
         deploy_cli(site.root, "gpu", Path(real), site.material.pkgs)
