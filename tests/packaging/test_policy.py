@@ -15,6 +15,29 @@ except FileNotFoundError:
     pytest.skip("pixi-policy is not installed (dev extra)", allow_module_level=True)
 
 
+@pytest.mark.parametrize("name", ["pixi-policy.toml", "policy/no-jax.toml", "policy/no-pytensor.toml"])
+def test_policy_files_are_valid_pixi_policies(name):
+    import subprocess
+
+    proc = subprocess.run(
+        [policy.pixi_policy_exe(), "show", "--policy", str(policy.REPO_ROOT / name)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_broken_policy_file_is_refused(tmp_path):
+    import subprocess
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[bans]\ndeny = [{ nam = "jax" }]\n')
+    proc = subprocess.run(
+        [policy.pixi_policy_exe(), "show", "--policy", str(bad)], capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+
+
 def test_every_environment_is_under_one_policy():
     assert policy.coverage(mf.load()) == []
 
