@@ -15,7 +15,9 @@ except FileNotFoundError:
     pytest.skip("pixi-policy is not installed (dev extra)", allow_module_level=True)
 
 
-@pytest.mark.parametrize("name", ["pixi-policy.toml", "policy/no-jax.toml", "policy/no-pytensor.toml"])
+@pytest.mark.parametrize(
+    "name", ["pixi-policy.toml", "policy/no-jax.toml", "policy/no-pytensor.toml"]
+)
 def test_policy_files_are_valid_pixi_policies(name):
     import subprocess
 

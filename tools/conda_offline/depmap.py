@@ -11,7 +11,6 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -198,7 +197,3 @@ def package_version(root: Path = REPO_ROOT) -> str:
     if not match:
         raise ValueError("homodyne/_version.py defines no __version__")
     return match.group(1)
-
-
-def marker_true(marker: str, env: dict[str, str]) -> bool:
-    return Marker(marker).evaluate(env)
