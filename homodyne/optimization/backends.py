@@ -134,13 +134,12 @@ def get_mcmc_backend(name: str | None = None) -> tuple[Callable[..., Any], str, 
     chosen = select_backend_name(name=name)
     backend = load_backend(chosen)
     if not backend.is_available():
-        err = backend.unavailable_error() if hasattr(backend, "unavailable_error") else BackendUnavailableError(
-            f"the MCMC backend {chosen!r} is not installed here"
-        )
-        intent = os.environ.get("HOMODYNE_GPU_INTENT")
-        if intent is not None and not (name or os.environ.get("HOMODYNE_MCMC_BACKEND")):
-            err.args = (f"{err.args[0]} (selected by HOMODYNE_GPU_INTENT={intent})",)
-        raise err
+        by_name = name or os.environ.get("HOMODYNE_MCMC_BACKEND")
+        intent = os.environ.get("HOMODYNE_GPU_INTENT", "false")
+        why = "(requested by name)" if by_name else f"(selected by HOMODYNE_GPU_INTENT={intent})"
+        if hasattr(backend, "unavailable_error"):
+            raise backend.unavailable_error(why)
+        raise BackendUnavailableError(f"the MCMC backend {chosen!r} {why} is not installed here")
     has_gpu = bool(getattr(backend, "uses_gpu", False)) and gpu_visible()
     return backend.run, getattr(backend, "backend_name", chosen), has_gpu
 

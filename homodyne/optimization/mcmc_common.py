@@ -115,9 +115,9 @@ class MCMCBackend:
             parts.append(f"conda install -c conda-forge {self.conda_package}")
         return " or ".join(parts) if parts else f"install {', '.join(self.requires)}"
 
-    def unavailable_error(self) -> BackendUnavailableError:
+    def unavailable_error(self, why: str = "") -> BackendUnavailableError:
         return BackendUnavailableError(
-            f"the MCMC backend {self.name!r} ({self.backend_name}) needs "
+            f"the MCMC backend {self.name!r} ({self.backend_name}){' ' + why if why else ''} needs "
             f"{', '.join(self.missing()) or ', '.join(self.requires)}, which "
             f"{'is' if len(self.missing()) == 1 else 'are'} not installed here; install it with: "
             f"{self.install_hint()}"
@@ -463,9 +463,14 @@ class SamplingSpace:
         lj = lj + xp.where(self.logscale, safe_u, 0.0)
         return theta, lj
 
-    def transform(self, z: Any, xp: Any) -> tuple[Any, Any]:
-        """θ and log|dθ/dz| (with -inf outside the support) for z of shape (k,) or (..., k)."""
-        y = self.centre + xp.dot(z, self.root.T)
+    def transform(self, z: Any, xp: Any, centre: Any = None, root_t: Any = None) -> tuple[Any, Any]:
+        """θ and log|dθ/dz| (with -inf outside the support) for z of shape (k,) or (..., k).
+
+        ``centre`` and ``root_t`` (= root.T) may be given as backend variables (shared
+        data rather than constants compiled into the program)."""
+        centre = self.centre if centre is None else centre
+        root_t = self.root.T if root_t is None else root_t
+        y = centre + xp.dot(z, root_t)
         theta, lj = self.coordinates(y, xp)
         total = xp.sum(lj, axis=-1) + self.log_det_root
         if self.power_laws:
@@ -549,11 +554,26 @@ class PosteriorSpec:
             params[int(i)] = theta[j]
         return params, theta[cs], theta[os_], theta[ns]
 
-    def c2_model(self, params: Sequence[Any], contrast: Any, offset: Any, xp: Any) -> Any:
-        """Model c2 on the problem's pairs, (A, m): :func:`homodyne.model.c2_pairs`."""
+    def c2_model(self, params: Sequence[Any], contrast: Any, offset: Any, xp: Any, *, t: Any = None, iu: Any = None, ju: Any = None) -> Any:
+        """Model c2 on the problem's pairs, (A, m): :func:`homodyne.model.c2_pairs`.
+
+        ``t``, ``iu`` and ``ju`` default to the problem's arrays; a backend may pass them
+        as its own data variables so that they are not compiled in as constants."""
         pr = self.problem
         idx = self.scaling_index
-        return c2_pairs(params, pr.t, pr.phi, pr.q, pr.gap, pr.iu, pr.ju, contrast[idx], offset[idx], pr.mode, xp)
+        return c2_pairs(
+            params,
+            pr.t if t is None else t,
+            pr.phi,
+            pr.q,
+            pr.gap,
+            pr.iu if iu is None else iu,
+            pr.ju if ju is None else ju,
+            contrast[idx],
+            offset[idx],
+            pr.mode,
+            xp,
+        )
 
     def prior_table(self) -> dict[str, dict[str, Any]]:
         out = {p.name: p.to_dict() for p in self.priors}

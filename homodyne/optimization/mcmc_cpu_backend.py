@@ -7,10 +7,11 @@ priors and the likelihood are PyMC distributions (``pm.Normal``, ``pm.LogNormal`
 ``pm.Uniform``), the whitened sampling vector ``z`` is a ``pm.Flat`` and the
 reparameterisation's log-Jacobian a ``pm.Potential``.
 
-Chains run in ``min(chains, 2)`` worker processes. The PyTensor graph is compiled by the
-C backend by default; ``pytensor_mode="numba"`` (or ``HOMODYNE_PYTENSOR_MODE=numba``)
-selects PyTensor's Numba backend, several times faster per gradient for large stacks at
-the price of a few seconds of JIT compilation per process (see ``docs/mcmc.rst``).
+Chains run in ``min(chains, 2)`` worker processes (forked on Linux). The PyTensor graph
+is compiled with the C backend for small problems and with PyTensor's Numba backend from
+:data:`NUMBA_MIN_VALUES` c2 values on (several times faster per gradient, at the price of
+a JIT compilation of some seconds per new problem); ``pytensor_mode="c"|"numba"`` or
+``HOMODYNE_PYTENSOR_MODE`` overrides the choice (see ``docs/mcmc.rst``).
 
 Importing this module is cheap: PyMC is imported when sampling starts.
 """
@@ -68,7 +69,7 @@ class _PytensorNamespace:
 
     def take(self, a: Any, indices: Any, axis: Any = None) -> Any:
         pt = self._pt
-        if axis == 1 and getattr(a, "ndim", 0) == 2 and isinstance(indices, np.ndarray) and indices.ndim == 1:
+        if axis == 1 and getattr(a, "ndim", 0) == 2 and getattr(indices, "ndim", 0) == 1:
             rows, n = a.shape[0], a.shape[1]
             flat = pt.arange(rows)[:, None] * n + indices[None, :]
             return pt.reshape(pt.reshape(a, (-1,))[pt.reshape(flat, (-1,))], (rows, indices.shape[0]))
@@ -80,11 +81,22 @@ def build_pymc_model(spec: PosteriorSpec) -> Any:
     import pymc as pm
     import pytensor.tensor as pt
 
+    import pytensor
+
     xp = _PytensorNamespace()
     pr = spec.problem
+    # Data enter as shared variables, not constants: the compiled program then does not
+    # carry (and the Numba/LLVM compiler does not process) the large arrays.
+    t = pytensor.shared(pr.t, name="t")
+    iu = pytensor.shared(pr.iu.astype(np.int64), name="iu")
+    ju = pytensor.shared(pr.ju.astype(np.int64), name="ju")
+    centre = pytensor.shared(spec.space.centre, name="centre")
+    root_t = pytensor.shared(np.ascontiguousarray(spec.space.root.T), name="root_t")
     with pm.Model() as model:
+        data = pm.Data("c2_data", pr.data)
+        sigma = pm.Data("sigma", pr.sigma)
         z = pm.Flat("z", shape=(spec.k,))
-        theta, log_jac = spec.space.transform(z, xp)
+        theta, log_jac = spec.space.transform(z, xp, centre, root_t)
         pm.Potential("log_jacobian", log_jac)
         params, contrast, offset, sigma_scale = spec.split(theta)
         for j, prior in enumerate(spec.priors):
@@ -96,8 +108,8 @@ def build_pymc_model(spec: PosteriorSpec) -> Any:
         from .mcmc_common import NOISE_PRIOR
 
         pm.Potential("prior_sigma_scale", pm.logp(pm.LogNormal.dist(mu=NOISE_PRIOR.mu, sigma=NOISE_PRIOR.sigma), sigma_scale))
-        mu = spec.c2_model(params, contrast, offset, xp)
-        pm.Normal("c2_obs", mu=mu, sigma=sigma_scale * pr.sigma[:, None], observed=pr.data)
+        mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
+        pm.Normal("c2_obs", mu=mu, sigma=sigma_scale * sigma[:, None], observed=data)
     return model
 
 
@@ -118,13 +130,21 @@ def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
     return float(fn({"z": np.asarray(z, dtype=float)}))
 
 
-def _pytensor_mode(requested: str | None) -> str:
-    default = "numba" if module_available("numba") else "c"
-    mode = (requested or os.environ.get("HOMODYNE_PYTENSOR_MODE") or default).lower()
+#: Below this many c2 values the C backend is the default (its compiled operations are
+#: cached across problems); above it Numba (several times faster per gradient, a JIT
+#: compilation of some seconds per new problem).
+NUMBA_MIN_VALUES = 20_000
+
+
+def _pytensor_mode(requested: str | None, n_values: int = 0) -> str:
+    default = "numba" if module_available("numba") and n_values >= NUMBA_MIN_VALUES else "c"
+    mode = (requested or os.environ.get("HOMODYNE_PYTENSOR_MODE") or "auto").lower()
+    if mode == "auto":
+        mode = default
     if mode not in _MODES:
         from ..errors import ConfigError
 
-        raise ConfigError(f"pytensor_mode must be one of {', '.join(_MODES)}, got {mode!r}")
+        raise ConfigError(f"pytensor_mode must be auto, c or numba, got {mode!r}")
     return mode
 
 
@@ -158,7 +178,7 @@ def run_cpu_mcmc_analysis(
     full, spec, settings, cfg = setup_run(
         analysis_core, config, c2_experimental, phi_angles, filter_angles_for_optimization, init, overrides
     )
-    mode = _pytensor_mode(pytensor_mode)
+    mode = _pytensor_mode(pytensor_mode, spec.problem.n_data)
     import pymc as pm
     import pytensor
 

@@ -70,8 +70,9 @@ def jax_device() -> tuple[str, bool]:
 def numpyro_model(spec: PosteriorSpec) -> Any:
     """The NumPyro model function of a posterior specification.
 
-    It takes the data as arguments (``model(data, sigma)``), so that large stacks are not
-    embedded into the compiled program as constants.
+    It takes the data as arguments (``model(data, sigma, t, iu, ju)``), so that large
+    stacks are not embedded into the compiled program as constants and the compiled
+    program can be reused (JAX's persistent cache) for other data of the same shape.
     """
     import jax.numpy as jnp
     import numpyro
@@ -91,7 +92,7 @@ def numpyro_model(spec: PosteriorSpec) -> Any:
             return dist.LogNormal(prior.mu, prior.sigma).log_prob(value) + prior.log_norm
         raise ValueError(f"unknown prior {prior.dist!r}")  # pragma: no cover
 
-    def model(data: Any, sigma: Any) -> None:
+    def model(data: Any, sigma: Any, t: Any, iu: Any, ju: Any) -> None:
         z = numpyro.sample("z", dist.ImproperUniform(constraints.real_vector, (), event_shape=(spec.k,)))
         theta, log_jac = spec.space.transform(z, jnp)
         numpyro.factor("log_jacobian", log_jac)
@@ -101,10 +102,17 @@ def numpyro_model(spec: PosteriorSpec) -> Any:
         numpyro.factor("prior_contrast", jnp.sum(dist.Uniform(clo, chi).log_prob(contrast)))
         numpyro.factor("prior_offset", jnp.sum(dist.Uniform(olo, ohi).log_prob(offset)))
         numpyro.factor("prior_sigma_scale", dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale))
-        mu = spec.c2_model(params, contrast, offset, jnp)
+        mu = spec.c2_model(params, contrast, offset, jnp, t=t, iu=iu, ju=ju)
         numpyro.sample("c2_obs", dist.Normal(mu, sigma_scale * sigma[:, None]), obs=data)
 
     return model
+
+
+def _model_args(spec: PosteriorSpec) -> tuple[Any, ...]:
+    import jax.numpy as jnp
+
+    pr = spec.problem
+    return (jnp.asarray(pr.data), jnp.asarray(pr.sigma), jnp.asarray(pr.t), jnp.asarray(pr.iu), jnp.asarray(pr.ju))
 
 
 def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
@@ -117,7 +125,7 @@ def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
 
     model = numpyro_model(spec)
     pr = spec.problem
-    value, _ = _ld(model, (jnp.asarray(pr.data), jnp.asarray(pr.sigma)), {}, {"z": jnp.asarray(z, dtype=float)})
+    value, _ = _ld(model, _model_args(spec), {}, {"z": jnp.asarray(z, dtype=float)})
     return float(value)
 
 
@@ -183,12 +191,10 @@ def run_gpu_mcmc_analysis(
         "NumPyro NUTS: %d chains x (%d tune + %d draws), chain method %s, %d c2 values, on %s",
         settings.chains, settings.tune, settings.draws, method, spec.problem.n_data, device,
     )
-    pr = spec.problem
     t_sample0 = clock()
     mcmc.run(
         jax.random.PRNGKey(settings.seed),
-        jnp.asarray(pr.data),
-        jnp.asarray(pr.sigma),
+        *_model_args(spec),
         init_params=init_params,
         extra_fields=("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "adapt_state.step_size"),
     )

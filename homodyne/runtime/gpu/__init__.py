@@ -86,6 +86,24 @@ def apply_jax_environment() -> str:
     return "auto"
 
 
+def _enable_compilation_cache(jax: object) -> None:
+    """JAX's persistent compilation cache, so that a later run of the same program (same
+    shapes) skips XLA compilation. ``HOMODYNE_JAX_CACHE=0`` disables it; an explicit
+    ``JAX_COMPILATION_CACHE_DIR`` is respected."""
+    if os.environ.get("HOMODYNE_JAX_CACHE", "1").strip().lower() in ("0", "false", "no", "off"):
+        return
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = os.path.join(base, "homodyne", "jax")
+    try:
+        os.makedirs(path, exist_ok=True)
+        jax.config.update("jax_compilation_cache_dir", path)  # type: ignore[attr-defined]
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)  # type: ignore[attr-defined]
+    except (OSError, AttributeError, ValueError) as exc:  # read-only home, old JAX
+        log.debug("JAX compilation cache not enabled: %s", exc)
+
+
 def configure_jax() -> str:
     """Apply the JAX settings once and return the platform in use (``"gpu"`` or ``"cpu"``).
 
@@ -97,6 +115,7 @@ def configure_jax() -> str:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    _enable_compilation_cache(jax)
     try:
         gpus = [d for d in jax.devices() if d.platform in ("gpu", "cuda")]
     except RuntimeError:

@@ -1,0 +1,71 @@
+"""MCMC test helpers: fresh-interpreter runs of each backend, and the GPU skip rule."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+STACK_MODULES = ("pymc", "pytensor", "jax", "jaxlib", "numpyro")
+
+
+def run_python(code: str, *, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (no stack inherited from the test process)."""
+    full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=full_env, check=False)
+
+
+def run_worker(backend: str, outdir: Path, *args: str, timeout: float = 900) -> dict:
+    """Run ``_worker.py`` for one backend (other stack hidden) and return its report."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
+    env.pop("HOMODYNE_MCMC_BACKEND", None)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "_worker.py"), backend, str(outdir), *args],
+        capture_output=True, text=True, timeout=timeout, env=env, check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"worker {backend} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    return json.loads((outdir / "report.json").read_text())
+
+
+def _needs(modules: tuple[str, ...]) -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+HAVE_PYMC = _needs(("pymc", "pytensor", "arviz"))
+HAVE_NUMPYRO = _needs(("numpyro", "jax", "arviz"))
+
+
+@pytest.fixture(scope="session")
+def pymc_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    if not HAVE_PYMC:
+        pytest.skip("PyMC backend not installed (pip install 'homodyne-analysis[mcmc]')")
+    out = tmp_path_factory.mktemp("pymc_run")
+    return run_worker("pymc", out), out
+
+
+@pytest.fixture(scope="session")
+def numpyro_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    if not HAVE_NUMPYRO:
+        pytest.skip("NumPyro backend not installed (pip install 'homodyne-analysis[mcmc-gpu]')")
+    out = tmp_path_factory.mktemp("numpyro_run")
+    return run_worker("numpyro", out), out
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip ``gpu`` tests cleanly unless JAX would see a GPU (decided without importing JAX)."""
+    from homodyne.runtime.gpu import gpu_visible
+
+    if gpu_visible():
+        return
+    skip = pytest.mark.skip(reason="no GPU visible to JAX here (needs a CUDA jaxlib and an NVIDIA device)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
