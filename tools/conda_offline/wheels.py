@@ -27,13 +27,11 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from .depmap import pep440_to_conda
 
-# A console script that finds the interpreter beside itself, wherever the prefix is.
-_POLYGLOT = """#!/bin/sh
+# The first lines of a console script that runs the interpreter beside it, wherever the
+# prefix is: valid sh (exec) and, for Python, a no-op string statement.
+_POLYGLOT_HEADER = """#!/bin/sh
 '''exec' "$(dirname -- "$0")/python{mm}" "$0" "$@"
 ' '''
-import sys
-from {module} import {attr_head}
-sys.exit({call}())
 """
 
 
@@ -130,10 +128,9 @@ def pypi_depends(
     return out
 
 
-def _install_tree(
-    wheel: Wheel, stage: Path, site: Path, scripts: Path, root: Path
-) -> list[tuple[str, str]]:
-    """Unpack the wheel into ``stage``; return its console_scripts as (name, 'mod:attr')."""
+def _install_tree(wheel: Wheel, site: Path, scripts: Path, root: Path) -> list[tuple[str, str]]:
+    """Unpack the wheel (site-packages, scripts, data under ``root``); return its
+    console_scripts as (name, 'mod:attr')."""
     entry_points: list[tuple[str, str]] = []
     with zipfile.ZipFile(wheel.path) as zf:
         for info in zf.infolist():
@@ -172,19 +169,20 @@ def _install_tree(
     return entry_points
 
 
+def _header() -> str:
+    return _POLYGLOT_HEADER.format(mm=f"{sys.version_info[0]}.{sys.version_info[1]}")
+
+
 def _relocatable_shebang(data: bytes) -> bytes:
-    """Replace a wheel script's ``#!python`` line by the sh/python polyglot header."""
-    mm = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    """Replace a wheel script's ``#!python`` line by the polyglot header."""
     body = data.split(b"\n", 1)[1] if b"\n" in data else b""
-    return (
-        f"#!/bin/sh\n'''exec' \"$(dirname -- \"$0\")/python{mm}\" \"$0\" \"$@\"\n' '''\n"
-    ).encode() + body
+    return _header().encode() + body
 
 
 def _polyglot(module: str, attr: str) -> str:
-    mm = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    """A console script for the entry point ``module:attr``."""
     head = attr.split(".")[0]
-    return _POLYGLOT.format(mm=mm, module=module, attr_head=head, call=attr)
+    return _header() + f"import sys\nfrom {module} import {head}\nsys.exit({attr}())\n"
 
 
 def convert(
@@ -219,7 +217,7 @@ def convert(
 
     if wheel.pure:
         site, scripts = stage / "site-packages", stage / "python-scripts"
-        entry_points = _install_tree(wheel, stage, site, scripts, stage)
+        entry_points = _install_tree(wheel, site, scripts, stage)
         if entry_points:
             (stage / "info").mkdir(exist_ok=True)
             (stage / "info" / "link.json").write_text(
@@ -238,7 +236,7 @@ def convert(
     else:
         site = stage / "lib" / f"python{mm}" / "site-packages"
         scripts = stage / "bin"
-        for n, target in _install_tree(wheel, stage, site, scripts, stage):
+        for n, target in _install_tree(wheel, site, scripts, stage):
             module, _, attr = target.partition(":")
             script = scripts / n
             script.parent.mkdir(parents=True, exist_ok=True)
