@@ -17,10 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-pytestmark = pytest.mark.packaging
-
-
 def pytest_collection_modifyitems(items):
+    """Every test of this folder carries the ``packaging`` marker (``-m packaging``)."""
     for item in items:
         if str(item.fspath).startswith(str(Path(__file__).parent)):
             item.add_marker(pytest.mark.packaging)
