@@ -1,0 +1,214 @@
+"""The backend-neutral posterior pieces (NumPy only): priors, the reparameterisation and
+its Jacobian, the start, data reduction, settings and the verdict."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from homodyne.config import config_from_dict, template
+from homodyne.errors import ConfigError
+from homodyne.optimization.classical import fit
+from homodyne.optimization.mcmc_common import (
+    MCMCSettings,
+    build_posterior_spec,
+    prepare_problem,
+    prior_for,
+    setup_run,
+    verdict,
+)
+from homodyne.parameters import Parameter, Prior
+
+from .simdata import LAMINAR, STATIC, laminar_problem, static_problem
+
+
+@pytest.fixture(scope="module")
+def specs():
+    out = {}
+    for name, make in (("static", static_problem), ("laminar", laminar_problem)):
+        problem, _, _ = make()
+        out[name] = build_posterior_spec(problem, fit(problem, multistart=4))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("prior", "lo", "hi", "reference"),
+    [
+        (Prior("Normal", 1.0, 2.0), -1.0, 4.0, stats.truncnorm((-1 - 1) / 2, (4 - 1) / 2, loc=1, scale=2)),
+        (Prior("TruncatedNormal", 50.0, 1.0), 0.0, 48.0, stats.truncnorm(-50, -2, loc=50, scale=1)),  # far tail
+        (Prior("LogNormal", math.log(1000), 0.5), 1.0, 1e6, None),
+        (Prior("Uniform"), -2.0, 2.0, stats.uniform(-2, 4)),
+    ],
+)
+def test_priors_are_truncated_to_the_bounds(prior, lo, hi, reference) -> None:
+    p = Parameter("x", min(max(0.5 * (lo + hi), lo), hi), lo, hi, prior=prior)
+    spec = prior_for("x", p)
+    xs = np.linspace(lo, hi, 7)[1:-1]
+    if spec.dist == "Normal":
+        ours = stats.norm(spec.mu, spec.sigma).logpdf(xs) + spec.log_norm
+    elif spec.dist == "LogNormal":
+        base = stats.lognorm(s=spec.sigma, scale=math.exp(spec.mu))
+        ours = base.logpdf(xs) + spec.log_norm
+        reference = None
+        mass = base.cdf(hi) - base.cdf(lo)
+        np.testing.assert_allclose(ours, base.logpdf(xs) - math.log(mass), rtol=1e-10)
+    else:
+        ours = np.full(xs.shape, -math.log(spec.upper - spec.lower))
+    if reference is not None:
+        np.testing.assert_allclose(ours, reference.logpdf(xs), rtol=1e-9)
+
+
+def test_far_tail_prior_keeps_a_finite_normaliser() -> None:
+    p = Parameter("x", 0.5, 0.0, 1.0, prior=Prior("Normal", 1e3, 1.0))
+    spec = prior_for("x", p)
+    assert math.isfinite(spec.log_norm) and spec.log_norm > 4e5  # mass ~ exp(-5e5), in log space
+    # the truncated density integrates to 1 over the bounds
+    xs = np.linspace(0.0, 1.0, 20001)
+    dens = np.exp(stats.norm(1e3, 1.0).logpdf(xs) + spec.log_norm)
+    assert np.trapezoid(dens, xs) == pytest.approx(1.0, rel=1e-3)
+
+
+@pytest.mark.parametrize("case", ["static", "laminar"])
+def test_reparameterisation_round_trip_and_jacobian(specs, case) -> None:
+    spec = specs[case]
+    space = spec.space
+    rng = np.random.default_rng(0)
+    for z in rng.normal(0.0, 0.7, size=(5, spec.k)):
+        theta, logjac = space.transform(z, np)
+        assert np.isfinite(logjac)
+        np.testing.assert_allclose(space.to_z(theta), z, atol=1e-6)
+        jac = np.empty((spec.k, spec.k))  # dθ/dz by central differences
+        for i in range(spec.k):
+            h = 1e-6
+            e = np.zeros(spec.k)
+            e[i] = h
+            jac[:, i] = (space.to_theta(z + e) - space.to_theta(z - e)) / (2 * h)
+        sign, logdet = np.linalg.slogdet(jac)
+        assert sign != 0
+        assert logjac == pytest.approx(logdet, abs=1e-4)
+
+
+@pytest.mark.parametrize("case", ["static", "laminar"])
+def test_samples_stay_inside_the_bounds(specs, case) -> None:
+    spec = specs[case]
+    theta = spec.space.to_theta(np.random.default_rng(1).normal(0.0, 3.0, size=(2000, spec.k)))
+    params = spec.problem.parameters
+    ok = np.isfinite(spec.space.transform(np.zeros(spec.k), np)[1])
+    assert ok
+    for j, name in enumerate(spec.free_names):
+        lo, hi = params[name].min, params[name].max
+        inside = (theta[:, j] >= lo) & (theta[:, j] <= hi)
+        # D0/alpha (and the shear amplitude/exponent) come from the unbounded value/slope
+        # coordinates: points outside their bounds get zero density, the rest are inside.
+        if name in ("D_offset", "gamma_dot_t_offset", "phi0"):
+            assert inside.all(), name
+    S = spec.n_scaling
+    cs = theta[:, spec.n_free : spec.n_free + S]
+    assert (cs >= spec.problem.contrast_bounds[0]).all() and (cs <= spec.problem.contrast_bounds[1]).all()
+    assert (theta[:, -1] > 0).all()
+
+
+def test_power_law_coordinates_are_value_and_slope(specs) -> None:
+    spec = specs["laminar"]
+    names = spec.space.names
+    assert names[:7] == ("J_ref", "J_slope", "D_offset", "gdot_ref", "gdot_slope", "gamma_dot_t_offset", "phi0")
+    pl = spec.space.power_laws[0]
+    theta = spec.start["theta"]
+    y = spec.space.to_y(theta)
+    tref = math.exp(pl.log_tref)
+    d0, alpha, doff = theta[:3]
+    assert y[0] == pytest.approx(d0 * tref**alpha + doff)  # J(t_ref)
+    assert y[1] == pytest.approx(alpha * d0 * tref**alpha)  # dJ/dln t at t_ref
+
+
+def test_start_from_fit_or_configuration(specs) -> None:
+    problem, contrast, _ = static_problem()
+    from_config = build_posterior_spec(problem, None)
+    assert from_config.start["source"] == "configuration initial values"
+    np.testing.assert_allclose(from_config.start["values"], problem.parameters.values())
+    assert specs["static"].start["source"].startswith("classical fit")
+    assert specs["static"].start["values"][0] == pytest.approx(STATIC["D0"], rel=0.05)
+    np.testing.assert_allclose(specs["static"].start["contrast"], contrast, rtol=0.05)
+
+
+def test_whitening_matches_the_classical_covariance(specs) -> None:
+    """Near the optimum the whitened coordinates have unit scale: cov(θ) ≈ the classical one."""
+    spec = specs["laminar"]
+    problem, _, _ = laminar_problem()
+    res = fit(problem, multistart=4)
+    z = np.random.default_rng(2).normal(size=(4000, spec.k)) * 1e-3  # linear regime
+    theta = spec.space.to_theta(z)
+    cov = np.cov(theta[:, :7].T) * 1e6
+    for j, name in enumerate(spec.free_names):
+        if name in ("gamma_dot_t0", "beta", "gamma_dot_t_offset", "phi0"):  # well determined
+            assert math.sqrt(cov[j, j]) == pytest.approx(res.parameters[name].stderr, rel=0.5), name
+
+
+def test_data_reduction_is_applied_and_reported() -> None:
+    problem, _, _ = laminar_problem()
+    full, spec, settings, _ = setup_run(problem, None, None, None, True, None, {"frame_stride": 2, "max_lag": 5, "init": "config"})
+    red = __import__("homodyne.optimization.mcmc_common", fromlist=["reduction_report"]).reduction_report(full, spec.problem)
+    assert settings.frame_stride == 2 and settings.max_lag == 5
+    assert red["n_frames_full"] == 50 and red["n_frames_used"] == 25
+    assert red["n_pairs_used"] == sum(min(5, 24 - i) for i in range(25)) == spec.problem.n_pairs
+    assert red["fraction_used"] == pytest.approx(spec.problem.n_data / full.n_data)
+    np.testing.assert_array_equal(spec.problem.sigma, full.sigma)  # noise from all frames
+    assert (spec.problem.ju - spec.problem.iu).max() == 5
+
+
+def test_settings_come_from_config_and_overrides() -> None:
+    cfg = config_from_dict({**template("static_isotropic"), "mcmc": {**template("static_isotropic")["mcmc"], "draws": 123}})
+    problem, _, _ = static_problem()
+    _, _, settings, _ = setup_run(problem, cfg, None, None, True, None, {"tune": 7, "init": "config"})
+    assert settings.draws == 123 and settings.tune == 7 and settings.chains == 2
+    with pytest.raises(ConfigError, match="unknown MCMC option"):
+        setup_run(problem, cfg, None, None, True, None, {"drawz": 5})
+    with pytest.raises(ConfigError, match="target_accept"):
+        setup_run(problem, cfg, None, None, True, None, {"target_accept": 1.5})
+
+
+def test_seed_api_builds_the_problem_from_arrays() -> None:
+    problem, _, _ = laminar_problem()
+    c2 = problem.full_matrix(problem.data, 1.3)
+    raw = template("laminar_flow")
+    raw["data"]["dt"] = 0.2
+    raw["angle_filter"]["ranges"] = [[-10.0, 10.0], [80.0, 100.0]]
+    cfg = config_from_dict(raw)
+    built = prepare_problem(None, cfg, c2, problem.phi, filter_angles_for_optimization=True)
+    np.testing.assert_allclose(built.phi, [-4.0, 90.0])  # angle filter applied
+    np.testing.assert_allclose(built.t, problem.t)
+    np.testing.assert_allclose(built.data, problem.data[[0, 3]])
+    unfiltered = prepare_problem(None, cfg, c2, problem.phi, filter_angles_for_optimization=False)
+    assert unfiltered.n_angles == 4
+    assert prepare_problem(problem, cfg) is problem
+
+
+def test_verdict_thresholds() -> None:
+    s = MCMCSettings(chains=4, draws=1000)
+    good = {"a": {"r_hat": 1.002, "ess_bulk": 900.0, "ess_tail": 800.0}, "b": {"r_hat": 1.005, "ess_bulk": 1200.0, "ess_tail": 700.0}}
+    v = verdict(good, 0, 4000, 4, s)
+    assert v["passed"] and v["text"].startswith("converged")
+    bad = {**good, "c": {"r_hat": 1.02, "ess_bulk": 350.0, "ess_tail": 900.0}}
+    v = verdict(bad, 50, 4000, 4, s)
+    assert not v["passed"]
+    assert v["checks"]["r_hat"]["worst"] == "c" and not v["checks"]["r_hat"]["ok"]
+    assert v["checks"]["ess_bulk"]["value"] == 350.0 and not v["checks"]["ess_bulk"]["ok"]
+    assert v["checks"]["divergences"]["count"] == 50 and not v["checks"]["divergences"]["ok"]
+    assert "1.02" in v["text"] and "350" in v["text"] and "50 divergent" in v["text"]
+    one_chain = verdict({"a": {"r_hat": None, "ess_bulk": 900.0, "ess_tail": 900.0}}, 0, 1000, 1, s)
+    assert not one_chain["passed"] and "2 chains" in one_chain["text"]
+    loose = MCMCSettings(rhat_max=1.05, ess_min=300, divergence_max_fraction=0.02)
+    assert verdict(bad, 50, 4000, 4, loose)["passed"]
+
+
+def test_laminar_truth_is_a_point_of_the_support(specs) -> None:
+    spec = specs["laminar"]
+    theta = spec.start["theta"].copy()
+    theta[: spec.n_free] = [LAMINAR[n] for n in spec.free_names]
+    z = spec.space.to_z(theta)
+    back, lj = spec.space.transform(z, np)
+    assert np.isfinite(lj)
+    np.testing.assert_allclose(back[: spec.n_free], theta[: spec.n_free], rtol=1e-8)
