@@ -79,9 +79,8 @@ class _PytensorNamespace:
 def build_pymc_model(spec: PosteriorSpec) -> Any:
     """The PyMC model of a posterior specification (variables: ``z`` and ``c2_obs``)."""
     import pymc as pm
-    import pytensor.tensor as pt
-
     import pytensor
+    import pytensor.tensor as pt
 
     xp = _PytensorNamespace()
     pr = spec.problem

@@ -124,7 +124,6 @@ def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
     from numpyro.infer.util import log_density as _ld
 
     model = numpyro_model(spec)
-    pr = spec.problem
     value, _ = _ld(model, _model_args(spec), {}, {"z": jnp.asarray(z, dtype=float)})
     return float(value)
 

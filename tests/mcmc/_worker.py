@@ -28,7 +28,7 @@ class Blocker(importlib.abc.MetaPathFinder):
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
 
-    def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001
+    def find_spec(self, fullname, path=None, target=None):
         if fullname.split(".")[0] in self.names:
             raise ModuleNotFoundError(f"No module named {fullname!r} (hidden by the test)", name=fullname)
         return None

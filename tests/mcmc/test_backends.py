@@ -38,8 +38,8 @@ names = []
 for intent in ("true", "false", "auto"):
     os.environ["HOMODYNE_GPU_INTENT"] = intent
     names.append(backends.get_mcmc_backend()[1])
-print(json.dumps({"loaded": sorted(m for m in sys.modules if m.split('.')[0] in %r), "names": names, "rows": [r["name"] for r in rows]}))
-""" % (STACK_MODULES,)
+print(json.dumps({"loaded": sorted(m for m in sys.modules if m.split('.')[0] in STACKS), "names": names, "rows": [r["name"] for r in rows]}))
+""".replace("STACKS", repr(STACK_MODULES))
     proc = run_python(code)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])

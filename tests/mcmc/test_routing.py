@@ -186,8 +186,8 @@ except Exception as exc:
     err = str(exc)
 print(json.dumps({"rows": {k: [v["available"], v.get("install")] for k, v in rows.items()},
                   "selected": [k for k, v in rows.items() if v["selected"]], "ran": fn(), "name": name, "err": err,
-                  "stacks": sorted(m for m in sys.modules if m.split('.')[0] in %r)}))
-""" % (STACK_MODULES,)
+                  "stacks": sorted(m for m in sys.modules if m.split('.')[0] in STACKS)}))
+""".replace("STACKS", repr(STACK_MODULES))
     import os
 
     env = {"PYTHONPATH": os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]), "HOMODYNE_MCMC_BACKEND": "toy"}
