@@ -1,0 +1,189 @@
+"""MCMC benchmark: wall time, ESS per second and peak memory of each backend.
+
+    python benchmarks/bench_mcmc.py                      # all cases, both backends
+    python benchmarks/bench_mcmc.py --cases static --backends pymc
+    python benchmarks/bench_mcmc.py --out results.json   # also write the raw numbers
+
+Every (case, backend) pair runs in a fresh interpreter (so each backend loads only its own
+stack and the peak memory is its own), routed by ``HOMODYNE_GPU_INTENT`` like the command
+line. Data are simulated with :func:`homodyne.model.c2_matrix` plus Gaussian noise on the
+upper triangle; each run starts from a classical fit (``init="classical"``, as under
+``--method all``), whose time is reported separately.
+
+Cases (issue 3):
+
+``static``   static_anisotropic, 4 angles x 80 frames, 2 chains x (500 tune + 500 draws)
+``laminar``  laminar_flow, 8 angles x 200 frames, 4 chains x (1000 + 1000)
+``reduced``  laminar_flow, 23 angles x 1000 frames reduced with frame_stride=2, max_lag=40,
+             4 chains x (500 + 500)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+CASES = {
+    "static": {
+        "mode": "static_anisotropic",
+        "truth": {"D0": 1324.1, "alpha": -0.3, "D_offset": 20.0},
+        "phi": [0.0, 45.0, 90.0, 135.0],
+        "n": 80,
+        "dt": 1.0,  # the correlation decays by e^-2 inside the window
+        "noise": 0.01,
+        "mcmc": {"chains": 2, "tune": 500, "draws": 500},
+    },
+    "laminar": {
+        "mode": "laminar_flow",
+        "truth": {"D0": 1324.1, "alpha": -0.014, "D_offset": -0.674, "gamma_dot_t0": 0.003, "beta": -0.909,
+                  "gamma_dot_t_offset": 0.0, "phi0": 0.0},
+        "phi": [-8.5, -3.2, 1.9, 7.4, 171.6, 176.8, 182.1, 187.3],
+        "n": 200,
+        "dt": 0.1,
+        "noise": 0.01,
+        "mcmc": {"chains": 4, "tune": 1000, "draws": 1000},
+    },
+    "reduced": {
+        "mode": "laminar_flow",
+        "truth": {"D0": 1324.1, "alpha": -0.014, "D_offset": -0.674, "gamma_dot_t0": 0.003, "beta": -0.909,
+                  "gamma_dot_t_offset": 0.0, "phi0": 0.0},
+        "phi": [round(-10.0 + i * 360.0 / 23, 3) for i in range(23)],
+        "n": 1000,
+        "dt": 0.1,
+        "noise": 0.01,
+        "mcmc": {"chains": 4, "tune": 500, "draws": 500, "frame_stride": 2, "max_lag": 40},
+    },
+}
+BACKENDS = {"pymc": "false", "numpyro": "true"}
+
+
+def one(case: str, backend: str, out: str) -> None:
+    """Run one case with one backend (in this fresh interpreter) and write its numbers."""
+    os.environ["HOMODYNE_GPU_INTENT"] = BACKENDS[backend]
+    import numpy as np
+
+    from homodyne.model import MODES, c2_matrix
+    from homodyne.optimization.backends import get_mcmc_backend
+    from homodyne.optimization.classical import fit
+    from homodyne.parameters import default_parameters
+    from homodyne.problem import Problem
+
+    c = CASES[case]
+    rng = np.random.default_rng(2024)
+    phi = np.asarray(c["phi"], dtype=float)
+    A, n = phi.size, c["n"]
+    t = c["dt"] * np.arange(1, n + 1)
+    contrast, offset = np.linspace(0.25, 0.35, A), np.linspace(0.98, 1.02, A)
+    c2 = c2_matrix([c["truth"][k] for k in MODES[c["mode"]]], t, phi, 0.0054, 2.0e6, contrast, offset, c["mode"])
+    iu, ju = np.triu_indices(n)
+    for a in range(A):
+        c2[a, iu, ju] += rng.normal(0.0, c["noise"], iu.size)
+        c2[a, ju, iu] = c2[a, iu, ju]
+    problem = Problem.from_arrays(c2, t, phi, 0.0054, default_parameters(c["mode"]), gap=2.0e6)
+    del c2
+    settings = dict(c["mcmc"])
+    sampled = problem.reduced(settings.get("frame_stride", 1), settings.get("max_lag"))
+    t0 = time.perf_counter()
+    start = fit(sampled, multistart=8)
+    t_fit = time.perf_counter() - t0
+    fn, name, _ = get_mcmc_backend()
+    t0 = time.perf_counter()
+    result = fn(analysis_core=problem, init=start, progress=False, seed=0, **settings)
+    wall = time.perf_counter() - t0
+    s = result.summary
+    rows = {k: v for k, v in s["parameters"].items() if not v.get("fixed")}
+    ess = [v["ess_bulk"] for v in rows.values()]
+    rhat_all = [v["r_hat"] for v in rows.values()]
+    rss_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    truth_in_hdi = {k: bool(v["hdi_3%"] <= c["truth"][k] <= v["hdi_97%"]) for k, v in rows.items()}
+    res = {
+        "case": case,
+        "backend": backend,
+        "backend_name": name,
+        "device": s["device"],
+        "values_sampled": s["data_reduction"]["n_values_used"],
+        "values_full": s["data_reduction"]["n_values_full"],
+        "settings": {k: s["settings"][k] for k in ("chains", "tune", "draws", "frame_stride", "max_lag", "target_accept")},
+        "classical_fit_s": t_fit,
+        "mcmc_wall_s": wall,
+        "sampling_s": s["time"]["sampling_s"],
+        "min_ess_bulk": min(ess),
+        "ess_per_s": min(ess) / wall,
+        "max_r_hat": max(rhat_all),
+        "divergences": s["divergences"],
+        "mean_tree_depth": s["tree_depth"]["mean"],
+        "gradient_evaluations": s["gradient_evaluations"],
+        "verdict": s["verdict"]["text"],
+        "truth_in_94_hdi": truth_in_hdi,
+        "peak_rss_mb": rss_kb / 1024.0,
+        "extra": {k: s.get(k) for k in ("pytensor_mode", "chain_method")},
+    }
+    with open(out, "w", encoding="utf-8") as fh:
+        json.dump(res, fh, indent=1)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as fh:
+            kb = int(next(ln for ln in fh if ln.startswith("MemTotal")).split()[1])
+            mem = f", {kb / 1024**2:.0f} GiB RAM"
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", default=",".join(CASES))
+    p.add_argument("--backends", default=",".join(BACKENDS))
+    p.add_argument("--out", help="write all results to this JSON file")
+    p.add_argument("--one", nargs=3, metavar=("CASE", "BACKEND", "OUT"), help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.one:
+        one(*a.one)
+        return 0
+    results = []
+    print(f"machine: {machine()}")
+    for case in a.cases.split(","):
+        for backend in a.backends.split(","):
+            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+                path = tmp.name
+            t0 = time.perf_counter()
+            proc = subprocess.run([sys.executable, __file__, "--one", case, backend, path], capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                print(f"{case}/{backend}: FAILED\n{proc.stderr[-3000:]}")
+                continue
+            with open(path, encoding="utf-8") as fh:
+                r = json.load(fh)
+            os.unlink(path)
+            r["process_wall_s"] = time.perf_counter() - t0
+            results.append(r)
+            print(
+                f"{case:8s} {backend:8s} values={r['values_sampled']:>8d} wall={r['mcmc_wall_s']:7.1f}s "
+                f"(fit {r['classical_fit_s']:.1f}s) minESS={r['min_ess_bulk']:7.0f} ESS/s={r['ess_per_s']:7.2f} "
+                f"maxRhat={r['max_r_hat']:.4f} div={r['divergences']} depth={r['mean_tree_depth']:.2f} "
+                f"peak={r['peak_rss_mb']:.0f}MB  {r['verdict'][:40]}",
+                flush=True,
+            )
+    if a.out:
+        with open(a.out, "w", encoding="utf-8") as fh:
+            json.dump({"machine": machine(), "results": results}, fh, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
