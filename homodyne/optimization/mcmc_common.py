@@ -801,7 +801,7 @@ def build_idata(
     sdim = "angle" if per_angle else "scaling"
     coords = {"angle": np.arange(pr.n_angles), "pair": np.arange(pr.n_pairs), "frame": np.arange(pr.n_frames)}
     if not per_angle:
-        coords["scaling"] = np.array(["shared"])
+        coords["scaling"] = np.array([0])  # one contrast/offset shared by all angles
     dims = {
         "contrast": [sdim],
         "offset": [sdim],
@@ -1001,10 +1001,7 @@ class MCMCResult:
             else:
                 params[name] = {**table[name], "fixed": False, "unit": p.unit}
         S = pr.n_scaling
-        scaling = {
-            kind: [table.get(f"{kind}[{i}]", {}) for i in range(S)] if S > 1 or f"{kind}[0]" in table else [table.get(kind, {})]
-            for kind in ("contrast", "offset")
-        }
+        scaling = {kind: [table[f"{kind}[{i}]"] for i in range(S)] for kind in ("contrast", "offset")}
         ss = self.idata.sample_stats
         div = int(np.asarray(ss["diverging"].values).sum()) if "diverging" in ss else 0
         n_draws = self.settings.chains * self.settings.draws

@@ -212,3 +212,45 @@ def test_laminar_truth_is_a_point_of_the_support(specs) -> None:
     back, lj = spec.space.transform(z, np)
     assert np.isfinite(lj)
     np.testing.assert_allclose(back[: spec.n_free], theta[: spec.n_free], rtol=1e-8)
+
+
+def test_result_from_draws_shared_scaling(tmp_path) -> None:
+    """The shared result type without a sampler: summary, verdict, files, plots."""
+    pytest.importorskip("arviz")
+    import json as _json
+    from dataclasses import replace
+
+    from homodyne.optimization.mcmc_common import MCMCSettings, build_result
+
+    problem, _, _ = static_problem()
+    problem = replace(problem, scaling_mode="shared")
+    spec = build_posterior_spec(problem, fit(problem, multistart=2))
+    assert spec.n_scaling == 1
+    rng = np.random.default_rng(4)
+    chains, draws = 2, 200
+    z = rng.normal(size=(chains, draws, spec.k))
+    stats = {
+        "diverging": np.zeros((chains, draws), bool),
+        "n_steps": np.full((chains, draws), 7),
+        "tree_depth": np.full((chains, draws), 3),
+        "step_size": np.full((chains, draws), 0.5),
+        "lp": rng.normal(size=(chains, draws)),
+    }
+    settings = MCMCSettings(chains=chains, draws=draws, tune=10)
+    res = build_result(spec=spec, full_problem=problem, z=z, stats=stats, backend="test", backend_name="Test",
+                       device="CPU", settings=settings, timing={"total_s": 1.0, "sampling_s": 0.5}, library={})
+    s = res.summary
+    assert len(s["scaling"]["contrast"]) == 1 and "mean" in s["scaling"]["contrast"][0]
+    assert res.idata.posterior["contrast"].dims == ("chain", "draw", "scaling")
+    assert s["verdict"]["passed"] in (True, False) and s["divergences"] == 0
+    # independent standard-normal z: R-hat ≈ 1 and the means are the start values
+    assert s["parameters"]["alpha"]["r_hat"] < 1.02
+    assert s["parameters"]["D0"]["fixed"] is False and s["tree_depth"]["mean"] == 3
+    files = res.save(tmp_path)
+    assert sorted(f.name for f in files) == sorted(
+        ["mcmc_test.nc", "mcmc_summary.json", "mcmc_trace.png", "mcmc_corner.png", "mcmc_residuals.png"]
+    )
+    loaded = _json.loads((tmp_path / "mcmc_summary.json").read_text())
+    assert loaded["backend"] == "test" and loaded["data_reduction"]["fraction_used"] == 1.0
+    assert "D0" in res.report() and "verdict" in res.report()
+    assert res["posterior_means"].keys() == {"D0", "alpha", "D_offset"}
