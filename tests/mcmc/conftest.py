@@ -43,20 +43,46 @@ HAVE_PYMC = _needs(("pymc", "pytensor", "arviz"))
 HAVE_NUMPYRO = _needs(("numpyro", "jax", "arviz"))
 
 
+def _shared_run(tmp_path_factory: pytest.TempPathFactory, backend: str) -> tuple[dict, Path]:
+    """Run the worker once per test session, also under pytest-xdist.
+
+    The folder above the worker's base temp is shared by all xdist workers of a session;
+    the first to get here runs the backend, the others wait on the lock and reuse it.
+    """
+    import fcntl
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # basetemp is <session>/popen-gwN
+        base = base.parent
+    root = base / f"mcmc_{backend}_run"
+    root.mkdir(exist_ok=True)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        report = root / "report.json"
+        if report.exists():
+            return json.loads(report.read_text()), root
+        failed = root / "failed.txt"
+        if failed.exists():
+            raise AssertionError(failed.read_text())
+        try:
+            return run_worker(backend, root), root
+        except AssertionError as exc:
+            failed.write_text(str(exc))
+            raise
+
+
 @pytest.fixture(scope="session")
 def pymc_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     if not HAVE_PYMC:
         pytest.skip("PyMC backend not installed (pip install 'homodyne-analysis[mcmc]')")
-    out = tmp_path_factory.mktemp("pymc_run")
-    return run_worker("pymc", out), out
+    return _shared_run(tmp_path_factory, "pymc")
 
 
 @pytest.fixture(scope="session")
 def numpyro_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
     if not HAVE_NUMPYRO:
         pytest.skip("NumPyro backend not installed (pip install 'homodyne-analysis[mcmc-gpu]')")
-    out = tmp_path_factory.mktemp("numpyro_run")
-    return run_worker("numpyro", out), out
+    return _shared_run(tmp_path_factory, "numpyro")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
