@@ -9,11 +9,11 @@ itself as an editable pip install, and the PyPI-only packages under ``pip:``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from . import manifest as mf
+from ._cli import write_or_check
 from .depmap import REPO_ROOT
 
 ENV_DIR = REPO_ROOT / "environments"
@@ -108,22 +108,14 @@ def check(env_dir: Path = ENV_DIR, manifest: dict | None = None) -> list[str]:
     return problems
 
 
+def _write() -> None:
+    ENV_DIR.mkdir(exist_ok=True)
+    for fname, text in render().items():
+        (ENV_DIR / fname).write_text(text)
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--write", action="store_true")
-    g.add_argument("--check", action="store_true")
-    args = ap.parse_args(argv)
-    if args.write:
-        ENV_DIR.mkdir(exist_ok=True)
-        for fname, text in render().items():
-            (ENV_DIR / fname).write_text(text)
-        return 0
-    problems = check()
-    print("\n".join(problems) or "environment files in step with pixi.toml")
-    return 1 if problems else 0
+    return write_or_check(__doc__, _write, check, "environment files in step with pixi.toml", argv)
 
 
 if __name__ == "__main__":

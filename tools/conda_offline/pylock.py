@@ -9,7 +9,6 @@ Offline-capable: UV_PYTHON_DOWNLOADS=never and an explicit --python (this interp
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ._cli import write_or_check
 from .depmap import REPO_ROOT
 
 EXPORTS = {
@@ -74,21 +74,15 @@ def check() -> list[str]:
     return problems
 
 
+def _write() -> None:
+    _uv("lock")
+    export(OUT_DIR)
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    return write_or_check(
+        __doc__, _write, check, "uv.lock and environments/pylock.*.toml are up to date", argv
     )
-    g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--write", action="store_true")
-    g.add_argument("--check", action="store_true")
-    args = ap.parse_args(argv)
-    if args.write:
-        _uv("lock")
-        export(OUT_DIR)
-        return 0
-    problems = check()
-    print("\n".join(problems) or "uv.lock and environments/pylock.*.toml are up to date")
-    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -10,10 +10,10 @@ the same stack (the package itself aside).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
+from ._cli import write_or_check
 from .depmap import PROJECT_NAME, REPO_ROOT, load_pyproject
 
 HEADER = "# Generated from pyproject.toml by `python -m tools.conda_offline.reqfiles --write`;\n# tests/packaging/test_requirements.py keeps it in step. Do not edit by hand.\n"
@@ -93,21 +93,15 @@ def check(root: Path = REPO_ROOT, pyproject: dict | None = None) -> list[str]:
     return problems
 
 
+def _write() -> None:
+    for name, text in render().items():
+        (REPO_ROOT / name).write_text(text)
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    return write_or_check(
+        __doc__, _write, check, "requirements files in step with pyproject.toml", argv
     )
-    g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--write", action="store_true")
-    g.add_argument("--check", action="store_true")
-    args = ap.parse_args(argv)
-    if args.write:
-        for name, text in render().items():
-            (REPO_ROOT / name).write_text(text)
-        return 0
-    problems = check()
-    print("\n".join(problems) or "requirements files in step with pyproject.toml")
-    return 1 if problems else 0
 
 
 if __name__ == "__main__":
