@@ -14,7 +14,7 @@ Cases (issue 3):
 
 ``static``   static_anisotropic, 4 angles x 80 frames, 2 chains x (500 tune + 500 draws)
 ``laminar``  laminar_flow, 8 angles x 200 frames, 4 chains x (1000 + 1000)
-``reduced``  laminar_flow, 23 angles x 1000 frames reduced with frame_stride=2, max_lag=40,
+``reduced``  laminar_flow, 23 angles x 1000 frames reduced with frame_stride=4, max_lag=25,
              4 chains x (500 + 500)
 """
 
@@ -58,7 +58,7 @@ CASES = {
         "n": 1000,
         "dt": 0.1,
         "noise": 0.01,
-        "mcmc": {"chains": 4, "tune": 500, "draws": 500, "frame_stride": 2, "max_lag": 40},
+        "mcmc": {"chains": 4, "tune": 500, "draws": 500, "frame_stride": 4, "max_lag": 25},
     },
 }
 BACKENDS = {"pymc": "false", "numpyro": "true"}
@@ -146,15 +146,62 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
+def rst_table(results: list[dict]) -> str:
+    """The results as a reStructuredText list-table (for docs/mcmc.rst)."""
+    lines = [
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - case",
+        "     - backend (device)",
+        "     - values sampled",
+        "     - chains x (tune + draws)",
+        "     - MCMC wall time",
+        "     - min bulk ESS",
+        "     - ESS / s",
+        "     - max R̂",
+        "     - divergences",
+        "     - mean tree depth",
+        "     - gradient evaluations",
+        "     - peak memory",
+    ]
+    for r in results:
+        st = r["settings"]
+        dev = "JAX CPU" if r["backend"] == "numpyro" and "GPU" not in r["device"] else ("GPU" if r["backend"] == "numpyro" else "CPU")
+        mode = r["extra"].get("pytensor_mode") or r["extra"].get("chain_method") or ""
+        lines += [
+            f"   * - {r['case']}",
+            f"     - {r['backend']} ({dev}{', ' + mode if mode else ''})",
+            f"     - {r['values_sampled']:,}" + (f" of {r['values_full']:,}" if r["values_sampled"] != r["values_full"] else ""),
+            f"     - {st['chains']} x ({st['tune']} + {st['draws']})",
+            f"     - {r['mcmc_wall_s']:.0f} s",
+            f"     - {r['min_ess_bulk']:.0f}",
+            f"     - {r['ess_per_s']:.2f}",
+            f"     - {r['max_r_hat']:.4f}",
+            f"     - {r['divergences']}",
+            f"     - {r['mean_tree_depth']:.2f}",
+            f"     - {r['gradient_evaluations']:,}",
+            f"     - {r['peak_rss_mb']:.0f} MB",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default=",".join(CASES))
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--out", help="write all results to this JSON file")
+    p.add_argument("--rst", metavar="JSON", help="print the results of a previous --out as an RST table and stop")
     p.add_argument("--one", nargs=3, metavar=("CASE", "BACKEND", "OUT"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.one:
         one(*a.one)
+        return 0
+    if a.rst:
+        with open(a.rst, encoding="utf-8") as fh:
+            doc = json.load(fh)
+        print(f"Machine: {doc['machine']}.\n")
+        print(rst_table(doc["results"]))
         return 0
     results = []
     print(f"machine: {machine()}")
