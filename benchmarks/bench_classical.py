@@ -39,16 +39,10 @@ from pathlib import Path
 
 import numpy as np
 
+from homodyne.data.simulate import REALISTIC_PARAMS
+
 ROOT = Path(__file__).resolve().parents[1]
-LAMINAR_TRUTH = {
-    "D0": 1324.1,
-    "alpha": -0.014,
-    "D_offset": -0.674,
-    "gamma_dot_t0": 0.003,
-    "beta": -0.909,
-    "gamma_dot_t_offset": 0.0,
-    "phi0": 5.0,
-}
+LAMINAR_TRUTH = {**REALISTIC_PARAMS, "phi0": 5.0}
 STATIC_TRUTH = {"D0": 1324.1, "alpha": -0.3, "D_offset": 20.0}
 PHI_8 = [-8.5, -3.2, 1.9, 7.4, 171.6, 176.8, 182.1, 187.3]
 PHI_4 = [-6.2, 2.8, 84.7, 93.1]

@@ -9,17 +9,10 @@ import numpy as np
 import pytest
 
 from homodyne.config import template
+from homodyne.data.simulate import REALISTIC_PARAMS
 
 #: The laminar-flow truth used across the tests (a realistic APS 8-ID-I point, φ0 = 5°).
-LAMINAR_TRUTH = {
-    "D0": 1324.1,
-    "alpha": -0.014,
-    "D_offset": -0.674,
-    "gamma_dot_t0": 0.003,
-    "beta": -0.909,
-    "gamma_dot_t_offset": 0.0,
-    "phi0": 5.0,
-}
+LAMINAR_TRUTH = {**REALISTIC_PARAMS, "phi0": 5.0}
 STATIC_TRUTH = {"D0": 1324.1, "alpha": -0.3, "D_offset": 20.0}
 
 

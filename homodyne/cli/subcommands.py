@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..data.simulate import REALISTIC_PARAMS
 from ..model import MODES
 
 __all__ = ["dispatch"]
@@ -95,15 +96,7 @@ def _simulate(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argument
 
 
 #: The demo: a small laminar-flow data set (8 angles x 200 frames) with a realistic noise.
-DEMO_TRUTH = {
-    "D0": 1324.1,
-    "alpha": -0.014,
-    "D_offset": -0.674,
-    "gamma_dot_t0": 0.003,
-    "beta": -0.909,
-    "gamma_dot_t_offset": 0.0,
-    "phi0": 5.0,
-}
+DEMO_TRUTH = {**REALISTIC_PARAMS, "phi0": 5.0}
 
 
 def _demo(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentParser]) -> int:
