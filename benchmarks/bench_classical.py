@@ -85,14 +85,20 @@ def bench_forward(mode: str, phi: list[float], n: int, repeats: int) -> dict:
 
 # ------------------------------------------------------------------ fits (subprocess)
 FIT_CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 from homodyne.config import config_from_dict, template
 from homodyne.data import load_dataset
 from homodyne.problem import Problem
 from homodyne.optimization.classical import fit
+def peak_mb():
+    # VmHWM: this process's own high-water mark (ru_maxrss would carry the parent's
+    # peak across fork + exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 spec = json.loads(sys.argv[1])
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+rss0 = peak_mb()
 cfg = template(spec["mode"], data_file=spec["file"])
 cfg["angle_filter"]["enabled"] = spec["filter"]
 for name, value in spec["start"].items():
@@ -110,7 +116,7 @@ truth = spec["truth"]
 z = {n: (p.value - truth[n]) / p.stderr for n, p in res.parameters.items() if not p.fixed and p.stderr}
 print(json.dumps({
     "load_s": t1 - t0, "fit_s": t2 - t1, "fit_internal_s": res.wall_time,
-    "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "baseline_rss_mb": rss0,
+    "peak_rss_mb": peak_mb(), "baseline_rss_mb": rss0,
     "reduced_chi2": res.chi2_red, "converged": res.success, "multistart": c["multistart"],
     "evaluations": res.n_evaluations, "max_abs_z": max(abs(v) for v in z.values()),
     "recovered_3sigma": all(abs(v) < 3 for v in z.values()), "z": z,
@@ -176,7 +182,9 @@ def machine() -> str:
 
 def rst(results: dict) -> str:
     lines = [
-        f"Measured on {results['date']} ({results['machine']}).",
+        f"Measured on {results['date']} ({results['machine']}); 1-minute load average "
+        f"{results['load_before']:.1f} before and {results['load_after']:.1f} after the run "
+        "(a load above 0 means other processes shared the cores, so times are upper bounds).",
         "",
         ".. list-table:: Forward model (median of repeated evaluations)",
         "   :header-rows: 1",
@@ -252,6 +260,7 @@ def main() -> None:
         "machine": machine(),
         "forward": [],
         "fits": [],
+        "load_before": os.getloadavg()[0],
     }
     results["forward"].append(bench_forward("static_anisotropic", PHI_4, 200, 200))
     results["forward"].append(bench_forward("laminar_flow", PHI_8, 200, 200))
@@ -313,6 +322,7 @@ def main() -> None:
                 )
             )
     results["help"] = bench_help()
+    results["load_after"] = os.getloadavg()[0]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
     text = rst(results)
