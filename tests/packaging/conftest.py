@@ -17,6 +17,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+
 def pytest_collection_modifyitems(items):
     """Every test of this folder carries the ``packaging`` marker (``-m packaging``)."""
     for item in items:
