@@ -94,14 +94,18 @@ def load_backend(name: str) -> MCMCBackend:
     """The backend object registered as ``name`` (imports its module, not its stack)."""
     reg = registered_backends()
     if name not in reg:
-        raise ConfigError(f"no MCMC backend named {name!r} is registered; known: {', '.join(sorted(reg))}")
+        raise ConfigError(
+            f"no MCMC backend named {name!r} is registered; known: {', '.join(sorted(reg))}"
+        )
     module, _, attr = reg[name].partition(":")
     obj: Any = importlib.import_module(module)
     for part in (attr or "BACKEND").split("."):
         obj = getattr(obj, part)
     for need in ("name", "run", "is_available"):
         if not hasattr(obj, need):
-            raise ConfigError(f"the MCMC backend entry point {name!r} ({reg[name]}) has no {need!r}")
+            raise ConfigError(
+                f"the MCMC backend entry point {name!r} ({reg[name]}) has no {need!r}"
+            )
     return obj
 
 
@@ -157,7 +161,9 @@ def list_backends() -> list[dict[str, Any]]:
         try:
             b = load_backend(name)
         except Exception as exc:  # a broken third-party plugin must not break the listing
-            row.update(available=False, description=f"cannot be loaded: {type(exc).__name__}: {exc}")
+            row.update(
+                available=False, description=f"cannot be loaded: {type(exc).__name__}: {exc}"
+            )
             rows.append(row)
             continue
         available = bool(b.is_available())

@@ -37,7 +37,13 @@ from .mcmc_common import (
     timer,
 )
 
-__all__ = ["BACKEND", "build_pymc_model", "is_cpu_mcmc_available", "log_density", "run_cpu_mcmc_analysis"]
+__all__ = [
+    "BACKEND",
+    "build_pymc_model",
+    "is_cpu_mcmc_available",
+    "log_density",
+    "run_cpu_mcmc_analysis",
+]
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +78,9 @@ class _PytensorNamespace:
         if axis == 1 and getattr(a, "ndim", 0) == 2 and getattr(indices, "ndim", 0) == 1:
             rows, n = a.shape[0], a.shape[1]
             flat = pt.arange(rows)[:, None] * n + indices[None, :]
-            return pt.reshape(pt.reshape(a, (-1,))[pt.reshape(flat, (-1,))], (rows, indices.shape[0]))
+            return pt.reshape(
+                pt.reshape(a, (-1,))[pt.reshape(flat, (-1,))], (rows, indices.shape[0])
+            )
         return pt.take(a, indices, axis=axis)
 
 
@@ -101,12 +109,17 @@ def build_pymc_model(spec: PosteriorSpec) -> Any:
         for j, prior in enumerate(spec.priors):
             pm.Potential(f"prior_{prior.name}", _prior_logp(pm, prior, theta[j]))
         lo, hi = pr.contrast_bounds
-        pm.Potential("prior_contrast", pt.sum(pm.logp(pm.Uniform.dist(lower=lo, upper=hi), contrast)))
+        pm.Potential(
+            "prior_contrast", pt.sum(pm.logp(pm.Uniform.dist(lower=lo, upper=hi), contrast))
+        )
         lo, hi = pr.offset_bounds
         pm.Potential("prior_offset", pt.sum(pm.logp(pm.Uniform.dist(lower=lo, upper=hi), offset)))
         from .mcmc_common import NOISE_PRIOR
 
-        pm.Potential("prior_sigma_scale", pm.logp(pm.LogNormal.dist(mu=NOISE_PRIOR.mu, sigma=NOISE_PRIOR.sigma), sigma_scale))
+        pm.Potential(
+            "prior_sigma_scale",
+            pm.logp(pm.LogNormal.dist(mu=NOISE_PRIOR.mu, sigma=NOISE_PRIOR.sigma), sigma_scale),
+        )
         mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
         pm.Normal("c2_obs", mu=mu, sigma=sigma_scale * sigma[:, None], observed=data)
     return model
@@ -175,7 +188,13 @@ def run_cpu_mcmc_analysis(
         raise BACKEND.unavailable_error()
     clock = timer()
     full, spec, settings, cfg = setup_run(
-        analysis_core, config, c2_experimental, phi_angles, filter_angles_for_optimization, init, overrides
+        analysis_core,
+        config,
+        c2_experimental,
+        phi_angles,
+        filter_angles_for_optimization,
+        init,
+        overrides,
     )
     mode = _pytensor_mode(pytensor_mode, spec.problem.n_data)
     import pymc as pm
@@ -187,9 +206,19 @@ def run_cpu_mcmc_analysis(
     n_cores = int(cores) if cores else min(settings.chains, 2)
     log.info(
         "PyMC NUTS: %d chains x (%d tune + %d draws) on %d core(s), %d c2 values, pytensor mode %s",
-        settings.chains, settings.tune, settings.draws, n_cores, spec.problem.n_data, mode,
+        settings.chains,
+        settings.tune,
+        settings.draws,
+        n_cores,
+        spec.problem.n_data,
+        mode,
     )
-    if mp_ctx is None and n_cores > 1 and sys.platform.startswith("linux") and "jax" not in sys.modules:
+    if (
+        mp_ctx is None
+        and n_cores > 1
+        and sys.platform.startswith("linux")
+        and "jax" not in sys.modules
+    ):
         # The workers inherit the loaded PyMC and the compiled model instead of importing
         # and compiling again (forkserver, PyMC's default, exists for fork-unsafe JAX).
         mp_ctx = "fork"
@@ -236,7 +265,11 @@ def run_cpu_mcmc_analysis(
         device=f"CPU: {cpu_description()}; {n_cores} worker process(es); PyTensor {mode} backend",
         settings=settings,
         timing=timing,
-        library={"pymc": pm.__version__, "pytensor": pytensor.__version__, "arviz": arviz.__version__},
+        library={
+            "pymc": pm.__version__,
+            "pytensor": pytensor.__version__,
+            "arviz": arviz.__version__,
+        },
         plots=bool(cfg.output["plots"]),
         extra={"pytensor_mode": mode},
     )

@@ -36,7 +36,14 @@ from .mcmc_common import (
     timer,
 )
 
-__all__ = ["BACKEND", "is_gpu_mcmc_available", "jax_device", "log_density", "numpyro_model", "run_gpu_mcmc_analysis"]
+__all__ = [
+    "BACKEND",
+    "is_gpu_mcmc_available",
+    "jax_device",
+    "log_density",
+    "numpyro_model",
+    "run_gpu_mcmc_analysis",
+]
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +100,9 @@ def numpyro_model(spec: PosteriorSpec) -> Any:
         raise ValueError(f"unknown prior {prior.dist!r}")  # pragma: no cover
 
     def model(data: Any, sigma: Any, t: Any, iu: Any, ju: Any) -> None:
-        z = numpyro.sample("z", dist.ImproperUniform(constraints.real_vector, (), event_shape=(spec.k,)))
+        z = numpyro.sample(
+            "z", dist.ImproperUniform(constraints.real_vector, (), event_shape=(spec.k,))
+        )
         theta, log_jac = spec.space.transform(z, jnp)
         numpyro.factor("log_jacobian", log_jac)
         params, contrast, offset, sigma_scale = spec.split(theta)
@@ -101,7 +110,10 @@ def numpyro_model(spec: PosteriorSpec) -> Any:
             numpyro.factor(f"prior_{prior.name}", prior_logp(prior, theta[j]))
         numpyro.factor("prior_contrast", jnp.sum(dist.Uniform(clo, chi).log_prob(contrast)))
         numpyro.factor("prior_offset", jnp.sum(dist.Uniform(olo, ohi).log_prob(offset)))
-        numpyro.factor("prior_sigma_scale", dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale))
+        numpyro.factor(
+            "prior_sigma_scale",
+            dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale),
+        )
         mu = spec.c2_model(params, contrast, offset, jnp, t=t, iu=iu, ju=ju)
         numpyro.sample("c2_obs", dist.Normal(mu, sigma_scale * sigma[:, None]), obs=data)
 
@@ -112,7 +124,13 @@ def _model_args(spec: PosteriorSpec) -> tuple[Any, ...]:
     import jax.numpy as jnp
 
     pr = spec.problem
-    return (jnp.asarray(pr.data), jnp.asarray(pr.sigma), jnp.asarray(pr.t), jnp.asarray(pr.iu), jnp.asarray(pr.ju))
+    return (
+        jnp.asarray(pr.data),
+        jnp.asarray(pr.sigma),
+        jnp.asarray(pr.t),
+        jnp.asarray(pr.iu),
+        jnp.asarray(pr.ju),
+    )
 
 
 def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
@@ -151,13 +169,21 @@ def run_gpu_mcmc_analysis(
         raise BACKEND.unavailable_error()
     clock = timer()
     full, spec, settings, cfg = setup_run(
-        analysis_core, config, c2_experimental, phi_angles, filter_angles_for_optimization, init, overrides
+        analysis_core,
+        config,
+        c2_experimental,
+        phi_angles,
+        filter_angles_for_optimization,
+        init,
+        overrides,
     )
     method = (chain_method or os.environ.get("HOMODYNE_CHAIN_METHOD") or "vectorized").lower()
     if method not in _CHAIN_METHODS:
         from ..errors import ConfigError
 
-        raise ConfigError(f"chain_method must be one of {', '.join(_CHAIN_METHODS)}, got {method!r}")
+        raise ConfigError(
+            f"chain_method must be one of {', '.join(_CHAIN_METHODS)}, got {method!r}"
+        )
     device, on_gpu = jax_device()
     import arviz
     import jax
@@ -174,7 +200,10 @@ def run_gpu_mcmc_analysis(
         dense_mass=False,
     )
     if method == "parallel" and jax.local_device_count() < settings.chains:
-        log.info("chain_method 'parallel' needs one device per chain (%d visible); using 'vectorized'", jax.local_device_count())
+        log.info(
+            "chain_method 'parallel' needs one device per chain (%d visible); using 'vectorized'",
+            jax.local_device_count(),
+        )
         method = "vectorized"
     mcmc = MCMC(
         kernel,
@@ -188,14 +217,26 @@ def run_gpu_mcmc_analysis(
     init_params = {"z": jnp.asarray(z0 if settings.chains > 1 else z0[0])}
     log.info(
         "NumPyro NUTS: %d chains x (%d tune + %d draws), chain method %s, %d c2 values, on %s",
-        settings.chains, settings.tune, settings.draws, method, spec.problem.n_data, device,
+        settings.chains,
+        settings.tune,
+        settings.draws,
+        method,
+        spec.problem.n_data,
+        device,
     )
     t_sample0 = clock()
     mcmc.run(
         jax.random.PRNGKey(settings.seed),
         *_model_args(spec),
         init_params=init_params,
-        extra_fields=("diverging", "num_steps", "accept_prob", "energy", "potential_energy", "adapt_state.step_size"),
+        extra_fields=(
+            "diverging",
+            "num_steps",
+            "accept_prob",
+            "energy",
+            "potential_energy",
+            "adapt_state.step_size",
+        ),
     )
     z = np.asarray(mcmc.get_samples(group_by_chain=True)["z"], dtype=float)
     ex = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
@@ -223,7 +264,11 @@ def run_gpu_mcmc_analysis(
         device=device,
         settings=settings,
         timing=timing,
-        library={"numpyro": numpyro.__version__, "jax": jax.__version__, "arviz": arviz.__version__},
+        library={
+            "numpyro": numpyro.__version__,
+            "jax": jax.__version__,
+            "arviz": arviz.__version__,
+        },
         plots=bool(cfg.output["plots"]),
         extra={"chain_method": method, "on_gpu": on_gpu},
     )

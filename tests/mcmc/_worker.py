@@ -30,7 +30,9 @@ class Blocker(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname.split(".")[0] in self.names:
-            raise ModuleNotFoundError(f"No module named {fullname!r} (hidden by the test)", name=fullname)
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r} (hidden by the test)", name=fullname
+            )
         return None
 
 
@@ -77,7 +79,9 @@ def main() -> int:
 
     runs = {}
     for case in cases.split(","):
-        problem, contrast, offset = simdata.static_problem() if case == "static" else simdata.laminar_problem()
+        problem, contrast, offset = (
+            simdata.static_problem() if case == "static" else simdata.laminar_problem()
+        )
         start = fit(problem, multistart=8)
         settings = {"chains": 2, "tune": 300, "draws": 300, "seed": 1}
         t0 = time.perf_counter()
@@ -88,12 +92,19 @@ def main() -> int:
             result = MCMCSampler(problem).run_mcmc_analysis(init=start, progress=False, **settings)
         wall = time.perf_counter() - t0
         files = result.save(outdir / case)
-        runs[case] = {"wall_s": wall, "files": [f.name for f in files], "contrast": contrast.tolist(), "offset": offset.tolist()}
+        runs[case] = {
+            "wall_s": wall,
+            "files": [f.name for f in files],
+            "contrast": contrast.tolist(),
+            "offset": offset.tolist(),
+        }
         if case == "static":
             from homodyne.optimization.mcmc_common import build_posterior_spec
 
             mod = __import__(
-                "homodyne.optimization.mcmc_cpu_backend" if backend == "pymc" else "homodyne.optimization.mcmc_gpu_backend",
+                "homodyne.optimization.mcmc_cpu_backend"
+                if backend == "pymc"
+                else "homodyne.optimization.mcmc_gpu_backend",
                 fromlist=["log_density"],
             )
             spec = build_posterior_spec(problem, start)

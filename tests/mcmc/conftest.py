@@ -14,10 +14,19 @@ HERE = Path(__file__).parent
 STACK_MODULES = ("pymc", "pytensor", "jax", "jaxlib", "numpyro")
 
 
-def run_python(code: str, *, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_python(
+    code: str, *, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter (no stack inherited from the test process)."""
     full_env = {**os.environ, "PYTHONWARNINGS": "ignore", **(env or {})}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, env=full_env, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        check=False,
+    )
 
 
 def run_worker(backend: str, outdir: Path, *args: str, timeout: float = 900) -> dict:
@@ -26,10 +35,16 @@ def run_worker(backend: str, outdir: Path, *args: str, timeout: float = 900) -> 
     env.pop("HOMODYNE_MCMC_BACKEND", None)
     proc = subprocess.run(
         [sys.executable, str(HERE / "_worker.py"), backend, str(outdir), *args],
-        capture_output=True, text=True, timeout=timeout, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
     )
     if proc.returncode != 0:
-        raise AssertionError(f"worker {backend} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+        raise AssertionError(
+            f"worker {backend} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        )
     return json.loads((outdir / "report.json").read_text())
 
 
@@ -91,7 +106,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     if gpu_visible():
         return
-    skip = pytest.mark.skip(reason="no GPU visible to JAX here (needs a CUDA jaxlib and an NVIDIA device)")
+    skip = pytest.mark.skip(
+        reason="no GPU visible to JAX here (needs a CUDA jaxlib and an NVIDIA device)"
+    )
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)

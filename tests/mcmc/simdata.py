@@ -34,7 +34,9 @@ Q = 0.0054
 GAP = 2.0e6
 
 
-def simulate(mode: str, truth: dict, phi, n: int, dt: float, noise: float, seed: int) -> tuple[Problem, np.ndarray, np.ndarray]:
+def simulate(
+    mode: str, truth: dict, phi, n: int, dt: float, noise: float, seed: int
+) -> tuple[Problem, np.ndarray, np.ndarray]:
     """A Problem with per-angle contrast/offset; returns (problem, contrast, offset)."""
     rng = np.random.default_rng(seed)
     phi = np.asarray(phi, dtype=float)

@@ -18,7 +18,10 @@ BACKENDS = ("pymc", "numpyro")
 
 @pytest.fixture(scope="session")
 def runs(request: pytest.FixtureRequest) -> dict:
-    return {"pymc": request.getfixturevalue("pymc_run"), "numpyro": request.getfixturevalue("numpyro_run")}
+    return {
+        "pymc": request.getfixturevalue("pymc_run"),
+        "numpyro": request.getfixturevalue("numpyro_run"),
+    }
 
 
 def summary(runs: dict, backend: str, case: str) -> dict:
@@ -50,7 +53,10 @@ print(json.dumps({"loaded": sorted(m for m in sys.modules if m.split('.')[0] in 
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["loaded"] == []
-    expected = ["NumPyro_GPU_JAX" if HAVE_NUMPYRO else "unavailable", "PyMC_CPU" if HAVE_PYMC else "unavailable"]
+    expected = [
+        "NumPyro_GPU_JAX" if HAVE_NUMPYRO else "unavailable",
+        "PyMC_CPU" if HAVE_PYMC else "unavailable",
+    ]
     assert out["names"][:2] == expected
     assert {"pymc", "numpyro"} <= set(out["rows"])
 
@@ -151,23 +157,45 @@ def test_same_inferencedata_from_both_backends(runs: dict) -> None:
     assert post == {*LAMINAR, "contrast", "offset", "sigma_scale"}
     assert datasets["pymc"].posterior["contrast"].dims == ("chain", "draw", "angle")
     assert "diverging" in datasets["numpyro"].sample_stats
-    np.testing.assert_array_equal(datasets["pymc"].observed_data["c2_obs"], datasets["numpyro"].observed_data["c2_obs"])
+    np.testing.assert_array_equal(
+        datasets["pymc"].observed_data["c2_obs"], datasets["numpyro"].observed_data["c2_obs"]
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_result_files_and_summary(runs: dict, backend: str) -> None:
     report, out = runs[backend]
     files = report["runs"]["static"]["files"]
-    assert files == [f"mcmc_{backend}.nc", "mcmc_summary.json", "mcmc_trace.png", "mcmc_corner.png", "mcmc_residuals.png"]
+    assert files == [
+        f"mcmc_{backend}.nc",
+        "mcmc_summary.json",
+        "mcmc_trace.png",
+        "mcmc_corner.png",
+        "mcmc_residuals.png",
+    ]
     for f in files:
         assert (out / "static" / f).stat().st_size > 1000
     s = summary(runs, backend, "static")
-    for key in ("backend", "backend_name", "device", "parameters", "divergences", "time", "data_reduction", "verdict", "settings"):
+    for key in (
+        "backend",
+        "backend_name",
+        "device",
+        "parameters",
+        "divergences",
+        "time",
+        "data_reduction",
+        "verdict",
+        "settings",
+    ):
         assert key in s
     row = s["parameters"]["D0"]
     for key in ("mean", "sd", "hdi_3%", "hdi_97%", "r_hat", "ess_bulk", "ess_tail", "mcse_mean"):
         assert isinstance(row[key], float)
-    assert s["verdict"]["thresholds"] == {"rhat_max": 1.01, "ess_min": 400.0, "divergence_max_fraction": 0.01}
+    assert s["verdict"]["thresholds"] == {
+        "rhat_max": 1.01,
+        "ess_min": 400.0,
+        "divergence_max_fraction": 0.01,
+    }
     assert s["settings"]["chains"] == 2 and s["settings"]["draws"] == 300
     assert s["data_reduction"]["fraction_used"] == 1.0
     assert s["time"]["total_s"] > 0

@@ -8,14 +8,17 @@ import pytest
 
 from .conftest import HAVE_NUMPYRO, run_python
 
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not HAVE_NUMPYRO, reason="NumPyro backend not installed")]
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not HAVE_NUMPYRO, reason="NumPyro backend not installed"),
+]
 
 
 def test_numpyro_backend_runs_on_the_gpu() -> None:
     code = f"""
 import json, os, sys
 os.environ["HOMODYNE_GPU_INTENT"] = "true"
-sys.path.insert(0, {__file__.rsplit('/', 1)[0]!r})
+sys.path.insert(0, {__file__.rsplit("/", 1)[0]!r})
 import simdata
 from homodyne.optimization.backends import get_mcmc_backend
 from homodyne.optimization.classical import fit

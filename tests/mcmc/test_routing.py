@@ -17,7 +17,9 @@ from homodyne.optimization.mcmc_common import MCMCBackend
 from .conftest import STACK_MODULES, run_python
 
 
-def fake(name: str, available: bool = True, uses_gpu: bool = False, calls: list | None = None) -> MCMCBackend:
+def fake(
+    name: str, available: bool = True, uses_gpu: bool = False, calls: list | None = None
+) -> MCMCBackend:
     def run(**kwargs):  # records the call instead of sampling
         if calls is not None:
             calls.append((name, kwargs))
@@ -87,14 +89,26 @@ def test_intent_routing(monkeypatch, fakes, intent, gpu, pymc, numpyro, expected
     assert gpu_flag is has_gpu
 
 
-@pytest.mark.parametrize(("intent", "missing", "extra", "conda"), [("true", "numpyro", "extra-numpyro", "conda-numpyro"), ("false", "pymc", "extra-pymc", "conda-pymc")])
-def test_missing_backend_names_extra_and_conda_package(monkeypatch, fakes, intent, missing, extra, conda) -> None:
+@pytest.mark.parametrize(
+    ("intent", "missing", "extra", "conda"),
+    [
+        ("true", "numpyro", "extra-numpyro", "conda-numpyro"),
+        ("false", "pymc", "extra-pymc", "conda-pymc"),
+    ],
+)
+def test_missing_backend_names_extra_and_conda_package(
+    monkeypatch, fakes, intent, missing, extra, conda
+) -> None:
     fakes(**{missing: False})
     monkeypatch.setenv("HOMODYNE_GPU_INTENT", intent)
     with pytest.raises(BackendUnavailableError) as info:
         backends.get_mcmc_backend()
     msg = str(info.value)
-    assert f'homodyne-analysis[{extra}]' in msg and conda in msg and f"HOMODYNE_GPU_INTENT={intent}" in msg
+    assert (
+        f"homodyne-analysis[{extra}]" in msg
+        and conda in msg
+        and f"HOMODYNE_GPU_INTENT={intent}" in msg
+    )
     assert isinstance(info.value, ImportError)
 
 
@@ -149,16 +163,25 @@ def test_builtin_backends_are_registered_through_the_entry_point_group() -> None
     assert eps.get("pymc") == "homodyne.optimization.mcmc_cpu_backend:BACKEND"
     assert eps.get("numpyro") == "homodyne.optimization.mcmc_gpu_backend:BACKEND"
     b = backends.load_backend("pymc")
-    assert b.backend_name == "PyMC_CPU" and b.pip_extra == "mcmc" and b.conda_package == "homodyne-analysis-cpu"
+    assert (
+        b.backend_name == "PyMC_CPU"
+        and b.pip_extra == "mcmc"
+        and b.conda_package == "homodyne-analysis-cpu"
+    )
     g = backends.load_backend("numpyro")
-    assert g.backend_name == "NumPyro_GPU_JAX" and g.pip_extra == "mcmc-gpu" and g.conda_package == "homodyne-analysis-gpu"
+    assert (
+        g.backend_name == "NumPyro_GPU_JAX"
+        and g.pip_extra == "mcmc-gpu"
+        and g.conda_package == "homodyne-analysis-gpu"
+    )
 
 
 def test_third_party_plugin_is_listed_and_selectable(tmp_path: Path) -> None:
     """A plugin installed as its own distribution (a .dist-info with an entry point)."""
     site = tmp_path / "site"
     (site / "toy_plugin").mkdir(parents=True)
-    (site / "toy_plugin" / "__init__.py").write_text(textwrap.dedent('''
+    (site / "toy_plugin" / "__init__.py").write_text(
+        textwrap.dedent("""
         from homodyne.optimization.mcmc_common import MCMCBackend
 
         def run_toy(**kwargs):
@@ -168,11 +191,14 @@ def test_third_party_plugin_is_listed_and_selectable(tmp_path: Path) -> None:
                               run=run_toy, requires=("json",), pip_extra=None, conda_package=None)
         BROKEN = MCMCBackend(name="broken", backend_name="Broken", description="needs a missing module",
                              run=run_toy, requires=("no_such_module_for_homodyne_tests",), pip_extra="broken")
-    '''))
+    """)
+    )
     dist = site / "toy_plugin-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-plugin\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[homodyne.mcmc_backends]\ntoy = toy_plugin:BACKEND\nbroken = toy_plugin:BROKEN\n")
+    (dist / "entry_points.txt").write_text(
+        "[homodyne.mcmc_backends]\ntoy = toy_plugin:BACKEND\nbroken = toy_plugin:BROKEN\n"
+    )
     code = """
 import json, os, sys
 from homodyne.optimization import backends
@@ -190,37 +216,61 @@ print(json.dumps({"rows": {k: [v["available"], v.get("install")] for k, v in row
 """.replace("STACKS", repr(STACK_MODULES))
     import os
 
-    env = {"PYTHONPATH": os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]), "HOMODYNE_MCMC_BACKEND": "toy"}
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(site), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "HOMODYNE_MCMC_BACKEND": "toy",
+    }
     proc = run_python(code, env=env)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["rows"]["toy"] == [True, None]
-    assert out["rows"]["broken"][0] is False and "homodyne-analysis[broken]" in out["rows"]["broken"][1]
+    assert (
+        out["rows"]["broken"][0] is False
+        and "homodyne-analysis[broken]" in out["rows"]["broken"][1]
+    )
     assert {"pymc", "numpyro"} <= set(out["rows"])
     assert out["selected"] == ["toy"] and out["ran"] == "toy ran" and out["name"] == "Toy_CPU"
     assert "no_such_module_for_homodyne_tests" in out["err"]
     assert out["stacks"] == []
 
 
-def test_gpu_wrapper_sets_intent_and_jax_environment_then_delegates(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gpu_wrapper_sets_intent_and_jax_environment_then_delegates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from homodyne import run_homodyne
     from homodyne.runtime.gpu import gpu_wrapper
 
-    for var in ("HOMODYNE_GPU_INTENT", "XLA_PYTHON_CLIENT_PREALLOCATE", "JAX_ENABLE_X64", "JAX_PLATFORMS"):
+    for var in (
+        "HOMODYNE_GPU_INTENT",
+        "XLA_PYTHON_CLIENT_PREALLOCATE",
+        "JAX_ENABLE_X64",
+        "JAX_PLATFORMS",
+    ):
         monkeypatch.delenv(var, raising=False)
     seen = {}
 
     def fake_main(argv=None, *, prog="homodyne"):
         import os
 
-        seen.update(argv=argv, prog=prog, intent=os.environ.get("HOMODYNE_GPU_INTENT"),
-                    prealloc=os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE"), x64=os.environ.get("JAX_ENABLE_X64"))
+        seen.update(
+            argv=argv,
+            prog=prog,
+            intent=os.environ.get("HOMODYNE_GPU_INTENT"),
+            prealloc=os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE"),
+            x64=os.environ.get("JAX_ENABLE_X64"),
+        )
         return 3
 
     monkeypatch.setattr(run_homodyne, "main", fake_main)
     had_jax = "jax" in sys.modules
     assert gpu_wrapper.main(["--method", "mcmc"]) == 3
-    assert seen == {"argv": ["--method", "mcmc"], "prog": "homodyne-gpu", "intent": "true", "prealloc": "false", "x64": "true"}
+    assert seen == {
+        "argv": ["--method", "mcmc"],
+        "prog": "homodyne-gpu",
+        "intent": "true",
+        "prealloc": "false",
+        "x64": "true",
+    }
     assert ("jax" in sys.modules) == had_jax  # the wrapper itself does not import JAX
 
 

@@ -16,14 +16,25 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess
+import subprocess  # nosec B404: runs only nvidia-smi, found on PATH, with fixed arguments
 import sys
 
-__all__ = ["apply_jax_environment", "configure_jax", "cuda_plugin_installed", "gpu_visible", "nvidia_device_present"]
+__all__ = [
+    "apply_jax_environment",
+    "configure_jax",
+    "cuda_plugin_installed",
+    "gpu_visible",
+    "nvidia_device_present",
+]
 
 log = logging.getLogger(__name__)
 
-_CUDA_PLUGINS = ("jax_cuda12_plugin", "jax_cuda13_plugin", "jax_plugins.xla_cuda12", "jax_plugins.xla_cuda13")
+_CUDA_PLUGINS = (
+    "jax_cuda12_plugin",
+    "jax_cuda13_plugin",
+    "jax_plugins.xla_cuda12",
+    "jax_plugins.xla_cuda13",
+)
 _state: dict[str, object] = {}
 
 
@@ -52,7 +63,7 @@ def nvidia_device_present() -> bool:
     if exe is None:
         return False
     try:
-        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10, check=False)
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=10, check=False)  # nosec B603
     except (OSError, subprocess.SubprocessError):
         return False
     return out.returncode == 0 and "GPU" in out.stdout
@@ -81,7 +92,9 @@ def apply_jax_environment() -> str:
         return "cpu"
     if not cuda_plugin_installed():
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
-        _state.setdefault("reason", "no CUDA-enabled jaxlib is installed (pip install \"jax[cuda12]\")")
+        _state.setdefault(
+            "reason", 'no CUDA-enabled jaxlib is installed (pip install "jax[cuda12]")'
+        )
         return "cpu"
     return "auto"
 
@@ -122,9 +135,17 @@ def configure_jax() -> str:
         gpus = []
     if gpus:
         _state["platform"] = "gpu"
-        log.info("JAX: NumPyro runs on the GPU (%s, %d visible)", getattr(gpus[0], "device_kind", "GPU"), len(gpus))
+        log.info(
+            "JAX: NumPyro runs on the GPU (%s, %d visible)",
+            getattr(gpus[0], "device_kind", "GPU"),
+            len(gpus),
+        )
     else:
         _state["platform"] = "cpu"
         reason = _state.get("reason") or "JAX sees no GPU"
-        log.info("JAX: no GPU in use (%s); NumPyro runs on the JAX CPU platform (%d cores)", reason, os.cpu_count() or 1)
+        log.info(
+            "JAX: no GPU in use (%s); NumPyro runs on the JAX CPU platform (%d cores)",
+            reason,
+            os.cpu_count() or 1,
+        )
     return str(_state["platform"])
