@@ -16,7 +16,9 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import subprocess  # nosec B404: runs only nvidia-smi, found on PATH, with fixed arguments
+
+# runs only nvidia-smi (found on PATH) with fixed arguments
+import subprocess  # nosec B404
 import sys
 
 __all__ = [
