@@ -359,68 +359,46 @@ NOISE_PRIOR = PriorSpec("sigma_scale", "LogNormal", 0.0, 2.0, 0.0, math.inf, 0.0
 # =========================================================================== reparameterisation
 @dataclass(frozen=True)
 class PowerLawMap:
-    """Sampling coordinates of a power law with offset, f(t) = A0 t^e + c.
+    """Sample the amplitude of a power law with offset, f(t) = A0 t^e + c, through f(t_ref).
 
     For J(t) = D0 t^alpha + D_offset (and the shear rate alike) the data constrain the
-    value and the log-slope of f inside the frame window far better than D0, alpha and
-    D_offset separately: with alpha near 0, D0 and D_offset trade off along a ridge that
-    only the bounds end. The sampled coordinates are therefore
-
-        value  = A0 t_ref^e + c      (f at the reference time t_ref, geometric mean of t)
-        slope  = e A0 t_ref^e        (d f / d ln t at t_ref; only when e is free)
-        c      (the offset itself, when free; logit-bounded like any other)
-
-    and A0 = (value - c) exp(-e ln t_ref), e = slope / (value - c). The log-Jacobian of
-    (value, slope, c) → (A0, e, c) is log A0 - 2 log(value - c) (e free) or -e ln t_ref
-    (e fixed). Points where value - c <= 0 or A0 or e leave their bounds have zero
-    density (the bounds are still those of A0 and e).
+    value of f inside the frame window far better than D0 and D_offset separately: with
+    alpha near 0 they trade off along a ridge that only the bounds end. The amplitude's
+    coordinate is therefore ``value = A0 t_ref^e + c`` (f at the reference time t_ref,
+    the geometric mean of the frame times), and A0 = (value - c) exp(-e ln t_ref); the
+    exponent e and the offset c keep their own (logit) coordinates. The log-Jacobian of
+    value → A0 is -e ln t_ref. Points where value - c <= 0 or A0 leaves its bounds have
+    zero density.
     """
 
-    amp: int  # slot of the amplitude (holds `value` in z-space, A0 in θ)
-    exp: int  # slot of the exponent (holds `slope`, e in θ), or -1 when e is fixed
+    amp: int  # slot of the amplitude (holds `value` before the map, A0 after)
+    exp: int  # slot of the exponent (already transformed), or -1 when e is fixed
     off: int  # slot of the offset, or -1 when c is fixed
     exp_const: float
     off_const: float
     log_tref: float
     amp_bounds: tuple[float, float]
-    exp_bounds: tuple[float, float]
 
     def forward(self, cols: list[Any], xp: Any) -> tuple[Any, Any]:
-        """Replace value/slope by A0/e in ``cols``; return (log-Jacobian, log-indicator)."""
+        """Replace value by A0 in ``cols``; return (log-Jacobian, log-indicator)."""
         value = cols[self.amp]
         c = cols[self.off] if self.off >= 0 else self.off_const
+        e = cols[self.exp] if self.exp >= 0 else self.exp_const
         a = value - c
         ok = a > 0
         a_safe = xp.where(ok, a, 1.0)
-        if self.exp >= 0:
-            e = cols[self.exp] / a_safe
-            lo, hi = self.exp_bounds
-            ok = ok & (e >= lo) & (e <= hi)
-            e_safe = xp.clip(e, lo - 1.0, hi + 1.0)
-        else:
-            e_safe = self.exp_const
-        log_a0 = xp.log(a_safe) - e_safe * self.log_tref
-        a0 = xp.exp(log_a0)
+        log_a0 = xp.log(a_safe) - e * self.log_tref
         lo, hi = self.amp_bounds
-        ok = ok & (a0 >= lo) & (a0 <= hi)
-        cols[self.amp] = a0
-        if self.exp >= 0:
-            cols[self.exp] = e_safe
-            lj = log_a0 - 2.0 * xp.log(a_safe)
-        else:
-            lj = -e_safe * self.log_tref + 0.0 * value
-        return lj, xp.where(ok, 0.0, -np.inf)
+        ok = ok & (log_a0 >= math.log(lo)) & (log_a0 <= math.log(hi)) if lo > 0 else ok & (log_a0 <= math.log(hi))
+        cols[self.amp] = xp.exp(xp.clip(log_a0, -700.0, 700.0))
+        return -e * self.log_tref + 0.0 * value, xp.where(ok, 0.0, -np.inf)
 
     def inverse(self, theta: np.ndarray) -> np.ndarray:
-        """θ (A0, e, c in their slots) → z-space values (value, slope)."""
+        """θ (A0, e, c in their slots) → the value coordinate."""
         out = np.array(theta, dtype=float, copy=True)
-        a0 = theta[..., self.amp]
         e = theta[..., self.exp] if self.exp >= 0 else self.exp_const
         c = theta[..., self.off] if self.off >= 0 else self.off_const
-        f_ref = a0 * np.exp(e * self.log_tref)
-        out[..., self.amp] = f_ref + c
-        if self.exp >= 0:
-            out[..., self.exp] = e * f_ref
+        out[..., self.amp] = theta[..., self.amp] * np.exp(e * self.log_tref) + c
         return out
 
 
@@ -485,15 +463,16 @@ class SamplingSpace:
         with np.errstate(over="ignore", under="ignore", divide="ignore", invalid="ignore"):
             return np.asarray(self.transform(np.asarray(z, dtype=float), np)[0])
 
-    def to_y(self, theta: np.ndarray) -> np.ndarray:
-        """Inverse map θ → y, with bounded coordinates kept a little inside their bounds."""
+    def to_y(self, theta: np.ndarray, edge: float = 1e-12) -> np.ndarray:
+        """Inverse map θ → y; bounded coordinates are kept ``edge`` (fraction of the
+        width) inside their bounds."""
         theta = np.asarray(theta, dtype=float)
         for pl in self.power_laws:
             theta = pl.inverse(theta)
         with np.errstate(divide="ignore", invalid="ignore"):
             u = np.where(self.logscale, np.log(np.maximum(theta, 1e-300)), theta)
             frac = (u - self.lo) / (self.hi - self.lo)
-        frac = np.clip(np.where(self.bounded, frac, 0.5), _EDGE, 1.0 - _EDGE)
+        frac = np.clip(np.where(self.bounded, frac, 0.5), edge, 1.0 - edge)
         return np.where(self.bounded, np.log(frac) - np.log1p(-frac), u)
 
     def to_z(self, theta: np.ndarray) -> np.ndarray:
@@ -510,8 +489,7 @@ class SamplingSpace:
         return {
             "coordinates": coords,
             "power_laws": [
-                {"reference_time_s": math.exp(pl.log_tref), "amplitude_slot": pl.amp, "exponent_slot": pl.exp, "offset_slot": pl.off}
-                for pl in self.power_laws
+                {"amplitude": self.names[pl.amp], "reference_time_s": math.exp(pl.log_tref)} for pl in self.power_laws
             ],
             "whitening": "z = root^-1 (y - centre), root = (Gauss-Newton information in y at the start)^(-1/2)",
         }
@@ -665,10 +643,40 @@ def _fisher(problem: Problem, free_index: np.ndarray, start: dict[str, Any]) -> 
     return F
 
 
-def _power_law(params: Parameters, free_names: Sequence[str], amp: str, exp: str, off: str, log_tref: float) -> PowerLawMap | None:
-    """The (value, slope, offset) map of one power law, when its amplitude is free."""
-    if amp not in free_names:
+#: The power-law coordinates are used only while the starting amplitude and exponent lie
+#: at least this fraction of their bound width (log width for positive amplitudes) inside
+#: their bounds: their bounds are hard walls in those coordinates, and a posterior that
+#: reaches them makes NUTS diverge (there the logit coordinates are the better choice).
+POWER_LAW_MARGIN = 0.25
+
+
+def _near_bounds(value: float, lo: float, hi: float, log: bool) -> bool:
+    if log:
+        if lo <= 0 or value <= 0:
+            return True
+        value, lo, hi = math.log(value), math.log(lo), math.log(hi)
+    width = hi - lo
+    return value - lo < POWER_LAW_MARGIN * width or hi - value < POWER_LAW_MARGIN * width
+
+
+def _power_law(
+    params: Parameters, free_names: Sequence[str], amp: str, exp: str, off: str, log_tref: float, start: Mapping[str, float]
+) -> PowerLawMap | None:
+    """The (value, slope, offset) map of one power law, when its amplitude is free.
+
+    ``HOMODYNE_MCMC_REPARAM``: ``auto`` (default: used unless the start is near the
+    amplitude's or exponent's bounds), ``plain`` (never) or ``power_law`` (always).
+    """
+    choice = os.environ.get("HOMODYNE_MCMC_REPARAM", "auto").strip().lower()
+    if choice not in ("auto", "plain", "power_law"):
+        raise ConfigError(f"HOMODYNE_MCMC_REPARAM must be auto, plain or power_law, got {choice!r}")
+    if amp not in free_names or choice == "plain":
         return None
+    if choice == "auto":
+        pa = params[amp]
+        if _near_bounds(start[amp], pa.min, pa.max, pa.min > 0):
+            log.info("MCMC: %s starts near a bound; sampling it in logit coordinates", amp)
+            return None
     slot = {n: j for j, n in enumerate(free_names)}
     return PowerLawMap(
         amp=slot[amp],
@@ -678,7 +686,6 @@ def _power_law(params: Parameters, free_names: Sequence[str], amp: str, exp: str
         off_const=float(params[off].value),
         log_tref=log_tref,
         amp_bounds=(float(params[amp].min), float(params[amp].max)),
-        exp_bounds=(float(params[exp].min), float(params[exp].max)),
     )
 
 
@@ -693,9 +700,10 @@ def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
     P = len(free_names)
     k = P + 2 * S + 1
     log_tref = float(np.mean(np.log(problem.t)))
-    maps = [_power_law(params, free_names, "D0", "alpha", "D_offset", log_tref)]
+    at = dict(zip(params.names, start["values"], strict=True))
+    maps = [_power_law(params, free_names, "D0", "alpha", "D_offset", log_tref, at)]
     if problem.mode == "laminar_flow":
-        maps.append(_power_law(params, free_names, "gamma_dot_t0", "beta", "gamma_dot_t_offset", log_tref))
+        maps.append(_power_law(params, free_names, "gamma_dot_t0", "beta", "gamma_dot_t_offset", log_tref, at))
     power_laws = tuple(m for m in maps if m is not None)
     names = [*free_names, *(f"contrast[{i}]" for i in range(S)), *(f"offset[{i}]" for i in range(S)), "sigma_scale"]
     lo = np.empty(k)
@@ -708,18 +716,15 @@ def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
         if p.min > 0 and p.max / p.min >= LOG_SPACE_RATIO:
             logscale[j] = True
             lo[j], hi[j] = math.log(p.min), math.log(p.max)
-    for pl, label in zip(power_laws, ("J", "gdot"), strict=False):
-        label = "J" if names[pl.amp] == "D0" else "gdot"
-        for slot, suffix in ((pl.amp, "ref"), (pl.exp, "slope")):
-            if slot >= 0:
-                names[slot] = f"{label}_{suffix}"
-                bounded[slot], logscale[slot], lo[slot], hi[slot] = False, False, -math.inf, math.inf
+    for pl in power_laws:
+        names[pl.amp] = "J_ref" if names[pl.amp] == "D0" else "gdot_ref"
+        bounded[pl.amp], logscale[pl.amp], lo[pl.amp], hi[pl.amp] = False, False, -math.inf, math.inf
     lo[P : P + S], hi[P : P + S] = problem.contrast_bounds
     lo[P + S : P + 2 * S], hi[P + S : P + 2 * S] = problem.offset_bounds
     bounded[-1], logscale[-1], lo[-1], hi[-1] = False, True, -math.inf, math.inf
     theta0 = np.concatenate([start["values"][free_index], start["contrast"], start["offset"], [start["sigma_scale"]]])
     proto = SamplingSpace(tuple(names), lo, hi, bounded, logscale, np.zeros(k), np.eye(k), 0.0, power_laws)
-    y0 = proto.to_y(theta0)
+    y0 = proto.to_y(theta0, edge=_EDGE)
     theta_c = proto.to_theta(y0)  # the start, moved inside the bounds where it sat on one
     if not np.all(np.isfinite(theta_c)) or not np.isfinite(proto.transform(y0, np)[1]):
         raise AnalysisError(f"the MCMC starting point is outside the support: {dict(zip(names, theta0, strict=True))}")
@@ -752,8 +757,6 @@ def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
         c = theta_c[pl.off] if pl.off >= 0 else pl.off_const
         a = max(abs(y0[pl.amp] - c), 1e-12)
         curv[pl.amp] += 1.0 / max(abs(y0[pl.amp]), a) ** 2
-        if pl.exp >= 0:
-            curv[pl.exp] += 1.0 / (2.0 * a) ** 2
     curv[-1] += 1.0 / NOISE_PRIOR.sigma**2
     Fy[np.diag_indices(k)] += curv
     lam, V = np.linalg.eigh(0.5 * (Fy + Fy.T))
@@ -904,7 +907,10 @@ def verdict(table: Mapping[str, Mapping[str, Any]], divergences: int, n_draws: i
         if not c["ok"]:
             problems.append(f"{label} {c['value']:.0f} ({c['worst']}) ≤ {settings.ess_min:g}" if c["value"] is not None else f"{label} unavailable")
     if not checks["divergences"]["ok"]:
-        problems.append(f"{divergences} divergent draws ({100 * frac:.2f}% ≥ {100 * settings.divergence_max_fraction:g}%)")
+        problems.append(
+            f"{divergences} divergent draws ({100 * frac:.2f}% ≥ {100 * settings.divergence_max_fraction:g}%; "
+            "if J(t) or the shear rate is poorly determined, try HOMODYNE_MCMC_REPARAM=plain)"
+        )
     passed = not problems
     text = (
         f"converged: R-hat < {settings.rhat_max}, ESS > {settings.ess_min:g}, divergences < {100 * settings.divergence_max_fraction:g}%"
@@ -1185,6 +1191,15 @@ def setup_run(
             log.info("MCMC start: running a classical fit first (mcmc.init = 'classical')")
             start = fit(problem, method=c["method"], multistart=c["multistart"], coarse_frames=c["coarse_frames"],
                         max_iterations=c["max_iterations"], seed=c["seed"])
+    if start is not None and problem is not full:
+        # The centre should be the mode of the posterior that is sampled: refine the given
+        # fit on the reduced data (one local fit from its values, about a second).
+        from .classical import fit
+
+        try:
+            start = fit(problem.with_parameters(problem.parameters.updated(start.parameters.values())), multistart=0)
+        except AnalysisError as exc:  # keep the given start
+            log.info("refining the MCMC start on the reduced data failed (%s); using the given fit", exc)
     spec = build_posterior_spec(problem, start)
     return full, spec, settings, cfg
 
