@@ -42,8 +42,15 @@ CASES = {
     },
     "laminar": {
         "mode": "laminar_flow",
-        "truth": {"D0": 1324.1, "alpha": -0.014, "D_offset": -0.674, "gamma_dot_t0": 0.003, "beta": -0.909,
-                  "gamma_dot_t_offset": 0.0, "phi0": 0.0},
+        "truth": {
+            "D0": 1324.1,
+            "alpha": -0.014,
+            "D_offset": -0.674,
+            "gamma_dot_t0": 0.003,
+            "beta": -0.909,
+            "gamma_dot_t_offset": 0.0,
+            "phi0": 0.0,
+        },
         "phi": [-8.5, -3.2, 1.9, 7.4, 171.6, 176.8, 182.1, 187.3],
         "n": 200,
         "dt": 0.1,
@@ -52,8 +59,15 @@ CASES = {
     },
     "reduced": {
         "mode": "laminar_flow",
-        "truth": {"D0": 1324.1, "alpha": -0.014, "D_offset": -0.674, "gamma_dot_t0": 0.003, "beta": -0.909,
-                  "gamma_dot_t_offset": 0.0, "phi0": 0.0},
+        "truth": {
+            "D0": 1324.1,
+            "alpha": -0.014,
+            "D_offset": -0.674,
+            "gamma_dot_t0": 0.003,
+            "beta": -0.909,
+            "gamma_dot_t_offset": 0.0,
+            "phi0": 0.0,
+        },
         "phi": [round(-10.0 + i * 360.0 / 23, 3) for i in range(23)],
         "n": 1000,
         "dt": 0.1,
@@ -81,7 +95,16 @@ def one(case: str, backend: str, out: str) -> None:
     A, n = phi.size, c["n"]
     t = c["dt"] * np.arange(1, n + 1)
     contrast, offset = np.linspace(0.25, 0.35, A), np.linspace(0.98, 1.02, A)
-    c2 = c2_matrix([c["truth"][k] for k in MODES[c["mode"]]], t, phi, 0.0054, 2.0e6, contrast, offset, c["mode"])
+    c2 = c2_matrix(
+        [c["truth"][k] for k in MODES[c["mode"]]],
+        t,
+        phi,
+        0.0054,
+        2.0e6,
+        contrast,
+        offset,
+        c["mode"],
+    )
     iu, ju = np.triu_indices(n)
     for a in range(A):
         c2[a, iu, ju] += rng.normal(0.0, c["noise"], iu.size)
@@ -101,7 +124,10 @@ def one(case: str, backend: str, out: str) -> None:
     rows = {k: v for k, v in s["parameters"].items() if not v.get("fixed")}
     ess = [v["ess_bulk"] for v in rows.values()]
     rhat_all = [v["r_hat"] for v in rows.values()]
-    rss_kb = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    rss_kb = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
     truth_in_hdi = {k: bool(v["hdi_3%"] <= c["truth"][k] <= v["hdi_97%"]) for k, v in rows.items()}
     res = {
         "case": case,
@@ -110,7 +136,10 @@ def one(case: str, backend: str, out: str) -> None:
         "device": s["device"],
         "values_sampled": s["data_reduction"]["n_values_used"],
         "values_full": s["data_reduction"]["n_values_full"],
-        "settings": {k: s["settings"][k] for k in ("chains", "tune", "draws", "frame_stride", "max_lag", "target_accept")},
+        "settings": {
+            k: s["settings"][k]
+            for k in ("chains", "tune", "draws", "frame_stride", "max_lag", "target_accept")
+        },
         "classical_fit_s": t_fit,
         "mcmc_wall_s": wall,
         "sampling_s": s["time"]["sampling_s"],
@@ -133,7 +162,9 @@ def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu)
+            cpu = next(
+                (ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")), cpu
+            )
     except OSError:
         pass
     mem = ""
@@ -167,12 +198,17 @@ def rst_table(results: list[dict]) -> str:
     ]
     for r in results:
         st = r["settings"]
-        dev = "JAX CPU" if r["backend"] == "numpyro" and "GPU" not in r["device"] else ("GPU" if r["backend"] == "numpyro" else "CPU")
+        dev = (
+            "JAX CPU"
+            if r["backend"] == "numpyro" and "GPU" not in r["device"]
+            else ("GPU" if r["backend"] == "numpyro" else "CPU")
+        )
         mode = r["extra"].get("pytensor_mode") or r["extra"].get("chain_method") or ""
         lines += [
             f"   * - {r['case']}",
             f"     - {r['backend']} ({dev}{', ' + mode if mode else ''})",
-            f"     - {r['values_sampled']:,}" + (f" of {r['values_full']:,}" if r["values_sampled"] != r["values_full"] else ""),
+            f"     - {r['values_sampled']:,}"
+            + (f" of {r['values_full']:,}" if r["values_sampled"] != r["values_full"] else ""),
             f"     - {st['chains']} x ({st['tune']} + {st['draws']})",
             f"     - {r['mcmc_wall_s']:.0f} s",
             f"     - {r['min_ess_bulk']:.0f}",
@@ -191,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cases", default=",".join(CASES))
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--out", help="write all results to this JSON file")
-    p.add_argument("--rst", metavar="JSON", help="print the results of a previous --out as an RST table and stop")
+    p.add_argument(
+        "--rst",
+        metavar="JSON",
+        help="print the results of a previous --out as an RST table and stop",
+    )
     p.add_argument("--one", nargs=3, metavar=("CASE", "BACKEND", "OUT"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.one:
@@ -210,7 +250,12 @@ def main(argv: list[str] | None = None) -> int:
             with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
                 path = tmp.name
             t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, __file__, "--one", case, backend, path], capture_output=True, text=True, check=False)
+            proc = subprocess.run(
+                [sys.executable, __file__, "--one", case, backend, path],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if proc.returncode != 0:
                 print(f"{case}/{backend}: FAILED\n{proc.stderr[-3000:]}")
                 continue
