@@ -166,7 +166,9 @@ def resolve_config(config: Any, mode: str) -> Any:
         raw = dict(config)
         raw.setdefault("analysis_mode", mode)
         return config_from_dict(raw, source="<configuration dict>")
-    raise ConfigError(f"config must be a homodyne Config, a configuration dict or None, got {type(config).__name__}")
+    raise ConfigError(
+        f"config must be a homodyne Config, a configuration dict or None, got {type(config).__name__}"
+    )
 
 
 def resolve_settings(config: Any, overrides: Mapping[str, Any]) -> MCMCSettings:
@@ -211,8 +213,12 @@ def prepare_problem(
     """
     if c2_experimental is None:
         if isinstance(analysis_core, Problem):
-            if phi_angles is not None and not np.allclose(np.atleast_1d(phi_angles), analysis_core.phi):
-                raise DataError("phi_angles differ from the angles of the analysis_core Problem; pass c2_experimental too")
+            if phi_angles is not None and not np.allclose(
+                np.atleast_1d(phi_angles), analysis_core.phi
+            ):
+                raise DataError(
+                    "phi_angles differ from the angles of the analysis_core Problem; pass c2_experimental too"
+                )
             return analysis_core
         raise AnalysisError(
             "analysis_core must be a homodyne.problem.Problem (or pass c2_experimental and phi_angles "
@@ -228,13 +234,17 @@ def prepare_problem(
         phi_angles = core.phi
     phi = np.atleast_1d(np.asarray(phi_angles, dtype=float))
     if c2.ndim != 3 or c2.shape[0] != phi.size:
-        raise DataError(f"c2_experimental has shape {c2.shape}; expected ({phi.size}, n, n) for {phi.size} angles")
+        raise DataError(
+            f"c2_experimental has shape {c2.shape}; expected ({phi.size}, n, n) for {phi.size} angles"
+        )
     n = c2.shape[-1]
     t = getattr(core, "t", None)
     if t is None or np.asarray(t).size != n:
         dt = getattr(core, "dt", None) or config.data.get("dt")
         if dt is None:
-            raise DataError("frame times are unknown: give an analysis_core with t, or data.dt in the configuration")
+            raise DataError(
+                "frame times are unknown: give an analysis_core with t, or data.dt in the configuration"
+            )
         frames = config.data.get("frames")
         start = frames[0] if frames else 1
         t = (start + np.arange(n)) * float(dt)
@@ -243,10 +253,18 @@ def prepare_problem(
     params = getattr(core, "parameters", None)
     if not isinstance(params, Parameters):
         params = config.parameters
-    if filter_angles_for_optimization and config.angle_filter["enabled"] and params.mode != "static_isotropic":
+    if (
+        filter_angles_for_optimization
+        and config.angle_filter["enabled"]
+        and params.mode != "static_isotropic"
+    ):
         from ..data.angles import filter_angles
 
-        keep = np.asarray(filter_angles(phi, config.angle_filter["ranges"], fallback=config.angle_filter["fallback"]))
+        keep = np.asarray(
+            filter_angles(
+                phi, config.angle_filter["ranges"], fallback=config.angle_filter["fallback"]
+            )
+        )
         phi, c2 = phi[keep], c2[keep]
     if params.mode == "static_isotropic" and phi.size > 1:
         c2 = c2.mean(axis=0, keepdims=True)
@@ -307,7 +325,11 @@ class PriorSpec:
     config_dist: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"dist": self.config_dist or self.dist, "lower": self.lower, "upper": self.upper}
+        d: dict[str, Any] = {
+            "dist": self.config_dist or self.dist,
+            "lower": self.lower,
+            "upper": self.upper,
+        }
         if self.mu is not None:
             d.update(mu=self.mu, sigma=self.sigma)
         if self.config_dist and self.config_dist != self.dist:
@@ -389,7 +411,11 @@ class PowerLawMap:
         a_safe = xp.where(ok, a, 1.0)
         log_a0 = xp.log(a_safe) - e * self.log_tref
         lo, hi = self.amp_bounds
-        ok = ok & (log_a0 >= math.log(lo)) & (log_a0 <= math.log(hi)) if lo > 0 else ok & (log_a0 <= math.log(hi))
+        ok = (
+            ok & (log_a0 >= math.log(lo)) & (log_a0 <= math.log(hi))
+            if lo > 0
+            else ok & (log_a0 <= math.log(hi))
+        )
         cols[self.amp] = xp.exp(xp.clip(log_a0, -700.0, 700.0))
         return -e * self.log_tref + 0.0 * value, xp.where(ok, 0.0, -np.inf)
 
@@ -482,14 +508,19 @@ class SamplingSpace:
         coords = []
         for i, name in enumerate(self.names):
             if self.bounded[i]:
-                kind = "logit of log(value) within log bounds" if self.logscale[i] else "logit within bounds"
+                kind = (
+                    "logit of log(value) within log bounds"
+                    if self.logscale[i]
+                    else "logit within bounds"
+                )
             else:
                 kind = "log(value)" if self.logscale[i] else "value (unbounded)"
             coords.append({"name": name, "coordinate": kind})
         return {
             "coordinates": coords,
             "power_laws": [
-                {"amplitude": self.names[pl.amp], "reference_time_s": math.exp(pl.log_tref)} for pl in self.power_laws
+                {"amplitude": self.names[pl.amp], "reference_time_s": math.exp(pl.log_tref)}
+                for pl in self.power_laws
             ],
             "whitening": "z = root^-1 (y - centre), root = (Gauss-Newton information in y at the start)^(-1/2)",
         }
@@ -532,7 +563,17 @@ class PosteriorSpec:
             params[int(i)] = theta[j]
         return params, theta[cs], theta[os_], theta[ns]
 
-    def c2_model(self, params: Sequence[Any], contrast: Any, offset: Any, xp: Any, *, t: Any = None, iu: Any = None, ju: Any = None) -> Any:
+    def c2_model(
+        self,
+        params: Sequence[Any],
+        contrast: Any,
+        offset: Any,
+        xp: Any,
+        *,
+        t: Any = None,
+        iu: Any = None,
+        ju: Any = None,
+    ) -> Any:
         """Model c2 on the problem's pairs, (A, m): :func:`homodyne.model.c2_pairs`.
 
         ``t``, ``iu`` and ``ju`` default to the problem's arrays; a backend may pass them
@@ -567,14 +608,19 @@ def _profile_scaling(problem: Problem, values: np.ndarray) -> tuple[np.ndarray, 
     """Best contrast and offset inside the bounds for the given physical parameters."""
     from .classical import profile_scaling
 
-    g = np.broadcast_to(problem.c2(values, np.ones(problem.n_scaling), np.zeros(problem.n_scaling)), problem.data.shape)
+    g = np.broadcast_to(
+        problem.c2(values, np.ones(problem.n_scaling), np.zeros(problem.n_scaling)),
+        problem.data.shape,
+    )
     idx = problem.scaling_index()
     con = np.empty(problem.n_scaling)
     off = np.empty(problem.n_scaling)
     for s in range(problem.n_scaling):
         sel = idx == s
         gs, ys = g[sel].reshape(-1), problem.data[sel].reshape(-1)
-        con[s], off[s] = profile_scaling(gs, ys, 1.0, problem.contrast_bounds, problem.offset_bounds)
+        con[s], off[s] = profile_scaling(
+            gs, ys, 1.0, problem.contrast_bounds, problem.offset_bounds
+        )
     return con, off
 
 
@@ -587,27 +633,38 @@ def _start_point(problem: Problem, init: Any) -> dict[str, Any]:
     if init is not None:
         fit_params = getattr(init, "parameters", None)
         if fit_params is None:
-            raise AnalysisError(f"init must be a classical FitResult or None, got {type(init).__name__}")
+            raise AnalysisError(
+                f"init must be a classical FitResult or None, got {type(init).__name__}"
+            )
         for i, name in enumerate(params.names):
             if not params[name].fixed and name in fit_params:
                 values[i] = float(fit_params[name].value)
         S = problem.n_scaling
-        c, o = np.atleast_1d(np.asarray(init.contrast, float)), np.atleast_1d(np.asarray(init.offset, float))
+        c, o = (
+            np.atleast_1d(np.asarray(init.contrast, float)),
+            np.atleast_1d(np.asarray(init.offset, float)),
+        )
         if c.size == S and o.size == S:
             con, off = c.copy(), o.copy()
         elif c.size == 1 and o.size == 1:
             con, off = np.full(S, c[0]), np.full(S, o[0])
         source = f"classical fit ({getattr(init, 'method', '?')})"
         if not getattr(init, "success", True):
-            log.warning("the classical fit used as MCMC start did not converge; starting from its last point anyway")
+            log.warning(
+                "the classical fit used as MCMC start did not converge; starting from its last point anyway"
+            )
     if con is None or off is None:
         con, off = _profile_scaling(problem, values)
     con = np.clip(con, *problem.contrast_bounds)
     off = np.clip(off, *problem.offset_bounds)
-    resid = (problem.data - np.broadcast_to(problem.c2(values, con, off), problem.data.shape)) / problem.sigma[:, None]
+    resid = (
+        problem.data - np.broadcast_to(problem.c2(values, con, off), problem.data.shape)
+    ) / problem.sigma[:, None]
     s = float(np.sqrt(np.mean(resid * resid)))
     if not (np.isfinite(s) and s > 0):
-        raise AnalysisError("the model is not finite at the MCMC starting point; check the initial parameter values")
+        raise AnalysisError(
+            "the model is not finite at the MCMC starting point; check the initial parameter values"
+        )
     return {"values": values, "contrast": con, "offset": off, "sigma_scale": s, "source": source}
 
 
@@ -624,10 +681,30 @@ def _fisher(problem: Problem, free_index: np.ndarray, start: dict[str, Any]) -> 
     for a in range(problem.n_angles):
         if static:
             if cached is None:
-                cached = g1_squared_pairs_and_jacobian(values, problem.t, problem.phi[:1], problem.q, problem.gap, problem.iu, problem.ju, problem.mode)
+                cached = g1_squared_pairs_and_jacobian(
+                    values,
+                    problem.t,
+                    problem.phi[:1],
+                    problem.q,
+                    problem.gap,
+                    problem.iu,
+                    problem.ju,
+                    problem.mode,
+                )
             g, dg = cached
         else:
-            g, dg = g1_squared_pairs_and_jacobian(values, problem.t, problem.phi[a : a + 1], problem.q, problem.gap, problem.iu, problem.ju, problem.mode)
+            g, dg = g1_squared_pairs_and_jacobian(
+                values,
+                problem.t,
+                problem.phi[a : a + 1],
+                problem.q,
+                problem.gap,
+                problem.iu,
+                problem.ju,
+                problem.mode,
+            )
+        if dg is None:  # pragma: no cover - the Jacobian was asked for
+            raise RuntimeError("the model returned no Jacobian")
         g = g[0]
         d = dg[free_index, 0]  # (P, m)
         s = int(sidx[a])
@@ -660,7 +737,13 @@ def _near_bounds(value: float, lo: float, hi: float, log: bool) -> bool:
 
 
 def _power_law(
-    params: Parameters, free_names: Sequence[str], amp: str, exp: str, off: str, log_tref: float, start: Mapping[str, float]
+    params: Parameters,
+    free_names: Sequence[str],
+    amp: str,
+    exp: str,
+    off: str,
+    log_tref: float,
+    start: Mapping[str, float],
 ) -> PowerLawMap | None:
     """The (value, slope, offset) map of one power law, when its amplitude is free.
 
@@ -692,7 +775,9 @@ def _power_law(
 def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
     """Priors, starting point and whitened sampling space of a problem."""
     params = problem.parameters
-    free_index = np.array([i for i, n in enumerate(params.names) if not params[n].fixed], dtype=np.intp)
+    free_index = np.array(
+        [i for i, n in enumerate(params.names) if not params[n].fixed], dtype=np.intp
+    )
     free_names = tuple(params.names[i] for i in free_index)
     priors = tuple(prior_for(n, params[n]) for n in free_names)
     start = _start_point(problem, init)
@@ -703,9 +788,18 @@ def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
     at = dict(zip(params.names, start["values"], strict=True))
     maps = [_power_law(params, free_names, "D0", "alpha", "D_offset", log_tref, at)]
     if problem.mode == "laminar_flow":
-        maps.append(_power_law(params, free_names, "gamma_dot_t0", "beta", "gamma_dot_t_offset", log_tref, at))
+        maps.append(
+            _power_law(
+                params, free_names, "gamma_dot_t0", "beta", "gamma_dot_t_offset", log_tref, at
+            )
+        )
     power_laws = tuple(m for m in maps if m is not None)
-    names = [*free_names, *(f"contrast[{i}]" for i in range(S)), *(f"offset[{i}]" for i in range(S)), "sigma_scale"]
+    names = [
+        *free_names,
+        *(f"contrast[{i}]" for i in range(S)),
+        *(f"offset[{i}]" for i in range(S)),
+        "sigma_scale",
+    ]
     lo = np.empty(k)
     hi = np.empty(k)
     bounded = np.ones(k, dtype=bool)
@@ -718,16 +812,27 @@ def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
             lo[j], hi[j] = math.log(p.min), math.log(p.max)
     for pl in power_laws:
         names[pl.amp] = "J_ref" if names[pl.amp] == "D0" else "gdot_ref"
-        bounded[pl.amp], logscale[pl.amp], lo[pl.amp], hi[pl.amp] = False, False, -math.inf, math.inf
+        bounded[pl.amp], logscale[pl.amp], lo[pl.amp], hi[pl.amp] = (
+            False,
+            False,
+            -math.inf,
+            math.inf,
+        )
     lo[P : P + S], hi[P : P + S] = problem.contrast_bounds
     lo[P + S : P + 2 * S], hi[P + S : P + 2 * S] = problem.offset_bounds
     bounded[-1], logscale[-1], lo[-1], hi[-1] = False, True, -math.inf, math.inf
-    theta0 = np.concatenate([start["values"][free_index], start["contrast"], start["offset"], [start["sigma_scale"]]])
-    proto = SamplingSpace(tuple(names), lo, hi, bounded, logscale, np.zeros(k), np.eye(k), 0.0, power_laws)
+    theta0 = np.concatenate(
+        [start["values"][free_index], start["contrast"], start["offset"], [start["sigma_scale"]]]
+    )
+    proto = SamplingSpace(
+        tuple(names), lo, hi, bounded, logscale, np.zeros(k), np.eye(k), 0.0, power_laws
+    )
     y0 = proto.to_y(theta0, edge=_EDGE)
     theta_c = proto.to_theta(y0)  # the start, moved inside the bounds where it sat on one
     if not np.all(np.isfinite(theta_c)) or not np.isfinite(proto.transform(y0, np)[1]):
-        raise AnalysisError(f"the MCMC starting point is outside the support: {dict(zip(names, theta0, strict=True))}")
+        raise AnalysisError(
+            f"the MCMC starting point is outside the support: {dict(zip(names, theta0, strict=True))}"
+        )
     # dθ/dy at the centre, by central differences of the (cheap, NumPy) map.
     J = np.empty((k, k))
     for i in range(k):
@@ -757,14 +862,35 @@ def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
         c = theta_c[pl.off] if pl.off >= 0 else pl.off_const
         a = max(abs(y0[pl.amp] - c), 1e-12)
         curv[pl.amp] += 1.0 / max(abs(y0[pl.amp]), a) ** 2
+    if NOISE_PRIOR.sigma is None:  # pragma: no cover - a LogNormal prior has a sigma
+        raise RuntimeError("the noise prior has no sigma")
     curv[-1] += 1.0 / NOISE_PRIOR.sigma**2
     Fy[np.diag_indices(k)] += curv
     lam, V = np.linalg.eigh(0.5 * (Fy + Fy.T))
     lam = np.maximum(lam, max(lam.max(), 1.0) * 1e-14)
     root = V * (1.0 / np.sqrt(lam))  # root @ root.T = Fy⁻¹
-    space = SamplingSpace(tuple(names), lo, hi, bounded, logscale, y0, root, float(-0.5 * np.sum(np.log(lam))), power_laws)
+    space = SamplingSpace(
+        tuple(names),
+        lo,
+        hi,
+        bounded,
+        logscale,
+        y0,
+        root,
+        float(-0.5 * np.sum(np.log(lam))),
+        power_laws,
+    )
     start["theta"] = theta_c
-    return PosteriorSpec(problem, free_names, free_index, params.values(), priors, space, problem.scaling_index(), start)
+    return PosteriorSpec(
+        problem,
+        free_names,
+        free_index,
+        params.values(),
+        priors,
+        space,
+        problem.scaling_index(),
+        start,
+    )
 
 
 def initial_points(spec: PosteriorSpec, chains: int, seed: int, spread: float = 1.0) -> np.ndarray:
@@ -775,7 +901,16 @@ def initial_points(spec: PosteriorSpec, chains: int, seed: int, spread: float = 
 
 # =========================================================================== results
 #: Sample statistics every backend reports, with ArviZ's names.
-SAMPLE_STATS = ("diverging", "n_steps", "tree_depth", "reached_max_treedepth", "step_size", "acceptance_rate", "energy", "lp")
+SAMPLE_STATS = (
+    "diverging",
+    "n_steps",
+    "tree_depth",
+    "reached_max_treedepth",
+    "step_size",
+    "acceptance_rate",
+    "energy",
+    "lp",
+)
 
 
 def build_idata(
@@ -802,7 +937,11 @@ def build_idata(
     posterior["sigma_scale"] = theta[..., ns]
     per_angle = pr.scaling_mode == "per_angle"
     sdim = "angle" if per_angle else "scaling"
-    coords = {"angle": np.arange(pr.n_angles), "pair": np.arange(pr.n_pairs), "frame": np.arange(pr.n_frames)}
+    coords = {
+        "angle": np.arange(pr.n_angles),
+        "pair": np.arange(pr.n_pairs),
+        "frame": np.arange(pr.n_frames),
+    }
     if not per_angle:
         coords["scaling"] = np.array([0])  # one contrast/offset shared by all angles
     dims = {
@@ -816,8 +955,18 @@ def build_idata(
         "ju": ["pair"],
     }
     sample_stats = {k: np.asarray(stats[k]) for k in SAMPLE_STATS if k in stats}
-    constant = {"phi": pr.phi, "sigma": pr.sigma, "t": pr.t, "iu": pr.iu.astype(np.int64), "ju": pr.ju.astype(np.int64)}
-    fixed = {n: float(v) for n, v in zip(pr.parameters.names, spec.fixed_values, strict=True) if pr.parameters[n].fixed}
+    constant = {
+        "phi": pr.phi,
+        "sigma": pr.sigma,
+        "t": pr.t,
+        "iu": pr.iu.astype(np.int64),
+        "ju": pr.ju.astype(np.int64),
+    }
+    fixed = {
+        n: float(v)
+        for n, v in zip(pr.parameters.names, spec.fixed_values, strict=True)
+        if pr.parameters[n].fixed
+    }
     all_attrs = {
         "homodyne_mode": pr.mode,
         "q": pr.q,
@@ -859,7 +1008,17 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-_STAT_COLUMNS = ("mean", "sd", "hdi_3%", "hdi_97%", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat")
+_STAT_COLUMNS = (
+    "mean",
+    "sd",
+    "hdi_3%",
+    "hdi_97%",
+    "mcse_mean",
+    "mcse_sd",
+    "ess_bulk",
+    "ess_tail",
+    "r_hat",
+)
 
 
 def _summary_table(idata: Any, var_names: Sequence[str]) -> dict[str, dict[str, float | None]]:
@@ -872,12 +1031,19 @@ def _summary_table(idata: Any, var_names: Sequence[str]) -> dict[str, dict[str, 
     return out
 
 
-def verdict(table: Mapping[str, Mapping[str, Any]], divergences: int, n_draws: int, chains: int, settings: MCMCSettings) -> dict[str, Any]:
+def verdict(
+    table: Mapping[str, Mapping[str, Any]],
+    divergences: int,
+    n_draws: int,
+    chains: int,
+    settings: MCMCSettings,
+) -> dict[str, Any]:
     """Convergence verdict of sampled variables against the configured thresholds."""
 
     def worst(key: str, fn: Callable[[Sequence[float]], float]) -> tuple[float | None, str | None]:
-        vals = [(row.get(key), name) for name, row in table.items()]
-        vals = [(v, n) for v, n in vals if v is not None]
+        vals: list[tuple[float, str]] = [
+            (float(row[key]), name) for name, row in table.items() if row.get(key) is not None
+        ]
         if not vals:
             return None, None
         v = fn([x for x, _ in vals])
@@ -887,15 +1053,35 @@ def verdict(table: Mapping[str, Mapping[str, Any]], divergences: int, n_draws: i
     eb, ebn = worst("ess_bulk", min)
     et, etn = worst("ess_tail", min)
     frac = divergences / max(n_draws, 1)
-    checks = {
-        "r_hat": {"value": rmax, "limit": settings.rhat_max, "rule": "max R-hat < limit", "worst": rname,
-                  "ok": bool(rmax is not None and rmax < settings.rhat_max)},
-        "ess_bulk": {"value": eb, "limit": settings.ess_min, "rule": "min bulk ESS > limit", "worst": ebn,
-                     "ok": bool(eb is not None and eb > settings.ess_min)},
-        "ess_tail": {"value": et, "limit": settings.ess_min, "rule": "min tail ESS > limit", "worst": etn,
-                     "ok": bool(et is not None and et > settings.ess_min)},
-        "divergences": {"value": frac, "count": int(divergences), "limit": settings.divergence_max_fraction,
-                        "rule": "fraction of divergent draws < limit", "ok": bool(frac < settings.divergence_max_fraction)},
+    checks: dict[str, dict[str, Any]] = {
+        "r_hat": {
+            "value": rmax,
+            "limit": settings.rhat_max,
+            "rule": "max R-hat < limit",
+            "worst": rname,
+            "ok": bool(rmax is not None and rmax < settings.rhat_max),
+        },
+        "ess_bulk": {
+            "value": eb,
+            "limit": settings.ess_min,
+            "rule": "min bulk ESS > limit",
+            "worst": ebn,
+            "ok": bool(eb is not None and eb > settings.ess_min),
+        },
+        "ess_tail": {
+            "value": et,
+            "limit": settings.ess_min,
+            "rule": "min tail ESS > limit",
+            "worst": etn,
+            "ok": bool(et is not None and et > settings.ess_min),
+        },
+        "divergences": {
+            "value": frac,
+            "count": int(divergences),
+            "limit": settings.divergence_max_fraction,
+            "rule": "fraction of divergent draws < limit",
+            "ok": bool(frac < settings.divergence_max_fraction),
+        },
     }
     problems = []
     if rmax is None:
@@ -905,7 +1091,11 @@ def verdict(table: Mapping[str, Mapping[str, Any]], divergences: int, n_draws: i
     for key, label in (("ess_bulk", "bulk ESS"), ("ess_tail", "tail ESS")):
         c = checks[key]
         if not c["ok"]:
-            problems.append(f"{label} {c['value']:.0f} ({c['worst']}) ≤ {settings.ess_min:g}" if c["value"] is not None else f"{label} unavailable")
+            problems.append(
+                f"{label} {c['value']:.0f} ({c['worst']}) ≤ {settings.ess_min:g}"
+                if c["value"] is not None
+                else f"{label} unavailable"
+            )
     if not checks["divergences"]["ok"]:
         problems.append(
             f"{divergences} divergent draws ({100 * frac:.2f}% ≥ {100 * settings.divergence_max_fraction:g}%; "
@@ -915,12 +1105,18 @@ def verdict(table: Mapping[str, Mapping[str, Any]], divergences: int, n_draws: i
     text = (
         f"converged: R-hat < {settings.rhat_max}, ESS > {settings.ess_min:g}, divergences < {100 * settings.divergence_max_fraction:g}%"
         if passed
-        else "NOT converged: " + "; ".join(problems) + " (run more draws/tune, raise target_accept, or check the model)"
+        else "NOT converged: "
+        + "; ".join(problems)
+        + " (run more draws/tune, raise target_accept, or check the model)"
     )
     return {
         "passed": passed,
         "text": text,
-        "thresholds": {"rhat_max": settings.rhat_max, "ess_min": settings.ess_min, "divergence_max_fraction": settings.divergence_max_fraction},
+        "thresholds": {
+            "rhat_max": settings.rhat_max,
+            "ess_min": settings.ess_min,
+            "divergence_max_fraction": settings.divergence_max_fraction,
+        },
         "checks": checks,
     }
 
@@ -1003,11 +1199,20 @@ class MCMCResult:
         for name in pr.parameters.names:
             p = pr.parameters[name]
             if p.fixed:
-                params[name] = {"mean": p.value, "sd": 0.0, "hdi_3%": p.value, "hdi_97%": p.value, "fixed": True, "unit": p.unit}
+                params[name] = {
+                    "mean": p.value,
+                    "sd": 0.0,
+                    "hdi_3%": p.value,
+                    "hdi_97%": p.value,
+                    "fixed": True,
+                    "unit": p.unit,
+                }
             else:
                 params[name] = {**table[name], "fixed": False, "unit": p.unit}
         S = pr.n_scaling
-        scaling = {kind: [table[f"{kind}[{i}]"] for i in range(S)] for kind in ("contrast", "offset")}
+        scaling = {
+            kind: [table[f"{kind}[{i}]"] for i in range(S)] for kind in ("contrast", "offset")
+        }
         ss = self.idata.sample_stats
         div = int(np.asarray(ss["diverging"].values).sum()) if "diverging" in ss else 0
         n_draws = self.settings.chains * self.settings.draws
@@ -1028,10 +1233,19 @@ class MCMCResult:
                 "parameters": params,
                 "scaling": {"mode": pr.scaling_mode, **scaling},
                 "sigma_scale": table.get("sigma_scale", {}),
-                "noise": {"model": pr.noise_model, "sigma_per_angle": pr.sigma, "note": "c2 ~ Normal(model, sigma_scale * sigma_angle)"},
+                "noise": {
+                    "model": pr.noise_model,
+                    "sigma_per_angle": pr.sigma,
+                    "note": "c2 ~ Normal(model, sigma_scale * sigma_angle)",
+                },
                 "priors": self.spec.prior_table(),
                 "reparameterisation": self.spec.space.describe(),
-                "start": {"source": self.spec.start["source"], "values": dict(zip(pr.parameters.names, self.spec.start["values"], strict=True))},
+                "start": {
+                    "source": self.spec.start["source"],
+                    "values": dict(
+                        zip(pr.parameters.names, self.spec.start["values"], strict=True)
+                    ),
+                },
                 "settings": self.settings.to_dict(),
                 "data_reduction": self.reduction,
                 "divergences": div,
@@ -1039,7 +1253,9 @@ class MCMCResult:
                 "tree_depth": {
                     "mean": float(depth.mean()) if depth is not None else None,
                     "max": int(depth.max()) if depth is not None else None,
-                    "hits_max_treedepth": int((depth >= self.settings.max_treedepth).sum()) if depth is not None else None,
+                    "hits_max_treedepth": int((depth >= self.settings.max_treedepth).sum())
+                    if depth is not None
+                    else None,
                 },
                 "gradient_evaluations": int(nsteps.sum()) if nsteps is not None else None,
                 "time": self.timing,
@@ -1081,11 +1297,15 @@ class MCMCResult:
                 f"ESS {fmt(row['ess_bulk'], '.0f')}/{fmt(row['ess_tail'], '.0f')}  {row['unit']}"
             )
         ss = s["sigma_scale"]
-        lines.append(f"    {'sigma_scale':<20s} {fmt(ss.get('mean'), '< 12.6g')} ± {fmt(ss.get('sd'), '<10.3g')}  R-hat {fmt(ss.get('r_hat'), '.4f')}")
+        lines.append(
+            f"    {'sigma_scale':<20s} {fmt(ss.get('mean'), '< 12.6g')} ± {fmt(ss.get('sd'), '<10.3g')}  R-hat {fmt(ss.get('r_hat'), '.4f')}"
+        )
         for kind in ("contrast", "offset"):
             means = [r.get("mean") for r in s["scaling"][kind]]
             if means and all(m is not None for m in means):
-                lines.append(f"    {kind:<20s} {np.array2string(np.asarray(means), precision=4, max_line_width=90)}")
+                lines.append(
+                    f"    {kind:<20s} {np.array2string(np.asarray(means), precision=4, max_line_width=90)}"
+                )
         return "\n".join(lines)
 
     # ------------------------------------------------------------------ files
@@ -1168,18 +1388,27 @@ def setup_run(
     classical fit when the configuration asks for one and none was given) and builds the
     posterior specification. Returns (full problem, spec, settings, config).
     """
-    mode = analysis_core.mode if isinstance(analysis_core, Problem) else getattr(getattr(analysis_core, "parameters", None), "mode", None)
+    mode = (
+        analysis_core.mode
+        if isinstance(analysis_core, Problem)
+        else getattr(getattr(analysis_core, "parameters", None), "mode", None)
+    )
     if mode is None:
         mode = config.mode if hasattr(config, "mode") else (config or {}).get("analysis_mode")
     if mode is None:
-        raise AnalysisError("cannot tell the analysis mode: pass a Problem as analysis_core or a configuration")
+        raise AnalysisError(
+            "cannot tell the analysis mode: pass a Problem as analysis_core or a configuration"
+        )
     cfg = resolve_config(config, mode)
     settings = resolve_settings(cfg, overrides)
-    full = prepare_problem(analysis_core, cfg, c2_experimental, phi_angles, filter_angles_for_optimization)
+    full = prepare_problem(
+        analysis_core, cfg, c2_experimental, phi_angles, filter_angles_for_optimization
+    )
     problem = full.reduced(settings.frame_stride, settings.max_lag)
     if problem.n_data > 3_000_000:
         log.warning(
-            "MCMC on %d c2 values is slow; consider mcmc.frame_stride / mcmc.max_lag (data reduction)", problem.n_data
+            "MCMC on %d c2 values is slow; consider mcmc.frame_stride / mcmc.max_lag (data reduction)",
+            problem.n_data,
         )
     start = None
     if settings.init == "classical" or (settings.init == "auto" and init is not None):
@@ -1189,17 +1418,28 @@ def setup_run(
 
             c = cfg.classical
             log.info("MCMC start: running a classical fit first (mcmc.init = 'classical')")
-            start = fit(problem, method=c["method"], multistart=c["multistart"], coarse_frames=c["coarse_frames"],
-                        max_iterations=c["max_iterations"], seed=c["seed"])
+            start = fit(
+                problem,
+                method=c["method"],
+                multistart=c["multistart"],
+                coarse_frames=c["coarse_frames"],
+                max_iterations=c["max_iterations"],
+                seed=c["seed"],
+            )
     if start is not None and problem is not full:
         # The centre should be the mode of the posterior that is sampled: refine the given
         # fit on the reduced data (one local fit from its values, about a second).
         from .classical import fit
 
         try:
-            start = fit(problem.with_parameters(problem.parameters.updated(start.parameters.values())), multistart=0)
+            start = fit(
+                problem.with_parameters(problem.parameters.updated(start.parameters.values())),
+                multistart=0,
+            )
         except AnalysisError as exc:  # keep the given start
-            log.info("refining the MCMC start on the reduced data failed (%s); using the given fit", exc)
+            log.info(
+                "refining the MCMC start on the reduced data failed (%s); using the given fit", exc
+            )
     spec = build_posterior_spec(problem, start)
     return full, spec, settings, cfg
 
@@ -1254,7 +1494,9 @@ def plot_trace(result: MCMCResult, path: Path) -> Path:
         axes[r, 0].ticklabel_format(axis="x", useOffset=False, style="sci", scilimits=(-3, 4))
         axes[r, 1].set_xlabel("draw" if r == len(names) - 1 else "")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle(f"MCMC trace ({result.backend}, {result.settings.chains} chains x {result.settings.draws} draws)")
+    fig.suptitle(
+        f"MCMC trace ({result.backend}, {result.settings.chains} chains x {result.settings.draws} draws)"
+    )
     return _save_png(fig, path)
 
 
@@ -1334,8 +1576,15 @@ def plot_residuals(result: MCMCResult, path: Path, max_angles: int = 8) -> Path:
         m = full[a]
         n = m.shape[0]
         step = max(1, math.ceil(n / 300))
-        im = ax.imshow(m[::step, ::step], origin="lower", cmap="RdBu_r", vmin=-lim, vmax=lim,
-                       extent=(pr.t[0], pr.t[-1], pr.t[0], pr.t[-1]), interpolation="nearest")
+        im = ax.imshow(
+            m[::step, ::step],
+            origin="lower",
+            cmap="RdBu_r",
+            vmin=-lim,
+            vmax=lim,
+            extent=(pr.t[0], pr.t[-1], pr.t[0], pr.t[-1]),
+            interpolation="nearest",
+        )
         ax.set_title(f"φ = {pr.phi[a]:.2f}°", fontsize=9)
         ax.set_xlabel("t2 [s]", fontsize=8)
         ax.set_ylabel("t1 [s]", fontsize=8)
@@ -1344,10 +1593,21 @@ def plot_residuals(result: MCMCResult, path: Path, max_angles: int = 8) -> Path:
         fig.colorbar(im, ax=fig.axes, shrink=0.6, label="residual / σ")
     ax = fig.add_subplot(grid[nrow - 1, :])
     flat = z.reshape(-1)
-    ax.hist(flat, bins=120, range=(-6, 6), density=True, histtype="stepfilled", alpha=0.6, label="residuals / σ")
+    ax.hist(
+        flat,
+        bins=120,
+        range=(-6, 6),
+        density=True,
+        histtype="stepfilled",
+        alpha=0.6,
+        label="residuals / σ",
+    )
     xs = np.linspace(-6, 6, 400)
     ax.plot(xs, np.exp(-0.5 * xs * xs) / math.sqrt(2 * math.pi), "k", lw=1, label="N(0, 1)")
-    ax.set_title(f"posterior-predictive residuals: mean {flat.mean():.3f}, sd {flat.std():.3f} (ideal 0, 1)", fontsize=9)
+    ax.set_title(
+        f"posterior-predictive residuals: mean {flat.mean():.3f}, sd {flat.std():.3f} (ideal 0, 1)",
+        fontsize=9,
+    )
     ax.legend(fontsize=8)
     fig.suptitle(f"data - posterior-mean model ({result.backend})")
     return _save_png(fig, path)

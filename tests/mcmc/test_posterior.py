@@ -37,8 +37,18 @@ def specs():
 @pytest.mark.parametrize(
     ("prior", "lo", "hi", "reference"),
     [
-        (Prior("Normal", 1.0, 2.0), -1.0, 4.0, stats.truncnorm((-1 - 1) / 2, (4 - 1) / 2, loc=1, scale=2)),
-        (Prior("TruncatedNormal", 50.0, 1.0), 0.0, 48.0, stats.truncnorm(-50, -2, loc=50, scale=1)),  # far tail
+        (
+            Prior("Normal", 1.0, 2.0),
+            -1.0,
+            4.0,
+            stats.truncnorm((-1 - 1) / 2, (4 - 1) / 2, loc=1, scale=2),
+        ),
+        (
+            Prior("TruncatedNormal", 50.0, 1.0),
+            0.0,
+            48.0,
+            stats.truncnorm(-50, -2, loc=50, scale=1),
+        ),  # far tail
         (Prior("LogNormal", math.log(1000), 0.5), 1.0, 1e6, None),
         (Prior("Uniform"), -2.0, 2.0, stats.uniform(-2, 4)),
     ],
@@ -107,14 +117,24 @@ def test_samples_stay_inside_the_bounds(specs, case) -> None:
             assert inside.all(), name
     S = spec.n_scaling
     cs = theta[:, spec.n_free : spec.n_free + S]
-    assert (cs >= spec.problem.contrast_bounds[0]).all() and (cs <= spec.problem.contrast_bounds[1]).all()
+    assert (cs >= spec.problem.contrast_bounds[0]).all() and (
+        cs <= spec.problem.contrast_bounds[1]
+    ).all()
     assert (theta[:, -1] > 0).all()
 
 
 def test_power_law_amplitudes_are_sampled_through_their_value(specs) -> None:
     spec = specs["laminar"]
     names = spec.space.names
-    assert names[:7] == ("J_ref", "alpha", "D_offset", "gdot_ref", "beta", "gamma_dot_t_offset", "phi0")
+    assert names[:7] == (
+        "J_ref",
+        "alpha",
+        "D_offset",
+        "gdot_ref",
+        "beta",
+        "gamma_dot_t_offset",
+        "phi0",
+    )
     assert not spec.space.bounded[0] and spec.space.bounded[1]
     pl = spec.space.power_laws[0]
     theta = spec.start["theta"]
@@ -149,8 +169,12 @@ def test_whitening_matches_the_classical_covariance(specs) -> None:
 
 def test_data_reduction_is_applied_and_reported() -> None:
     problem, _, _ = laminar_problem()
-    full, spec, settings, _ = setup_run(problem, None, None, None, True, None, {"frame_stride": 2, "max_lag": 5, "init": "config"})
-    red = __import__("homodyne.optimization.mcmc_common", fromlist=["reduction_report"]).reduction_report(full, spec.problem)
+    full, spec, settings, _ = setup_run(
+        problem, None, None, None, True, None, {"frame_stride": 2, "max_lag": 5, "init": "config"}
+    )
+    red = __import__(
+        "homodyne.optimization.mcmc_common", fromlist=["reduction_report"]
+    ).reduction_report(full, spec.problem)
     assert settings.frame_stride == 2 and settings.max_lag == 5
     assert red["n_frames_full"] == 50 and red["n_frames_used"] == 25
     assert red["n_pairs_used"] == sum(min(5, 24 - i) for i in range(25)) == spec.problem.n_pairs
@@ -160,9 +184,16 @@ def test_data_reduction_is_applied_and_reported() -> None:
 
 
 def test_settings_come_from_config_and_overrides() -> None:
-    cfg = config_from_dict({**template("static_isotropic"), "mcmc": {**template("static_isotropic")["mcmc"], "draws": 123}})
+    cfg = config_from_dict(
+        {
+            **template("static_isotropic"),
+            "mcmc": {**template("static_isotropic")["mcmc"], "draws": 123},
+        }
+    )
     problem, _, _ = static_problem()
-    _, _, settings, _ = setup_run(problem, cfg, None, None, True, None, {"tune": 7, "init": "config"})
+    _, _, settings, _ = setup_run(
+        problem, cfg, None, None, True, None, {"tune": 7, "init": "config"}
+    )
     assert settings.draws == 123 and settings.tune == 7 and settings.chains == 2
     with pytest.raises(ConfigError, match="unknown MCMC option"):
         setup_run(problem, cfg, None, None, True, None, {"drawz": 5})
@@ -188,7 +219,10 @@ def test_seed_api_builds_the_problem_from_arrays() -> None:
 
 def test_verdict_thresholds() -> None:
     s = MCMCSettings(chains=4, draws=1000)
-    good = {"a": {"r_hat": 1.002, "ess_bulk": 900.0, "ess_tail": 800.0}, "b": {"r_hat": 1.005, "ess_bulk": 1200.0, "ess_tail": 700.0}}
+    good = {
+        "a": {"r_hat": 1.002, "ess_bulk": 900.0, "ess_tail": 800.0},
+        "b": {"r_hat": 1.005, "ess_bulk": 1200.0, "ess_tail": 700.0},
+    }
     v = verdict(good, 0, 4000, 4, s)
     assert v["passed"] and v["text"].startswith("converged")
     bad = {**good, "c": {"r_hat": 1.02, "ess_bulk": 350.0, "ess_tail": 900.0}}
@@ -237,8 +271,18 @@ def test_result_from_draws_shared_scaling(tmp_path) -> None:
         "lp": rng.normal(size=(chains, draws)),
     }
     settings = MCMCSettings(chains=chains, draws=draws, tune=10)
-    res = build_result(spec=spec, full_problem=problem, z=z, stats=stats, backend="test", backend_name="Test",
-                       device="CPU", settings=settings, timing={"total_s": 1.0, "sampling_s": 0.5}, library={})
+    res = build_result(
+        spec=spec,
+        full_problem=problem,
+        z=z,
+        stats=stats,
+        backend="test",
+        backend_name="Test",
+        device="CPU",
+        settings=settings,
+        timing={"total_s": 1.0, "sampling_s": 0.5},
+        library={},
+    )
     s = res.summary
     assert len(s["scaling"]["contrast"]) == 1 and "mean" in s["scaling"]["contrast"][0]
     assert res.idata.posterior["contrast"].dims == ("chain", "draw", "scaling")
@@ -248,7 +292,13 @@ def test_result_from_draws_shared_scaling(tmp_path) -> None:
     assert s["parameters"]["D0"]["fixed"] is False and s["tree_depth"]["mean"] == 3
     files = res.save(tmp_path)
     assert sorted(f.name for f in files) == sorted(
-        ["mcmc_test.nc", "mcmc_summary.json", "mcmc_trace.png", "mcmc_corner.png", "mcmc_residuals.png"]
+        [
+            "mcmc_test.nc",
+            "mcmc_summary.json",
+            "mcmc_trace.png",
+            "mcmc_corner.png",
+            "mcmc_residuals.png",
+        ]
     )
     loaded = _json.loads((tmp_path / "mcmc_summary.json").read_text())
     assert loaded["backend"] == "test" and loaded["data_reduction"]["fraction_used"] == 1.0
