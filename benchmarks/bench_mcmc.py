@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+from homodyne.data.simulate import REALISTIC_PARAMS
+
 CASES = {
     "static": {
         "mode": "static_anisotropic",
@@ -42,15 +44,7 @@ CASES = {
     },
     "laminar": {
         "mode": "laminar_flow",
-        "truth": {
-            "D0": 1324.1,
-            "alpha": -0.014,
-            "D_offset": -0.674,
-            "gamma_dot_t0": 0.003,
-            "beta": -0.909,
-            "gamma_dot_t_offset": 0.0,
-            "phi0": 0.0,
-        },
+        "truth": dict(REALISTIC_PARAMS),
         "phi": [-8.5, -3.2, 1.9, 7.4, 171.6, 176.8, 182.1, 187.3],
         "n": 200,
         "dt": 0.1,
@@ -59,15 +53,7 @@ CASES = {
     },
     "reduced": {
         "mode": "laminar_flow",
-        "truth": {
-            "D0": 1324.1,
-            "alpha": -0.014,
-            "D_offset": -0.674,
-            "gamma_dot_t0": 0.003,
-            "beta": -0.909,
-            "gamma_dot_t_offset": 0.0,
-            "phi0": 0.0,
-        },
+        "truth": dict(REALISTIC_PARAMS),
         "phi": [round(-10.0 + i * 360.0 / 23, 3) for i in range(23)],
         "n": 1000,
         "dt": 0.1,
