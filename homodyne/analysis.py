@@ -198,17 +198,13 @@ def run_analysis(
     quiet: bool = False,
 ) -> RunOutcome:
     """Run the configured analysis end to end and write its run folder."""
-    from .results.writer import default_run_name
+    from .results.writer import default_run_name, run_exists_error
 
     out = config.output
     out_dir = Path(output_dir) if output_dir is not None else Path(out["directory"])
     run_name = out["run_name"] or default_run_name(config.mode)
     if (out_dir / run_name).exists() and not out["overwrite"]:
-        from .errors import OutputExistsError
-
-        raise OutputExistsError(
-            f"{out_dir / run_name}: run folder already exists; choose another output.run_name / --output-dir, or set output.overwrite to true"
-        )
+        raise run_exists_error(out_dir / run_name)  # refuse before any work
     mcmc_fn = backend_name = None
     if method in ("mcmc", "all"):
         from .optimization.backends import get_mcmc_backend  # fails early, naming the extra

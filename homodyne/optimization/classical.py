@@ -252,10 +252,14 @@ class _Engine:
         v[self.logmask] = np.exp(v[self.logmask])
         return v
 
-    def theta(self, z: np.ndarray) -> np.ndarray:
+    def with_free(self, free_values: np.ndarray) -> np.ndarray:
+        """The full parameter vector with the free entries set to physical values."""
         th = self.base.copy()
-        th[self.free] = self.to_physical(z[: self.k])
+        th[self.free] = free_values
         return th
+
+    def theta(self, z: np.ndarray) -> np.ndarray:
+        return self.with_free(self.to_physical(z[: self.k]))
 
     def chain(self, z: np.ndarray) -> np.ndarray:
         """d(physical)/d(internal) for the free physics parameters."""
@@ -515,9 +519,7 @@ def _nelder_mead(
     span = hi - lo
 
     def profiled(x: np.ndarray) -> tuple[float, np.ndarray]:
-        th = engine.base.copy()
-        th[engine.free] = engine.to_physical(x)
-        con, off = engine.initial_scaling(th)
+        con, off = engine.initial_scaling(engine.theta(x))
         z = np.concatenate([x, con, off])
         return engine.cost(z), z
 
@@ -563,19 +565,11 @@ def _sobol_starts(params: Parameters, n: int, seed: int) -> np.ndarray:
     return out
 
 
-def _with_free(engine: _Engine, free_values: np.ndarray) -> np.ndarray:
-    th = engine.base.copy()
-    th[engine.free] = free_values
-    return th
-
-
 def _local_fit(
     engine: _Engine, start_free: np.ndarray, method: str, max_iter: int, ftol: float, xtol: float
 ) -> dict[str, Any]:
     """One local fit from physical start values of the free parameters."""
-    th = engine.base.copy()
-    th[engine.free] = start_free
-    con, off = engine.initial_scaling(th)
+    con, off = engine.initial_scaling(engine.with_free(start_free))
     z0 = np.concatenate([engine.to_internal(start_free), con, off])
     z, cost, nit, ok, msg = _SOLVERS[method](engine, z0, max_iter, ftol, xtol)
     return {
@@ -648,7 +642,7 @@ def _fit(
         design = _sobol_starts(params, max(_SCREEN_FACTOR * multistart, 32), seed)
         if progress:
             progress(f"screening {len(design)} quasi-random points")
-        scores = np.array([ceng.profiled_chi2(_with_free(ceng, d)) for d in design])
+        scores = np.array([ceng.profiled_chi2(ceng.with_free(d)) for d in design])
         scores[~np.isfinite(scores)] = np.inf
         starts += list(design[np.argsort(scores)[:multistart]])
         for i, s in enumerate(starts):

@@ -35,7 +35,14 @@ from .._version import __version__
 from ..errors import OutputExistsError
 from .atomic import atomic_call, atomic_write_text
 
-__all__ = ["RunFolder", "environment_info", "fit_to_dict", "json_default", "run_folder"]
+__all__ = [
+    "RunFolder",
+    "environment_info",
+    "fit_to_dict",
+    "json_default",
+    "run_exists_error",
+    "run_folder",
+]
 
 _DEPENDENCIES = (
     "numpy",
@@ -132,6 +139,14 @@ def fit_to_dict(result: Any, problem: Any) -> dict[str, Any]:
     }
 
 
+def run_exists_error(final: Path) -> OutputExistsError:
+    """The error for a run folder that exists while overwriting is off."""
+    return OutputExistsError(
+        f"{final}: run folder already exists; choose another output.run_name / --output-dir, "
+        "or set output.overwrite to true"
+    )
+
+
 class RunFolder:
     """A run folder being assembled (in a temporary folder until :meth:`commit`)."""
 
@@ -164,10 +179,7 @@ class RunFolder:
         if self.final.exists():
             if not self.overwrite:
                 self.abort()
-                raise OutputExistsError(
-                    f"{self.final}: run folder already exists; choose another output.run_name / "
-                    "--output-dir, or set output.overwrite to true"
-                )
+                raise run_exists_error(self.final)
             old = self.final.with_name(f".{self.final.name}.old-{os.getpid()}")
             os.replace(self.final, old)
             os.replace(self.path, self.final)
@@ -193,10 +205,7 @@ def run_folder(directory: Path, name: str, *, overwrite: bool = False) -> Iterat
     """
     final = Path(directory) / name
     if final.exists() and not overwrite:
-        raise OutputExistsError(
-            f"{final}: run folder already exists; choose another output.run_name / --output-dir, "
-            "or set output.overwrite to true"
-        )
+        raise run_exists_error(final)
     rf = RunFolder(final, overwrite)
     try:
         yield rf
