@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -176,11 +177,21 @@ def _backends(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argument
         print(json.dumps(rows, indent=2))
         return 0
     for r in rows:
+        mark = "*" if r.get("selected") else " "
         print(
-            f"{r.get('name', '?'):<10s} {'available' if r.get('available') else 'not installed':<14s} {r.get('description', '')}"
+            f"{mark} {r.get('name', '?'):<10s} {'available' if r.get('available') else 'not installed':<14s} {r.get('description', '')}"
         )
+        if r.get("available") and r.get("device"):
+            print(f"  {'':<10s} runs on: {r['device']}")
         if not r.get("available") and r.get("install"):
-            print(f"{'':<10s} install: {r['install']}")
+            print(f"  {'':<10s} install: {r['install']}")
+    intent = os.environ.get("HOMODYNE_GPU_INTENT", "false")
+    by_name = os.environ.get("HOMODYNE_MCMC_BACKEND")
+    why = f"HOMODYNE_MCMC_BACKEND={by_name}" if by_name else f"HOMODYNE_GPU_INTENT={intent}"
+    if any(r.get("selected") for r in rows):
+        print(f"* selected here ({why})")
+    else:
+        print(f"no usable backend is selected here ({why})")
     return 0
 
 

@@ -378,6 +378,26 @@ def prior_for(name: str, p: Any) -> PriorSpec:
 NOISE_PRIOR = PriorSpec("sigma_scale", "LogNormal", 0.0, 2.0, 0.0, math.inf, 0.0, "LogNormal")
 
 
+def gaussian_log_likelihood(data: Any, mu: Any, sigma: Any, sigma_scale: Any, xp: Any) -> Any:
+    """log N(data | mu, (sigma_scale · sigma_angle)²) summed over all angles and pairs.
+
+    ``data`` and ``mu`` are (A, m); ``sigma`` is (A,). Written with per-angle sums of
+    squared residuals, so that each c2 value costs a subtraction and a multiply-add and
+    the logarithm of the noise is taken once per angle, not once per value (a
+    distribution object's ``log_prob`` broadcasts the scale to every value). Both
+    backends use it, so their log densities are the same function.
+    """
+    r = data - mu
+    ss = xp.sum(r * r, axis=1)  # (A,)
+    scale = sigma_scale * sigma  # (A,)
+    m = data.shape[1]
+    return (
+        -0.5 * xp.sum(ss / (scale * scale))
+        - m * xp.sum(xp.log(scale))
+        - 0.5 * math.log(2.0 * math.pi) * m * sigma.shape[0]
+    )
+
+
 # =========================================================================== reparameterisation
 @dataclass(frozen=True)
 class PowerLawMap:
@@ -772,6 +792,16 @@ def _power_law(
     )
 
 
+#: In the automatic choice, a power-law map is kept only while its zero-density walls
+#: (f(t_ref) - c = 0 and the bounds of the amplitude) lie at least this many posterior
+#: standard deviations (Gauss-Newton estimate at the start) away from the start; closer,
+#: NUTS would diverge at a wall.
+POWER_LAW_WALL_SD = 5.0
+#: ... and while every exponent's posterior sd stays below this fraction of its bound
+#: width (otherwise no power-law map is used).
+POWER_LAW_EXPONENT_SPREAD = 0.05
+
+
 def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
     """Priors, starting point and whitened sampling space of a problem."""
     params = problem.parameters
@@ -781,19 +811,116 @@ def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
     free_names = tuple(params.names[i] for i in free_index)
     priors = tuple(prior_for(n, params[n]) for n in free_names)
     start = _start_point(problem, init)
+    log_tref = float(np.mean(np.log(problem.t)))
+    at = dict(zip(params.names, start["values"], strict=True))
+    laws = [("D0", "alpha", "D_offset")]
+    if problem.mode == "laminar_flow":
+        laws.append(("gamma_dot_t0", "beta", "gamma_dot_t_offset"))
+    maps = [_power_law(params, free_names, *law, log_tref, at) for law in laws]
+    power_laws = tuple(m for m in maps if m is not None)
+    space, theta_c = _sampling_space(problem, free_index, free_names, priors, start, power_laws)
+    if os.environ.get("HOMODYNE_MCMC_REPARAM", "auto").strip().lower() == "auto":
+        # A loosely determined exponent (the data barely constrain the shape of J(t) or
+        # of the shear rate) bends the ridges that the value coordinates straighten;
+        # then every amplitude keeps its logit coordinate (seen: 13-19% divergent draws
+        # on the 60-frame demo with either value coordinate kept, none without).
+        loose = any(_exponent_spread(space, pl) > POWER_LAW_EXPONENT_SPREAD for pl in power_laws)
+        close = [
+            pl for pl in power_laws if loose or _wall_distance_sd(space, pl) < POWER_LAW_WALL_SD
+        ]
+        if close:
+            for pl in close:
+                log.info(
+                    "MCMC: the data determine the power law of %s too loosely for its "
+                    "value coordinate (a zero-density wall within %.0f posterior sd, or an "
+                    "exponent sd above %.0f%% of its bounds); sampling %s in logit coordinates",
+                    free_names[pl.amp],
+                    POWER_LAW_WALL_SD,
+                    100 * POWER_LAW_EXPONENT_SPREAD,
+                    free_names[pl.amp],
+                )
+            power_laws = tuple(pl for pl in power_laws if pl not in close)
+            space, theta_c = _sampling_space(
+                problem, free_index, free_names, priors, start, power_laws
+            )
+    start["theta"] = theta_c
+    return PosteriorSpec(
+        problem,
+        free_names,
+        free_index,
+        params.values(),
+        priors,
+        space,
+        problem.scaling_index(),
+        start,
+    )
+
+
+def _coordinate_slope(space: SamplingSpace, slot: int) -> float:
+    """dθ/dy of one coordinate of the coordinate-wise map, at the centre."""
+    h = 1e-6 * max(1.0, abs(space.centre[slot]))
+    yp, ym = space.centre.copy(), space.centre.copy()
+    yp[slot] += h
+    ym[slot] -= h
+    return float(
+        (space.coordinates(yp, np)[0][slot] - space.coordinates(ym, np)[0][slot]) / (2 * h)
+    )
+
+
+def _exponent_spread(space: SamplingSpace, pl: PowerLawMap) -> float:
+    """Posterior sd of a power law's exponent (linearised) as a fraction of its bound width
+    (0 when the exponent is fixed)."""
+    if pl.exp < 0:
+        return 0.0
+    sd = abs(_coordinate_slope(space, pl.exp)) * float(np.linalg.norm(space.root[pl.exp]))
+    return sd / float(space.hi[pl.exp] - space.lo[pl.exp])
+
+
+def _wall_distance_sd(space: SamplingSpace, pl: PowerLawMap) -> float:
+    """Distance of the start from the nearest zero-density wall of a power-law map, in
+    posterior standard deviations (linearised at the start, from the whitening).
+
+    The walls are f(t_ref) - c = 0 and the bounds of the amplitude A0 = (f(t_ref) - c)
+    t_ref^(-e), which a poorly determined exponent e moves by large factors."""
+    cov_y = space.root @ space.root.T
+    theta0, _ = space.coordinates(space.centre, np)
+
+    value = float(space.centre[pl.amp])
+    c = float(theta0[pl.off]) if pl.off >= 0 else pl.off_const
+    e = float(theta0[pl.exp]) if pl.exp >= 0 else pl.exp_const
+    gap = value - c
+    if gap <= 0:
+        return 0.0
+    g_gap = np.zeros(space.k)  # d(value - c)/dy
+    g_gap[pl.amp] = 1.0
+    if pl.off >= 0:
+        g_gap[pl.off] = -_coordinate_slope(space, pl.off)
+    g_log_a0 = g_gap / gap  # d log A0/dy
+    if pl.exp >= 0:
+        g_log_a0[pl.exp] = -pl.log_tref * _coordinate_slope(space, pl.exp)
+    sd_gap = math.sqrt(max(float(g_gap @ cov_y @ g_gap), 1e-300))
+    sd_log_a0 = math.sqrt(max(float(g_log_a0 @ cov_y @ g_log_a0), 1e-300))
+    log_a0 = math.log(gap) - e * pl.log_tref
+    lo, hi = pl.amp_bounds
+    room = math.log(hi) - log_a0
+    if lo > 0:
+        room = min(room, log_a0 - math.log(lo))
+    return float(min(gap / sd_gap, room / sd_log_a0))
+
+
+def _sampling_space(
+    problem: Problem,
+    free_index: np.ndarray,
+    free_names: tuple[str, ...],
+    priors: tuple[PriorSpec, ...],
+    start: dict[str, Any],
+    power_laws: tuple[PowerLawMap, ...],
+) -> tuple[SamplingSpace, np.ndarray]:
+    """The whitened sampling space for the given power-law maps, and the (bound-safe) start θ."""
+    params = problem.parameters
     S = problem.n_scaling
     P = len(free_names)
     k = P + 2 * S + 1
-    log_tref = float(np.mean(np.log(problem.t)))
-    at = dict(zip(params.names, start["values"], strict=True))
-    maps = [_power_law(params, free_names, "D0", "alpha", "D_offset", log_tref, at)]
-    if problem.mode == "laminar_flow":
-        maps.append(
-            _power_law(
-                params, free_names, "gamma_dot_t0", "beta", "gamma_dot_t_offset", log_tref, at
-            )
-        )
-    power_laws = tuple(m for m in maps if m is not None)
     names = [
         *free_names,
         *(f"contrast[{i}]" for i in range(S)),
@@ -880,17 +1007,7 @@ def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
         float(-0.5 * np.sum(np.log(lam))),
         power_laws,
     )
-    start["theta"] = theta_c
-    return PosteriorSpec(
-        problem,
-        free_names,
-        free_index,
-        params.values(),
-        priors,
-        space,
-        problem.scaling_index(),
-        start,
-    )
+    return space, theta_c
 
 
 def initial_points(spec: PosteriorSpec, chains: int, seed: int, spread: float = 1.0) -> np.ndarray:

@@ -114,14 +114,14 @@ def build_pymc_model(spec: PosteriorSpec) -> Any:
         )
         lo, hi = pr.offset_bounds
         pm.Potential("prior_offset", pt.sum(pm.logp(pm.Uniform.dist(lower=lo, upper=hi), offset)))
-        from .mcmc_common import NOISE_PRIOR
+        from .mcmc_common import NOISE_PRIOR, gaussian_log_likelihood
 
         pm.Potential(
             "prior_sigma_scale",
             pm.logp(pm.LogNormal.dist(mu=NOISE_PRIOR.mu, sigma=NOISE_PRIOR.sigma), sigma_scale),
         )
         mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
-        pm.Normal("c2_obs", mu=mu, sigma=sigma_scale * sigma[:, None], observed=data)
+        pm.Potential("c2_obs", gaussian_log_likelihood(data, mu, sigma, sigma_scale, pt))
     return model
 
 

@@ -30,6 +30,7 @@ from .mcmc_common import (
     PosteriorSpec,
     build_result,
     cpu_description,
+    gaussian_log_likelihood,
     initial_points,
     module_available,
     setup_run,
@@ -38,6 +39,7 @@ from .mcmc_common import (
 
 __all__ = [
     "BACKEND",
+    "choose_chain_method",
     "is_gpu_mcmc_available",
     "jax_device",
     "log_density",
@@ -72,6 +74,32 @@ def jax_device() -> tuple[str, bool]:
         kind = getattr(dev, "device_kind", "GPU")
         return f"GPU: {kind} ({dev.platform}:{dev.id}, {len(jax.devices())} visible)", True
     return f"JAX CPU platform: {cpu_description()}", False
+
+
+def choose_chain_method(method: str, chains: int, on_gpu: bool, devices: int) -> str:
+    """The NumPyro ``chain_method`` to use.
+
+    ``auto``: on a GPU ``vectorized`` (all chains in one program); on the CPU ``parallel``
+    (one chain per CPU device, in parallel threads) when there are enough devices, else
+    ``sequential``. On the CPU a vectorised program over several chains costs more than the
+    chains one by one (the arrays leave the cache, and all chains wait for the longest
+    trajectory), so ``vectorized`` is not the CPU default. ``parallel`` with fewer devices
+    than chains falls back to ``sequential`` (CPU) or ``vectorized`` (GPU).
+    """
+    if chains <= 1:
+        return "sequential"
+    if method == "auto":
+        method = "vectorized" if on_gpu else "parallel"
+    if method == "parallel" and devices < chains:
+        fallback = "vectorized" if on_gpu else "sequential"
+        log.info(
+            "chain_method 'parallel' needs one device per chain (%d devices, %d chains); using %r",
+            devices,
+            chains,
+            fallback,
+        )
+        method = fallback
+    return method
 
 
 def numpyro_model(spec: PosteriorSpec) -> Any:
@@ -115,7 +143,7 @@ def numpyro_model(spec: PosteriorSpec) -> Any:
             dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale),
         )
         mu = spec.c2_model(params, contrast, offset, jnp, t=t, iu=iu, ju=ju)
-        numpyro.sample("c2_obs", dist.Normal(mu, sigma_scale * sigma[:, None]), obs=data)
+        numpyro.factor("c2_obs", gaussian_log_likelihood(data, mu, sigma, sigma_scale, jnp))
 
     return model
 
@@ -161,9 +189,9 @@ def run_gpu_mcmc_analysis(
     """Sample the posterior with NumPyro's NUTS (GPU when visible, else JAX on the CPU).
 
     Same arguments as :func:`homodyne.optimization.mcmc_cpu_backend.run_cpu_mcmc_analysis`.
-    ``chain_method`` (or ``HOMODYNE_CHAIN_METHOD``): ``vectorized`` (default: all chains
-    in one program, on the GPU or the CPU), ``sequential``, or ``parallel`` (one device
-    per chain).
+    ``chain_method`` (or ``HOMODYNE_CHAIN_METHOD``): ``auto`` (default: ``vectorized`` on
+    a GPU, ``parallel`` on the CPU; see :func:`choose_chain_method`), ``vectorized`` (all
+    chains in one program), ``sequential``, or ``parallel`` (one device per chain).
     """
     if not is_gpu_mcmc_available():
         raise BACKEND.unavailable_error()
@@ -177,12 +205,12 @@ def run_gpu_mcmc_analysis(
         init,
         overrides,
     )
-    method = (chain_method or os.environ.get("HOMODYNE_CHAIN_METHOD") or "vectorized").lower()
-    if method not in _CHAIN_METHODS:
+    method = (chain_method or os.environ.get("HOMODYNE_CHAIN_METHOD") or "auto").lower()
+    if method not in (*_CHAIN_METHODS, "auto"):
         from ..errors import ConfigError
 
         raise ConfigError(
-            f"chain_method must be one of {', '.join(_CHAIN_METHODS)}, got {method!r}"
+            f"chain_method must be auto or one of {', '.join(_CHAIN_METHODS)}, got {method!r}"
         )
     device, on_gpu = jax_device()
     import arviz
@@ -199,12 +227,7 @@ def run_gpu_mcmc_analysis(
         max_tree_depth=settings.max_treedepth,
         dense_mass=False,
     )
-    if method == "parallel" and jax.local_device_count() < settings.chains:
-        log.info(
-            "chain_method 'parallel' needs one device per chain (%d visible); using 'vectorized'",
-            jax.local_device_count(),
-        )
-        method = "vectorized"
+    method = choose_chain_method(method, settings.chains, on_gpu, jax.local_device_count())
     mcmc = MCMC(
         kernel,
         num_warmup=settings.tune,

@@ -144,6 +144,52 @@ def test_power_law_amplitudes_are_sampled_through_their_value(specs) -> None:
     assert y[0] == pytest.approx(d0 * tref**alpha + doff)  # J(t_ref)
 
 
+def test_power_law_kept_only_far_from_its_zero_density_wall(monkeypatch, specs) -> None:
+    """auto: a power-law map whose wall f(t_ref) - c = 0 is within POWER_LAW_WALL_SD
+    posterior sd of the start is dropped (that amplitude keeps its logit coordinate)."""
+    from homodyne.optimization import mcmc_common
+
+    spec = specs["static"]
+    (pl,) = spec.space.power_laws
+    dist = mcmc_common._wall_distance_sd(spec.space, pl)
+    # the distance in sd of value - c, from the whitening's covariance
+    theta = spec.start["theta"]
+    value = spec.space.to_y(theta)[pl.amp]
+    assert dist > mcmc_common.POWER_LAW_WALL_SD
+    assert value - theta[pl.off] > 0
+    problem, _, _ = static_problem()
+    start = fit(problem, multistart=4)
+    monkeypatch.delenv("HOMODYNE_MCMC_REPARAM", raising=False)
+    monkeypatch.setattr(mcmc_common, "POWER_LAW_WALL_SD", 1.01 * dist)
+    near = build_posterior_spec(problem, start)
+    assert near.space.power_laws == () and near.space.names[0] == "D0"
+    monkeypatch.setenv("HOMODYNE_MCMC_REPARAM", "power_law")  # forced: kept regardless
+    forced = build_posterior_spec(problem, start)
+    assert forced.space.names[0] == "J_ref"
+    monkeypatch.setattr(mcmc_common, "POWER_LAW_WALL_SD", 0.99 * dist)
+    monkeypatch.setenv("HOMODYNE_MCMC_REPARAM", "auto")
+    assert build_posterior_spec(problem, start).space.names[0] == "J_ref"
+
+
+def test_loose_exponent_turns_every_power_law_map_off(monkeypatch, specs) -> None:
+    """auto: when the data leave any exponent loosely determined (sd above
+    POWER_LAW_EXPONENT_SPREAD of its bound width), no amplitude uses the value coordinate."""
+    from homodyne.optimization import mcmc_common
+
+    spec = specs["laminar"]
+    spreads = [mcmc_common._exponent_spread(spec.space, pl) for pl in spec.space.power_laws]
+    assert len(spreads) == 2 and max(spreads) < mcmc_common.POWER_LAW_EXPONENT_SPREAD
+    problem, _, _ = laminar_problem()
+    start = fit(problem, multistart=4)
+    monkeypatch.delenv("HOMODYNE_MCMC_REPARAM", raising=False)
+    # a threshold between the two spreads: one exponent counts as loose, and both maps go
+    assert spreads[0] != spreads[1]
+    monkeypatch.setattr(mcmc_common, "POWER_LAW_EXPONENT_SPREAD", 0.5 * (spreads[0] + spreads[1]))
+    loose = build_posterior_spec(problem, start)
+    assert loose.space.power_laws == ()
+    assert loose.space.names[0] == "D0" and loose.space.names[3] == "gamma_dot_t0"
+
+
 def test_start_from_fit_or_configuration(specs) -> None:
     problem, contrast, _ = static_problem()
     from_config = build_posterior_spec(problem, None)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -245,6 +246,7 @@ def test_gpu_wrapper_sets_intent_and_jax_environment_then_delegates(
         "XLA_PYTHON_CLIENT_PREALLOCATE",
         "JAX_ENABLE_X64",
         "JAX_PLATFORMS",
+        "XLA_FLAGS",
     ):
         monkeypatch.delenv(var, raising=False)
     seen = {}
@@ -258,6 +260,7 @@ def test_gpu_wrapper_sets_intent_and_jax_environment_then_delegates(
             intent=os.environ.get("HOMODYNE_GPU_INTENT"),
             prealloc=os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE"),
             x64=os.environ.get("JAX_ENABLE_X64"),
+            xla_flags=os.environ.get("XLA_FLAGS"),
         )
         return 3
 
@@ -270,8 +273,40 @@ def test_gpu_wrapper_sets_intent_and_jax_environment_then_delegates(
         "intent": "true",
         "prealloc": "false",
         "x64": "true",
+        "xla_flags": f"--xla_force_host_platform_device_count={max(os.cpu_count() or 1, 4)}",
     }
     assert ("jax" in sys.modules) == had_jax  # the wrapper itself does not import JAX
+
+
+def test_host_device_count_keeps_the_users_xla_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    from homodyne.runtime import gpu
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=false")
+    gpu._host_devices()
+    flags = os.environ["XLA_FLAGS"].split()
+    assert flags[0] == "--xla_cpu_enable_fast_math=false"
+    assert flags[1].startswith("--xla_force_host_platform_device_count=")
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
+    gpu._host_devices()
+    assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=1"
+
+
+@pytest.mark.parametrize(
+    ("method", "chains", "on_gpu", "devices", "expected"),
+    [
+        ("auto", 4, True, 1, "vectorized"),
+        ("auto", 4, False, 4, "parallel"),
+        ("auto", 8, False, 4, "sequential"),  # not enough CPU devices
+        ("auto", 1, False, 4, "sequential"),
+        ("parallel", 4, True, 1, "vectorized"),
+        ("vectorized", 4, False, 4, "vectorized"),  # an explicit choice is kept
+        ("sequential", 4, True, 1, "sequential"),
+    ],
+)
+def test_numpyro_chain_method_choice(method, chains, on_gpu, devices, expected) -> None:
+    from homodyne.optimization.mcmc_gpu_backend import choose_chain_method
+
+    assert choose_chain_method(method, chains, on_gpu, devices) == expected
 
 
 def test_homodyne_gpu_help_runs_without_jax() -> None:
@@ -301,3 +336,21 @@ def test_gpu_visibility_without_importing_jax(monkeypatch: pytest.MonkeyPatch) -
     assert gpu.gpu_visible() is False
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert real_device_check() is False
+
+
+def test_backends_command_marks_the_selected_backend() -> None:
+    code = """
+import os, sys
+os.environ["HOMODYNE_GPU_INTENT"] = "false"
+from homodyne.run_homodyne import main
+rc = main(["backends"])
+print("STACKS", sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "pymc", "pytensor", "numpyro")))
+sys.exit(rc)
+"""
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(ln.startswith("* pymc") for ln in lines), proc.stdout
+    assert any(ln.startswith("  numpyro") for ln in lines), proc.stdout
+    assert "* selected here (HOMODYNE_GPU_INTENT=false)" in proc.stdout
+    assert lines[-1] == "STACKS []"  # listing imports no stack

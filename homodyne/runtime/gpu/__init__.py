@@ -88,6 +88,7 @@ def apply_jax_environment() -> str:
     """
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     os.environ.setdefault("JAX_ENABLE_X64", "true")
+    _host_devices()
     if sys.platform in ("darwin", "win32"):
         os.environ.setdefault("JAX_PLATFORMS", "cpu")
         _state.setdefault("reason", "macOS/Windows: the NumPyro backend uses the JAX CPU platform")
@@ -99,6 +100,23 @@ def apply_jax_environment() -> str:
         )
         return "cpu"
     return "auto"
+
+
+#: Virtual CPU devices JAX creates (at least this many), so that chains can run in
+#: parallel on the JAX CPU platform (one device, i.e. one thread, per chain).
+HOST_DEVICES_MIN = 4
+
+
+def _host_devices() -> None:
+    """Ask XLA for several CPU devices (``--xla_force_host_platform_device_count``) unless
+    the user's ``XLA_FLAGS`` already choose a number. Only the CPU platform is affected:
+    on the CPU, NumPyro then runs one chain per device in parallel threads instead of all
+    chains in one vectorised program, which is faster there (docs/mcmc.rst)."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" in flags:
+        return
+    n = max(os.cpu_count() or 1, HOST_DEVICES_MIN)
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
 
 
 def _enable_compilation_cache(jax: object) -> None:
