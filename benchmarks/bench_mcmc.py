@@ -16,6 +16,8 @@ Cases (issue 3):
 ``laminar``  laminar_flow, 8 angles x 200 frames, 4 chains x (1000 + 1000)
 ``reduced``  laminar_flow, 23 angles x 1000 frames reduced with frame_stride=4, max_lag=25,
              4 chains x (500 + 500)
+``full``     the same 23 x 1000² stack without reduction (1.1e7 values), 4 chains x
+             (500 + 500): a GPU case (not in the default list)
 """
 
 from __future__ import annotations
@@ -60,7 +62,17 @@ CASES = {
         "noise": 0.01,
         "mcmc": {"chains": 4, "tune": 500, "draws": 500, "frame_stride": 4, "max_lag": 25},
     },
+    "full": {
+        "mode": "laminar_flow",
+        "truth": dict(REALISTIC_PARAMS),
+        "phi": [round(-10.0 + i * 360.0 / 23, 3) for i in range(23)],
+        "n": 1000,
+        "dt": 0.1,
+        "noise": 0.01,
+        "mcmc": {"chains": 4, "tune": 500, "draws": 500},
+    },
 }
+DEFAULT_CASES = ("static", "laminar", "reduced")
 BACKENDS = {"pymc": "false", "numpyro": "true"}
 
 
@@ -98,6 +110,8 @@ def one(case: str, backend: str, out: str) -> None:
     problem = Problem.from_arrays(c2, t, phi, 0.0054, default_parameters(c["mode"]), gap=2.0e6)
     del c2
     settings = dict(c["mcmc"])
+    if os.environ.get("HOMODYNE_BENCH_SMOKE"):  # a quick run of the pipeline, not a benchmark
+        settings.update(chains=2, tune=20, draws=20)
     sampled = problem.reduced(settings.get("frame_stride", 1), settings.get("max_lag"))
     t0 = time.perf_counter()
     start = fit(sampled, multistart=8)
@@ -179,7 +193,7 @@ def rst_table(results: list[dict]) -> str:
         "     - max R̂",
         "     - divergences",
         "     - mean tree depth",
-        "     - gradient evaluations",
+        "     - gradient evaluations (draws)",
         "     - peak memory",
     ]
     for r in results:
@@ -210,7 +224,7 @@ def rst_table(results: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cases", default=",".join(CASES))
+    p.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"any of {', '.join(CASES)}")
     p.add_argument("--backends", default=",".join(BACKENDS))
     p.add_argument("--out", help="write all results to this JSON file")
     p.add_argument(
@@ -257,10 +271,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"peak={r['peak_rss_mb']:.0f}MB  {r['verdict'][:40]}",
                 flush=True,
             )
-    if a.out:
-        with open(a.out, "w", encoding="utf-8") as fh:
-            json.dump({"machine": machine(), "results": results}, fh, indent=1)
+            if a.out:  # after every case, so that an interrupted run keeps what finished
+                write_json(a.out, {"machine": machine(), "results": results})
     return 0
+
+
+def write_json(path: str, doc: dict) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(doc, fh, indent=1)
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     if gpu_visible():
         return
+    if os.environ.get("HOMODYNE_REQUIRE_GPU"):
+        raise pytest.UsageError(
+            "HOMODYNE_REQUIRE_GPU is set but no GPU is visible to JAX here "
+            "(needs a CUDA jaxlib and an NVIDIA device)"
+        )
     skip = pytest.mark.skip(
         reason="no GPU visible to JAX here (needs a CUDA jaxlib and an NVIDIA device)"
     )
