@@ -492,6 +492,19 @@ class Config:
             d, source=str(self.path) if self.path else "<config>", path=self.path
         )
 
+    def with_overrides(self, section: str, values: dict[str, Any], origin: str) -> Config:
+        """The configuration with keys of one section replaced, validated like the file.
+
+        ``origin`` names where the values came from (for example "command line"); errors
+        name it together with the key path, e.g. ``config.json (with command line
+        overrides): mcmc.target_accept: ...``."""
+        if not values:
+            return self
+        d = self.to_dict()
+        d.setdefault(section, {}).update(values)
+        source = f"{self.path or '<config>'} (with {origin} overrides)"
+        return config_from_dict(d, source=source, path=self.path)
+
     def to_dict(self) -> dict[str, Any]:
         """The complete configuration as plain JSON data (the snapshot stored with results)."""
         params: dict[str, Any] = {}

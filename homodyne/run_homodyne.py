@@ -114,6 +114,16 @@ def _main_parser(prog: str) -> _Parser:
         help="plot the model at the initial parameters on the data's times and angles, and stop",
     )
     p.add_argument("--no-plots", action="store_true", help="do not write PNG plots")
+    mc = p.add_argument_group(
+        "MCMC", "override keys of the configuration's mcmc section (validated the same way)"
+    )
+    for flag, key, typ, text in _MCMC_FLAGS:
+        mc.add_argument(flag, dest=f"mcmc_{key}", type=typ, metavar=key.upper(), help=text)
+    mc.add_argument(
+        "--mcmc-backend",
+        metavar="NAME",
+        help="registered MCMC backend to use (as HOMODYNE_MCMC_BACKEND; see '%(prog)s backends')",
+    )
     verb = p.add_mutually_exclusive_group()
     verb.add_argument(
         "-v",
@@ -127,6 +137,19 @@ def _main_parser(prog: str) -> _Parser:
         "--version", action="version", version=f"%(prog)s (homodyne-analysis) {__version__}"
     )
     return p
+
+
+#: Command-line overrides of the configuration's mcmc section: (flag, key, type, help).
+_MCMC_FLAGS = (
+    ("--draws", "draws", int, "posterior draws per chain"),
+    ("--tune", "tune", int, "tuning (warm-up) steps per chain"),
+    ("--chains", "chains", int, "number of chains"),
+    ("--target-accept", "target_accept", float, "NUTS target acceptance probability"),
+    ("--max-treedepth", "max_treedepth", int, "NUTS maximum tree depth"),
+    ("--seed", "seed", int, "random seed of the sampler"),
+    ("--frame-stride", "frame_stride", int, "data reduction: keep every k-th frame"),
+    ("--max-lag", "max_lag", int, "data reduction: keep pairs with j - i <= MAX_LAG"),
+)
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -146,6 +169,14 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     config = load_config(args.config)
     if args.mode:
         config = config.with_mode(args.mode)
+    overrides = {
+        key: getattr(args, f"mcmc_{key}")
+        for _flag, key, _t, _h in _MCMC_FLAGS
+        if getattr(args, f"mcmc_{key}") is not None
+    }
+    config = config.with_overrides("mcmc", overrides, "command line")
+    if args.mcmc_backend:
+        os.environ["HOMODYNE_MCMC_BACKEND"] = args.mcmc_backend
     out = config.output
     if args.run_name:
         out["run_name"] = args.run_name

@@ -245,3 +245,46 @@ def test_demo_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0, err
     assert "recovery (truth vs fit)" in out
     assert (tmp_path / "demo" / "results" / "demo" / "results.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "argv,pattern",
+    [
+        (["--target-accept", "1.5"], r"mcmc\.target_accept"),
+        (["--draws", "0"], r"mcmc\.draws"),
+        (["--max-lag", "0"], r"mcmc\.max_lag"),
+        (["--mcmc-backend", "no_such_backend"], r"no_such_backend"),
+    ],
+)
+def test_bad_mcmc_override_gives_one_line_and_exit_1(
+    argv: list[str],
+    pattern: str,
+    tmp_path: Path,
+    laminar_file: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import re
+
+    monkeypatch.delenv("HOMODYNE_MCMC_BACKEND", raising=False)
+    cfg = write_config(tmp_path, "laminar_flow", laminar_file)
+    code, out, err = run(["--config", str(cfg), "--method", "mcmc", *argv], capsys)
+    assert code == 1, (out, err)
+    lines = [ln for ln in err.strip().splitlines() if not ln.startswith("INFO")]
+    assert len(lines) == 1 and lines[0].startswith("homodyne: error:"), err
+    assert re.search(pattern, lines[0]), lines[0]
+    if argv[0] != "--mcmc-backend":
+        assert "command line overrides" in lines[0]
+
+
+def test_mcmc_overrides_reach_the_configuration(tmp_path: Path, laminar_file: Path) -> None:
+    from homodyne.config import load_config
+
+    cfg = load_config(write_config(tmp_path, "laminar_flow", laminar_file))
+    new = cfg.with_overrides(
+        "mcmc", {"draws": 50, "chains": 2, "target_accept": 0.8, "max_lag": 20}, "command line"
+    )
+    assert (new.mcmc["draws"], new.mcmc["chains"], new.mcmc["target_accept"]) == (50, 2, 0.8)
+    assert new.mcmc["max_lag"] == 20 and new.mcmc["tune"] == cfg.mcmc["tune"]
+    assert cfg.mcmc["draws"] != 50  # the original is unchanged
+    assert cfg.with_overrides("mcmc", {}, "command line") is cfg
