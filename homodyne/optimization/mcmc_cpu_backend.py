@@ -223,7 +223,12 @@ def run_cpu_mcmc_analysis(
         # and compiling again (forkserver, PyMC's default, exists for fork-unsafe JAX).
         mp_ctx = "fork"
     t_sample0 = clock()
-    with model:
+    # One BLAS/OpenMP thread per sampling process: the model's matrix products are tiny,
+    # and PyMC applies no thread limit to forked workers, whose idle BLAS threads would
+    # otherwise compete with the other chains for the cores.
+    from threadpoolctl import threadpool_limits
+
+    with model, threadpool_limits(limits=1):
         idata = pm.sample(
             draws=settings.draws,
             tune=settings.tune,
