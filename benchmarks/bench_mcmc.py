@@ -34,6 +34,15 @@ import time
 
 from homodyne.data.simulate import REALISTIC_PARAMS
 
+#: The 23 angles x 1000 frames laminar-flow stack of the ``reduced`` and ``full`` cases.
+STACK_23X1000 = {
+    "mode": "laminar_flow",
+    "truth": dict(REALISTIC_PARAMS),
+    "phi": [round(-10.0 + i * 360.0 / 23, 3) for i in range(23)],
+    "n": 1000,
+    "dt": 0.1,
+    "noise": 0.01,
+}
 CASES = {
     "static": {
         "mode": "static_anisotropic",
@@ -54,23 +63,10 @@ CASES = {
         "mcmc": {"chains": 4, "tune": 1000, "draws": 1000},
     },
     "reduced": {
-        "mode": "laminar_flow",
-        "truth": dict(REALISTIC_PARAMS),
-        "phi": [round(-10.0 + i * 360.0 / 23, 3) for i in range(23)],
-        "n": 1000,
-        "dt": 0.1,
-        "noise": 0.01,
+        **STACK_23X1000,
         "mcmc": {"chains": 4, "tune": 500, "draws": 500, "frame_stride": 4, "max_lag": 25},
     },
-    "full": {
-        "mode": "laminar_flow",
-        "truth": dict(REALISTIC_PARAMS),
-        "phi": [round(-10.0 + i * 360.0 / 23, 3) for i in range(23)],
-        "n": 1000,
-        "dt": 0.1,
-        "noise": 0.01,
-        "mcmc": {"chains": 4, "tune": 500, "draws": 500},
-    },
+    "full": {**STACK_23X1000, "mcmc": {"chains": 4, "tune": 500, "draws": 500}},
 }
 DEFAULT_CASES = ("static", "laminar", "reduced")
 BACKENDS = {"pymc": "false", "numpyro": "true"}
@@ -195,6 +191,7 @@ def rst_table(results: list[dict]) -> str:
         "     - mean tree depth",
         "     - gradient evaluations (draws)",
         "     - peak memory",
+        "     - verdict (all variables)",
     ]
     for r in results:
         st = r["settings"]
@@ -218,8 +215,17 @@ def rst_table(results: list[dict]) -> str:
             f"     - {r['mean_tree_depth']:.2f}",
             f"     - {r['gradient_evaluations']:,}",
             f"     - {r['peak_rss_mb']:.0f} MB",
+            f"     - {short_verdict(r['verdict'])}",
         ]
     return "\n".join(lines) + "\n"
+
+
+def short_verdict(text: str) -> str:
+    """'converged' or the first failed check of a summary verdict."""
+    if text.startswith("converged"):
+        return "converged"
+    first = text.split(":", 1)[-1].split(";")[0].split("(run")[0].strip()
+    return f"not converged: {first}"
 
 
 def main(argv: list[str] | None = None) -> int:
