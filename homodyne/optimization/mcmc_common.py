@@ -1531,18 +1531,10 @@ def setup_run(
     if settings.init == "classical" or (settings.init == "auto" and init is not None):
         start = init
         if start is None:
-            from .classical import fit
+            from ..analysis import fit_classical
 
-            c = cfg.classical
             log.info("MCMC start: running a classical fit first (mcmc.init = 'classical')")
-            start = fit(
-                problem,
-                method=c["method"],
-                multistart=c["multistart"],
-                coarse_frames=c["coarse_frames"],
-                max_iterations=c["max_iterations"],
-                seed=c["seed"],
-            )
+            start = fit_classical(cfg, problem)
     if start is not None and problem is not full:
         # The centre should be the mode of the posterior that is sampled: refine the given
         # fit on the reduced data (one local fit from its values, about a second).

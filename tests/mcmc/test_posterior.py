@@ -247,6 +247,26 @@ def test_settings_come_from_config_and_overrides() -> None:
         setup_run(problem, cfg, None, None, True, None, {"target_accept": 1.5})
 
 
+def test_classical_start_uses_the_configured_classical_fit(monkeypatch) -> None:
+    """mcmc.init = classical without a given fit: the start is the configured classical fit
+    (homodyne.analysis.fit_classical, all classical.* settings), as under --method classical."""
+    from homodyne import analysis
+
+    problem, _, _ = static_problem()
+    cfg = config_from_dict({**template("static_anisotropic"), "classical": {"ftol": 1e-6}})
+    seen = {}
+    real = analysis.fit_classical
+
+    def spy(config, prob, progress=None):
+        seen["ftol"] = config.classical["ftol"]
+        return real(config, prob, progress)
+
+    monkeypatch.setattr(analysis, "fit_classical", spy)
+    _, spec, _, _ = setup_run(problem, cfg, None, None, True, None, {"init": "classical"})
+    assert seen == {"ftol": 1e-6}
+    assert spec.start["source"].startswith("classical fit")
+
+
 def test_seed_api_builds_the_problem_from_arrays() -> None:
     problem, _, _ = laminar_problem()
     c2 = problem.full_matrix(problem.data, 1.3)
