@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -170,7 +169,7 @@ def _backends(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argument
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     a = p.parse_args(argv)
-    from ..optimization.backends import list_backends
+    from ..optimization.backends import list_backends, selection_reason
 
     rows: list[dict[str, Any]] = list_backends()
     if a.json:
@@ -185,9 +184,7 @@ def _backends(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argument
             print(f"  {'':<10s} runs on: {r['device']}")
         if not r.get("available") and r.get("install"):
             print(f"  {'':<10s} install: {r['install']}")
-    intent = os.environ.get("HOMODYNE_GPU_INTENT", "false")
-    by_name = os.environ.get("HOMODYNE_MCMC_BACKEND")
-    why = f"HOMODYNE_MCMC_BACKEND={by_name}" if by_name else f"HOMODYNE_GPU_INTENT={intent}"
+    why = selection_reason()
     if any(r.get("selected") for r in rows):
         print(f"* selected here ({why})")
     else:

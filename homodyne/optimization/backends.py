@@ -126,6 +126,15 @@ def select_backend_name(intent: str | None = None, name: str | None = None) -> s
     return "numpyro"
 
 
+def selection_reason() -> str:
+    """The setting that :func:`select_backend_name` follows here, as ``VARIABLE=value``
+    (``HOMODYNE_MCMC_BACKEND`` when set, else ``HOMODYNE_GPU_INTENT``, default false)."""
+    by_name = os.environ.get("HOMODYNE_MCMC_BACKEND")
+    if by_name:
+        return f"HOMODYNE_MCMC_BACKEND={by_name}"
+    return f"HOMODYNE_GPU_INTENT={os.environ.get('HOMODYNE_GPU_INTENT', 'false')}"
+
+
 def get_mcmc_backend(name: str | None = None) -> tuple[Callable[..., Any], str, bool]:
     """The MCMC backend for this process: ``(function, backend_name, has_gpu)``.
 
@@ -139,8 +148,7 @@ def get_mcmc_backend(name: str | None = None) -> tuple[Callable[..., Any], str, 
     backend = load_backend(chosen)
     if not backend.is_available():
         by_name = name or os.environ.get("HOMODYNE_MCMC_BACKEND")
-        intent = os.environ.get("HOMODYNE_GPU_INTENT", "false")
-        why = "(requested by name)" if by_name else f"(selected by HOMODYNE_GPU_INTENT={intent})"
+        why = "(requested by name)" if by_name else f"(selected by {selection_reason()})"
         if hasattr(backend, "unavailable_error"):
             raise backend.unavailable_error(why)
         raise BackendUnavailableError(f"the MCMC backend {chosen!r} {why} is not installed here")
