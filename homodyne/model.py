@@ -25,10 +25,12 @@ How the structure is exploited
   Otherwise (negative rates in the window, or a window over which the sample fully
   decorrelates) it falls back to one exponential per pair. Traced backends (JAX,
   PyTensor) always use the per-pair form, which has no data-dependent branch.
-* For each angle the shear phase enters only through θ_φ = q L cos(φ0 - φ) / 2, and
-  sin(θ(G_j - G_i)) = S_j C_i - C_j S_i with per-frame S = sin(θG), C = cos(θG): 2·n
-  transcendental evaluations per angle and only products per pair. Near x = 0, where that
-  difference cancels, sinc² is taken from its Taylor series instead.
+* For each angle the shear phase enters only through θ_φ = q L cos(φ0 - φ) / 2. The
+  traced path takes one sine per pair of x = θ_φ (G_j - G_i); the NumPy Jacobian path of
+  classical fitting uses sin(θ(G_j - G_i)) = S_j C_i - C_j S_i with per-frame S = sin(θG),
+  C = cos(θG) (one BLAS product per angle), which is faster in NumPy but, under automatic
+  differentiation, turns into scatter-adds. Near x = 0 sinc² is taken from its Taylor
+  series.
 
 Negative rates: the integrals are evaluated exactly as written, including any stretch of
 the window where J(t) or gdot(t) is negative (no clipping, so the model stays smooth and
@@ -139,8 +141,11 @@ def sinc_squared(x: Any, xp: Any = np) -> Any:
     small = xp.abs(x) < _SERIES_X
     x_safe = xp.where(small, 1.0, x)
     ratio = xp.sin(x_safe) / x_safe
-    x2 = x * x
-    series = 1.0 - x2 / 3.0 + 2.0 * x2 * x2 / 45.0
+    # square() and the nested form keep PyTensor's gradient of the series one pass over
+    # the pairs; written as x*x - x2*x2 terms its rewrites split it into one pass per
+    # factor (2.7 times slower per gradient of the laminar model).
+    x2 = xp.square(x)
+    series = 1.0 + x2 * (x2 * (2.0 / 45.0) - 1.0 / 3.0)
     return xp.where(small, series, ratio * ratio)
 
 
@@ -202,21 +207,13 @@ def g1_squared_pairs(
     if mode != "laminar_flow":
         return diffusion[None, :]
     G = _strain_integral(params, t, log_t, xp)
-    G = G - G[(G.shape[0] - 1) // 2]  # centre the phases: smaller |θG|, less cancellation
     unique_phi, group = angle_groups(phi_deg)
     theta = shear_phase_scale(params[6], unique_phi, q, gap, xp)[:, None]
-    phase = theta * G[None, :]
-    s, c = xp.sin(phase), xp.cos(phase)
-    # take along axis 1 is several times faster than s[:, ju] in NumPy, same elsewhere.
-    sin_pair = xp.take(s, ju, axis=1) * xp.take(c, iu, axis=1) - xp.take(c, ju, axis=1) * xp.take(
-        s, iu, axis=1
-    )
-    x = theta * (G[ju] - G[iu])[None, :]
-    small = xp.abs(x) < _SERIES_X
-    x_safe = xp.where(small, 1.0, x)
-    ratio = sin_pair / x_safe
-    x2 = x * x
-    sinc2 = xp.where(small, 1.0 + x2 * (x2 * (2.0 / 45.0) - 1.0 / 3.0), ratio * ratio)
+    # One sine per pair and angle of the pair's own strain increment: under automatic
+    # differentiation this is about twice as fast (PyTensor) or 1.25 times (JAX) as the
+    # angle-addition form of the NumPy Jacobian path, whose gathers of per-frame sines
+    # and cosines turn into scatter-adds in the gradient.
+    sinc2 = sinc_squared(theta * (G[ju] - G[iu])[None, :], xp)
     g1sq = diffusion[None, :] * sinc2
     if np.array_equal(group, np.arange(group.shape[0])):
         return g1sq

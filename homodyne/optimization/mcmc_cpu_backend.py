@@ -56,41 +56,13 @@ def is_cpu_mcmc_available() -> bool:
     return all(module_available(m) for m in _REQUIRES)
 
 
-class _PytensorNamespace:
-    """``pytensor.tensor`` for :mod:`homodyne.model`, with a faster ``take`` along axis 1.
-
-    ``take(a, idx, axis=1)`` of an (U, n) matrix is done as one gather from the flattened
-    matrix, which PyTensor compiles to ``AdvancedSubtensor1`` (and its gradient to
-    ``AdvancedIncSubtensor1``) on contiguous memory instead of transposed copies: the same
-    values, about 1.7 times faster per gradient of the laminar model.
-    """
-
-    def __init__(self) -> None:
-        import pytensor.tensor as pt
-
-        self._pt = pt
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._pt, name)
-
-    def take(self, a: Any, indices: Any, axis: Any = None) -> Any:
-        pt = self._pt
-        if axis == 1 and getattr(a, "ndim", 0) == 2 and getattr(indices, "ndim", 0) == 1:
-            rows, n = a.shape[0], a.shape[1]
-            flat = pt.arange(rows)[:, None] * n + indices[None, :]
-            return pt.reshape(
-                pt.reshape(a, (-1,))[pt.reshape(flat, (-1,))], (rows, indices.shape[0])
-            )
-        return pt.take(a, indices, axis=axis)
-
-
 def build_pymc_model(spec: PosteriorSpec) -> Any:
     """The PyMC model of a posterior specification (variables: ``z`` and ``c2_obs``)."""
     import pymc as pm
     import pytensor
     import pytensor.tensor as pt
 
-    xp = _PytensorNamespace()
+    xp = pt
     pr = spec.problem
     # Data enter as shared variables, not constants: the compiled program then does not
     # carry (and the Numba/LLVM compiler does not process) the large arrays.
