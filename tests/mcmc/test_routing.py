@@ -301,12 +301,31 @@ def test_host_device_count_keeps_the_users_xla_flags(monkeypatch: pytest.MonkeyP
         ("parallel", 4, True, 1, "vectorized"),
         ("vectorized", 4, False, 4, "vectorized"),  # an explicit choice is kept
         ("sequential", 4, True, 1, "sequential"),
+        ("processes", 4, True, 1, "vectorized"),  # worker processes are a CPU method
+        ("processes", 4, False, 4, "sequential"),  # fewer than two usable cores
     ],
 )
 def test_numpyro_chain_method_choice(method, chains, on_gpu, devices, expected) -> None:
     from homodyne.optimization.mcmc_gpu_backend import choose_chain_method
 
     assert choose_chain_method(method, chains, on_gpu, devices) == expected
+
+
+@pytest.mark.parametrize(
+    ("n_values", "cores", "on_gpu", "expected"),
+    [
+        (159_200, 2, False, "processes"),  # a large problem on two or more cores
+        (19_999, 2, False, "parallel"),  # small: starting workers costs more than it saves
+        (159_200, 1, False, "parallel"),
+        (159_200, 0, False, "parallel"),  # no affinity control (macOS, Windows)
+        (159_200, 16, True, "vectorized"),
+    ],
+)
+def test_numpyro_worker_processes_for_large_cpu_problems(n_values, cores, on_gpu, expected) -> None:
+    from homodyne.optimization.mcmc_gpu_backend import PROCESSES_MIN_VALUES, choose_chain_method
+
+    assert PROCESSES_MIN_VALUES == 20_000
+    assert choose_chain_method("auto", 4, on_gpu, 4, n_values, cores) == expected
 
 
 def test_homodyne_gpu_help_runs_without_jax() -> None:
