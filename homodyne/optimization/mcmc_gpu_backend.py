@@ -117,7 +117,7 @@ def choose_chain_method(
     costs 6.2 ms on one core and 4.8 ms when XLA spreads it over both; two processes, one
     per core, deliver a gradient every 3.1 ms, while ``parallel`` over 2 or 4 XLA devices
     delivers one every 4.7 ms (the devices' programs share XLA's thread pool rather than
-    running side by side), and ``vectorized`` one every 15 ms (the arrays of all chains
+    running side by side), and ``vectorized`` about one every 16 ms (the arrays of all chains
     leave the cache, and every chain waits for the longest trajectory). Requests that
     cannot run here fall back: ``processes`` and ``parallel`` to ``vectorized`` on a GPU,
     to ``sequential`` on the CPU.
