@@ -52,9 +52,6 @@ log = logging.getLogger(__name__)
 
 _REQUIRES = ("numpyro", "jax", "jaxlib", "arviz")
 _CHAIN_METHODS = ("vectorized", "sequential", "parallel", "processes")
-#: From this many c2 values on, ``auto`` runs CPU chains in worker processes (below it,
-#: starting the processes and compiling the model in each costs more than it saves).
-PROCESSES_MIN_VALUES = 20_000
 #: The sample statistics NumPyro records for every draw.
 _EXTRA_FIELDS = (
     "diverging",
@@ -102,35 +99,28 @@ def choose_chain_method(
     chains: int,
     on_gpu: bool,
     devices: int,
-    n_values: int = 0,
     cores: int = 0,
 ) -> str:
     """The chain method to use: one of NumPyro's, or ``processes``.
 
-    ``auto``: on a GPU ``vectorized`` (all chains in one program). On the CPU,
-    ``processes`` (the chains split over one worker process per core, each held to its
-    core) when there are at least two usable ``cores`` (Linux) and ``n_values`` reaches
-    :data:`PROCESSES_MIN_VALUES`; otherwise ``parallel`` (one chain per XLA CPU device, in
-    threads of one process) when there are enough ``devices``, else ``sequential``.
+    ``auto``: on a GPU ``vectorized`` (all chains in one program); on the CPU ``parallel``
+    (one chain per XLA CPU device, in threads of one process) when there are enough
+    ``devices``, else ``sequential``. On the CPU a vectorised program over four chains
+    costs about twice the chains one after another (the arrays of all chains leave the
+    cache, and every chain waits for the longest trajectory), so it is not the CPU default.
 
-    Measured on the laminar 8 x 200² model with two cores (docs/mcmc.rst): one gradient
-    costs 6.2 ms on one core and 4.8 ms when XLA spreads it over both; two processes, one
-    per core, deliver a gradient every 3.1 ms, while ``parallel`` over 2 or 4 XLA devices
-    delivers one every 4.7 ms (the devices' programs share XLA's thread pool rather than
-    running side by side), and ``vectorized`` about one every 16 ms (the arrays of all chains
-    leave the cache, and every chain waits for the longest trajectory). Requests that
-    cannot run here fall back: ``processes`` and ``parallel`` to ``vectorized`` on a GPU,
-    to ``sequential`` on the CPU.
+    ``processes`` (CPU, Linux, at least two usable ``cores``): one worker process per core,
+    each held to its core, taking the chains one at a time. It holds far less memory than
+    ``parallel`` (laminar 8 x 200²: 1.2 GB against 6.3 GB at peak) and took about as long
+    there (216 s against 210 s), but twice as long on a short run with long trajectories,
+    so it is an explicit choice, not the default (docs/mcmc.rst). Requests that cannot run
+    here fall back: ``processes`` and ``parallel`` to ``vectorized`` on a GPU, to
+    ``sequential`` on the CPU.
     """
     if chains <= 1:
         return "sequential"
     if method == "auto":
-        if on_gpu:
-            method = "vectorized"
-        elif cores >= 2 and n_values >= PROCESSES_MIN_VALUES:
-            method = "processes"
-        else:
-            method = "parallel"
+        method = "vectorized" if on_gpu else "parallel"
     fallback = "vectorized" if on_gpu else "sequential"
     if method == "processes" and (on_gpu or cores < 2):
         log.info(
@@ -240,8 +230,7 @@ def run_gpu_mcmc_analysis(
 
     Same arguments as :func:`homodyne.optimization.mcmc_cpu_backend.run_cpu_mcmc_analysis`.
     ``chain_method`` (or ``HOMODYNE_CHAIN_METHOD``): ``auto`` (default: ``vectorized`` on
-    a GPU; on the CPU ``processes`` for large problems, else ``parallel``; see
-    :func:`choose_chain_method`), ``vectorized`` (all chains in one program),
+    a GPU, ``parallel`` on the CPU; see :func:`choose_chain_method`), ``vectorized`` (all chains in one program),
     ``sequential``, ``parallel`` (one XLA device per chain) or ``processes`` (one worker
     process per core, Linux).
     """
@@ -276,8 +265,7 @@ def run_gpu_mcmc_analysis(
         settings.chains,
         on_gpu,
         jax.local_device_count(),
-        spec.problem.n_data,
-        len(cores),
+        cores=len(cores),
     )
     z0 = initial_points(spec, settings.chains, settings.seed)
     # One key per chain, split as NumPyro splits them: chain c gets the same key (and so
@@ -396,23 +384,29 @@ def _sample(
     return z, ex
 
 
-def _chains_worker(
-    core: int,
-    spec: PosteriorSpec,
-    settings: Any,
-    keys: np.ndarray,
-    z0: np.ndarray,
-    progress: bool,
-) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Body of one worker process of the ``processes`` chain method: hold this process to
-    one core (before JAX sizes its thread pool from the affinity mask), then run the given
-    chains one after another on the JAX CPU platform."""
-    os.sched_setaffinity(0, {core})
+#: State of a worker process of the ``processes`` chain method (set by its initializer).
+_WORKER: dict[str, Any] = {}
+
+
+def _init_chain_worker(cores: Any, spec: PosteriorSpec, settings: Any) -> None:
+    """Initializer of one worker process of the ``processes`` chain method: take a core
+    from the queue and hold this process to it (before JAX sizes its thread pool from the
+    affinity mask), set up JAX on the CPU platform, keep the posterior for the chains."""
+    os.sched_setaffinity(0, {cores.get()})
     os.environ["JAX_PLATFORMS"] = "cpu"
     from ..runtime.gpu import configure_jax
 
     configure_jax()
-    return _sample(spec, settings, "sequential", keys, z0, progress)
+    _WORKER.update(spec=spec, settings=settings)
+
+
+def _chain_task(
+    key: np.ndarray, z0: np.ndarray, progress: bool
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One chain in a worker process (the compiled sampler is reused by its next chain)."""
+    return _sample(
+        _WORKER["spec"], _WORKER["settings"], "sequential", key[None], z0[None], progress
+    )
 
 
 def _sample_in_processes(
@@ -423,19 +417,27 @@ def _sample_in_processes(
     cores: list[int],
     progress: bool,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The ``processes`` chain method: the chains split into contiguous groups, one group
-    per worker process (started fresh with ``spawn``: JAX does not survive ``fork``), each
-    worker held to one of ``cores``; results are joined in chain order. The first
-    worker shows its progress bar."""
+    """The ``processes`` chain method: one worker process per core (started fresh with
+    ``spawn``: JAX does not survive ``fork``), each held to its core; every chain is a task
+    that the next free worker takes, so that a chain with long trajectories does not hold
+    back chains queued behind it on the same worker. Results are joined in chain order;
+    chain 0 shows its progress bar."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    groups = [g for g in np.array_split(np.arange(keys.shape[0]), len(cores)) if g.size]
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=len(groups), mp_context=ctx) as pool:
+    queue = ctx.Queue()
+    for core in cores:
+        queue.put(core)
+    with ProcessPoolExecutor(
+        max_workers=len(cores),
+        mp_context=ctx,
+        initializer=_init_chain_worker,
+        initargs=(queue, spec, settings),
+    ) as pool:
         futures = [
-            pool.submit(_chains_worker, core, spec, settings, keys[g], z0[g], progress and i == 0)
-            for i, (core, g) in enumerate(zip(cores, groups, strict=False))
+            pool.submit(_chain_task, keys[c], z0[c], progress and c == 0)
+            for c in range(keys.shape[0])
         ]
         parts = [f.result() for f in futures]
     z = np.concatenate([p[0] for p in parts], axis=0)

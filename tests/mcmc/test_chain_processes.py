@@ -33,7 +33,7 @@ def test_worker_processes_give_the_draws_of_sequential_chains(monkeypatch) -> No
     for method in ("processes", "sequential"):
         runs[method] = run_gpu_mcmc_analysis(
             analysis_core=problem,
-            chains=3,  # two workers: chains {0, 1} and {2}
+            chains=3,  # more chains than the two workers
             tune=15,
             draws=15,
             seed=5,

@@ -312,20 +312,21 @@ def test_numpyro_chain_method_choice(method, chains, on_gpu, devices, expected) 
 
 
 @pytest.mark.parametrize(
-    ("n_values", "cores", "on_gpu", "expected"),
+    ("method", "cores", "on_gpu", "expected"),
     [
-        (159_200, 2, False, "processes"),  # a large problem on two or more cores
-        (19_999, 2, False, "parallel"),  # small: starting workers costs more than it saves
-        (159_200, 1, False, "parallel"),
-        (159_200, 0, False, "parallel"),  # no affinity control (macOS, Windows)
-        (159_200, 16, True, "vectorized"),
+        ("processes", 2, False, "processes"),
+        ("processes", 1, False, "sequential"),  # one usable core
+        ("processes", 0, False, "sequential"),  # no affinity control (macOS, Windows)
+        ("processes", 16, True, "vectorized"),
+        ("auto", 16, False, "parallel"),  # worker processes are never the automatic choice
     ],
 )
-def test_numpyro_worker_processes_for_large_cpu_problems(n_values, cores, on_gpu, expected) -> None:
-    from homodyne.optimization.mcmc_gpu_backend import PROCESSES_MIN_VALUES, choose_chain_method
+def test_numpyro_worker_processes_are_an_explicit_cpu_choice(
+    method, cores, on_gpu, expected
+) -> None:
+    from homodyne.optimization.mcmc_gpu_backend import choose_chain_method
 
-    assert PROCESSES_MIN_VALUES == 20_000
-    assert choose_chain_method("auto", 4, on_gpu, 4, n_values, cores) == expected
+    assert choose_chain_method(method, 4, on_gpu, 4, cores=cores) == expected
 
 
 def test_homodyne_gpu_help_runs_without_jax() -> None:
