@@ -50,3 +50,29 @@ def test_worker_processes_give_the_draws_of_sequential_chains(monkeypatch) -> No
         for name in a.data_vars:
             np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
     assert os.environ["JAX_PLATFORMS"] == "cpu"  # the workers changed nothing here
+
+
+def test_chains_run_here_when_the_workers_cannot_start(monkeypatch, caplog) -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    from homodyne.optimization import mcmc_gpu_backend as gb
+
+    def broken(*args, **kwargs):
+        raise BrokenProcessPool("a worker could not import the main module")
+
+    monkeypatch.setattr(gb, "_sample_in_processes", broken)
+    problem, _, _ = static_problem()
+    with caplog.at_level("WARNING", logger=gb.__name__):
+        result = gb.run_gpu_mcmc_analysis(
+            analysis_core=problem,
+            chains=2,
+            tune=10,
+            draws=10,
+            seed=5,
+            progress=False,
+            chain_method="processes",
+        )
+    assert result.extra["chain_method"] in ("parallel", "sequential")
+    assert "worker_processes" not in result.extra
+    assert result.idata.posterior.sizes["chain"] == 2
+    assert any("could not run" in r.getMessage() for r in caplog.records)
