@@ -230,9 +230,9 @@ def run_gpu_mcmc_analysis(
 
     Same arguments as :func:`homodyne.optimization.mcmc_cpu_backend.run_cpu_mcmc_analysis`.
     ``chain_method`` (or ``HOMODYNE_CHAIN_METHOD``): ``auto`` (default: ``vectorized`` on
-    a GPU, ``parallel`` on the CPU; see :func:`choose_chain_method`), ``vectorized`` (all chains in one program),
-    ``sequential``, ``parallel`` (one XLA device per chain) or ``processes`` (one worker
-    process per core, Linux).
+    a GPU, ``parallel`` on the CPU; see :func:`choose_chain_method`), ``vectorized`` (all
+    chains in one program), ``sequential``, ``parallel`` (one XLA device per chain) or
+    ``processes`` (one worker process per core, Linux).
     """
     if not is_gpu_mcmc_available():
         raise BACKEND.unavailable_error()
@@ -301,7 +301,6 @@ def run_gpu_mcmc_analysis(
                 exc,
                 method,
             )
-            n_workers = 1
             z, ex = _sample(spec, settings, method, keys, z0, progress)
     else:
         z, ex = _sample(spec, settings, method, keys, z0, progress)
