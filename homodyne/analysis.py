@@ -66,22 +66,10 @@ def load_data(config: Config, data_file: str | Path | None = None) -> Any:
 
 
 def fit_classical(config: Config, problem: Problem, progress: Progress | None = None) -> Any:
-    from .optimization.classical import fit
+    """The classical fit with the configuration's ``classical`` settings."""
+    from .optimization.classical import fit_configured
 
-    c = config.classical
-    if progress:
-        progress.set("classical fit")
-    return fit(
-        problem,
-        method=c["method"],
-        multistart=c["multistart"],
-        coarse_frames=c["coarse_frames"],
-        max_iterations=c["max_iterations"],
-        ftol=c["ftol"],
-        xtol=c["xtol"],
-        seed=c["seed"],
-        progress=progress.update if progress else None,
-    )
+    return fit_configured(config, problem, progress)
 
 
 def _fitted_matrices(problem: Problem, result: Any) -> tuple[np.ndarray, np.ndarray]:

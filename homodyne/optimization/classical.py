@@ -615,6 +615,26 @@ def fit(
         )
 
 
+def fit_configured(config: Any, problem: Problem, progress: Any = None) -> FitResult:
+    """:func:`fit` with the settings of a configuration's ``classical`` section.
+
+    ``progress`` is a :class:`homodyne.progress.Progress` (or None)."""
+    c = config.classical
+    if progress:
+        progress.set("classical fit")
+    return fit(
+        problem,
+        method=c["method"],
+        multistart=c["multistart"],
+        coarse_frames=c["coarse_frames"],
+        max_iterations=c["max_iterations"],
+        ftol=c["ftol"],
+        xtol=c["xtol"],
+        seed=c["seed"],
+        progress=progress.update if progress else None,
+    )
+
+
 def _fit(
     problem: Problem,
     method: str,
