@@ -24,7 +24,7 @@ def _figure(w: float, h: float) -> Any:
 
 
 def _save_png(fig: Any, path: Path) -> Path:
-    from ..results.atomic import atomic_call
+    from .._util.atomic import atomic_call
 
     return atomic_call(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110), suffix=".png")
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from .._util.jsonable import jsonable
 from ..problem import Problem
-from .diagnostics import HDI_PROB, _jsonable, summary_table, verdict
+from .diagnostics import HDI_PROB, summary_table, verdict
 from .idata import build_idata
 from .posterior import PosteriorSpec
 from .prepare import reduction_report
@@ -122,7 +123,7 @@ class MCMCResult:
         samp_s = self.timing.get("sampling_s") or self.timing.get("total_s")
         tot_s = self.timing.get("total_s")
         nsteps = np.asarray(ss["n_steps"].values) if "n_steps" in ss else None
-        return _jsonable(
+        return jsonable(
             {
                 "backend": self.backend,
                 "backend_name": self.backend_name,
@@ -210,7 +211,7 @@ class MCMCResult:
     # ------------------------------------------------------------------ files
     def save(self, run_dir: str | Path, *, plots: bool | None = None) -> list[Path]:
         """Write ``mcmc_<backend>.nc``, ``mcmc_summary.json`` and the PNG plots; atomic writes."""
-        from ..results.atomic import atomic_call, atomic_write_text
+        from .._util.atomic import atomic_call, atomic_write_text
 
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)

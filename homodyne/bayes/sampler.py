@@ -15,13 +15,13 @@ guesses defaults. A record's ``run`` is the backend's public run function; for a
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from .._util.modules import module_available
 from ..errors import BackendUnavailableError
 
 if TYPE_CHECKING:
@@ -135,11 +135,3 @@ class MCMCBackend:
             f"{'is' if len(self.missing()) == 1 else 'are'} not installed here; install it with: "
             f"{self.install_hint()}"
         )
-
-
-def module_available(name: str) -> bool:
-    """Whether a module can be imported here, found without importing it."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_call
+from .._util.atomic import atomic_call
 
 __all__ = ["one_time_g2", "plot_fit", "plot_maps"]
 
