@@ -123,6 +123,32 @@ def _no_leaked_environment() -> Iterator[None]:
         )
 
 
+def keep_environment(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Have ``monkeypatch`` restore these variables after the test, set or not.
+
+    ``monkeypatch.delenv(name, raising=False)`` records nothing when the variable is not
+    set, so a variable that the code under test then sets (the CLI's
+    HOMODYNE_MCMC_BACKEND, the JAX variables the NumPyro backend sets before importing
+    JAX) would outlive the test. Setting it first makes monkeypatch remember its absence.
+    """
+    for name in names:
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.setenv(name, "")
+            monkeypatch.delenv(name)
+
+
+#: What the NumPyro backend and the GPU wrapper set in this process before importing JAX.
+JAX_ENVIRONMENT = (
+    "HOMODYNE_GPU_INTENT",
+    "JAX_ENABLE_X64",
+    "JAX_PLATFORMS",
+    "XLA_FLAGS",
+    "XLA_PYTHON_CLIENT_PREALLOCATE",
+)
+
+
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
