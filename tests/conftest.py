@@ -5,7 +5,8 @@ every test runs under (see docs/testing.rst):
   undone and reported as an error of the test that made it (use ``monkeypatch``);
 * with ``CI=true`` a test that skips because something is not installed fails instead
   (gpu-marked tests excepted, and tests/hpc outside its own stage, ``HOMODYNE_HPC_DEPLOY=1``);
-* tests under tests/mcmc carry the ``mcmc`` marker.
+* tests under tests/mcmc carry the ``mcmc`` marker, those that sample through the shared
+  backend runs also ``slow``.
 """
 
 from __future__ import annotations
@@ -176,7 +177,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``mcmc`` on everything in tests/mcmc; ``slow`` on the tests that sample a posterior
+    through the shared worker runs (minutes each on two cores)."""
     mcmc_dir = Path(__file__).parent / "mcmc"
     for item in items:
         if Path(str(item.fspath)).is_relative_to(mcmc_dir):
             item.add_marker(pytest.mark.mcmc)
+        # (tests/mcmc/test_backends.py reaches them through its session fixture "runs")
+        uses = set(getattr(item, "fixturenames", ()))
+        if {"pymc_run", "numpyro_run"} & uses or (
+            item.module.__name__.endswith("test_backends") and "runs" in uses
+        ):
+            item.add_marker(pytest.mark.slow)

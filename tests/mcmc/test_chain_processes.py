@@ -25,6 +25,7 @@ pytestmark = [
 ]
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_draws_of_sequential_chains(monkeypatch) -> None:
     from homodyne.optimization.mcmc_gpu_backend import run_gpu_mcmc_analysis
 
