@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..runtime import signals
 from .mcmc_common import (
     MCMCBackend,
     MCMCResult,
@@ -216,6 +217,7 @@ def run_cpu_mcmc_analysis(
             compile_kwargs={"mode": _MODES[mode]},
             mp_ctx=mp_ctx,
         )
+    signals.check()  # PyMC returns a partial trace after Ctrl-C: that is an interruption
     t_sample = clock() - t_sample0
     ss = idata.sample_stats
     stats = {

@@ -1,6 +1,8 @@
 """Atomic file writes: write to a temporary file in the same folder, then rename.
 
 A reader (or a crash) never sees a half-written file: either the old file or the new one.
+The files (and :func:`make_temp_dir` folders) get the permissions that ``open()`` and
+``mkdir()`` would give under the process umask, not the 0600 / 0700 of :mod:`tempfile`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,41 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_call", "atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "atomic_call",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "current_umask",
+    "make_temp_dir",
+    "umask_mode",
+]
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where /proc says it (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the classic read (briefly sets it)
+    os.umask(mask)
+    return mask
+
+
+def umask_mode(directory: bool = False) -> int:
+    """What ``open()`` (0o666) or ``mkdir()`` (0o777) would give under the umask."""
+    return (0o777 if directory else 0o666) & ~current_umask()
+
+
+def make_temp_dir(parent: Path, prefix: str, suffix: str) -> Path:
+    """:func:`tempfile.mkdtemp` in ``parent`` with ``mkdir()``'s permissions."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+    os.chmod(path, umask_mode(directory=True))
+    return path
 
 
 @contextlib.contextmanager
@@ -24,7 +60,10 @@ def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, umask_mode())
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
