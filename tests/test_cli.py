@@ -241,7 +241,7 @@ def test_simulate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     code, _, err = run(["simulate", "-o", str(out)], capsys)
     assert code == 2 and "exists" in err
     code, _, err = run(["simulate", "-o", str(tmp_path / "x.h5"), "--param", "D1=3"], capsys)
-    assert code == 1 and "unknown parameter 'D1'" in err
+    assert code == 2 and "unknown parameter 'D1'" in err
 
 
 def test_demo_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
