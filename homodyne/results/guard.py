@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, OutputError, OutputExistsError
+from ..runtime import signals
 
 __all__ = [
     "MARKER",
@@ -182,6 +183,9 @@ def remove_stale_partials(directory: Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(".lock"):
+            _remove_stale_lock(Path(entry.path))
+            continue
         if not entry.name.startswith(".") or not (
             entry.name.endswith(".partial") or ".old-" in entry.name
         ):
@@ -196,6 +200,28 @@ def remove_stale_partials(directory: Path) -> list[Path]:
                 log.warning("removed %s, left by a run that was killed", path)
                 removed.append(path)
     return removed
+
+
+def _remove_stale_lock(path: Path) -> None:
+    """Remove a lock file that no process holds (its run was killed)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)  # held: a live run
+        return
+    try:
+        if os.stat(path).st_ino == os.fstat(fd).st_ino:
+            os.unlink(path)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _is_stale(path: Path) -> bool:
@@ -292,6 +318,7 @@ class Reservation:
                 os.ftruncate(fd, 0)
                 os.write(fd, f"{os.getpid()}\n".encode())
                 self._fd = fd
+                signals.register_temp_dir(self.lock_path)
                 return
             os.close(fd)
         raise OutputError(f"{self.lock_path}: could not take the lock")  # pragma: no cover
@@ -303,6 +330,7 @@ class Reservation:
             os.unlink(self.lock_path)
         os.close(self._fd)
         self._fd = None
+        signals.unregister_temp_dir(self.lock_path)
 
 
 def _read_pid(fd: int) -> str:

@@ -118,7 +118,7 @@ def check() -> None:
 
 
 def register_temp_dir(path: str | Path) -> None:
-    """A folder to remove if the watchdog has to end the process."""
+    """A folder (or file: a lock) to remove if the watchdog has to end the process."""
     with _state.lock:
         _state.temp_dirs[str(path)] = None
 
@@ -133,7 +133,11 @@ def _remove_temp_dirs() -> None:
         paths = list(_state.temp_dirs)
         _state.temp_dirs.clear()
     for p in paths:
-        shutil.rmtree(p, ignore_errors=True)
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(p)
 
 
 # ------------------------------------------------------------------------ processes
