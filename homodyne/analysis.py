@@ -203,7 +203,7 @@ def run_analysis(
 
     out = config.output
     out_dir = Path(output_dir) if output_dir is not None else Path(out["directory"])
-    run_name = out["run_name"] or default_run_name(config.mode)
+    run_name = default_run_name(config.mode) if out["run_name"] is None else out["run_name"]
     # name, writable directory, no concurrent run, replaceable folder: before any work
     with reserve_run(out_dir, run_name, overwrite=out["overwrite"]):
         return _run_reserved(config, data_file, method, out_dir, run_name, command, quiet)

@@ -192,7 +192,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.mcmc_backend:
         os.environ["HOMODYNE_MCMC_BACKEND"] = args.mcmc_backend
     out = config.output
-    if args.run_name:
+    if args.run_name is not None:
         out["run_name"] = args.run_name
     if args.overwrite:
         out["overwrite"] = True

@@ -207,8 +207,8 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def write_cfg(folder: Path, mode: str, data: Path, **sections: dict) -> Path:
-    cfg = template(mode, data_file=str(data))
+def write_cfg(folder: Path, mode: str, data_file: Path, **sections: dict) -> Path:
+    cfg = template(mode, data_file=str(data_file))
     for name, values in sections.items():
         cfg[name].update(values)
     cfg["output"]["directory"] = str(folder / "out")
