@@ -255,6 +255,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     except Exception as exc:  # every failure becomes one line (and a traceback with -v)
         from .errors import HomodyneError
 
+        signum = signals.interrupted()
+        if signum is not None:  # a library failed because it was interrupted
+            print(signals.message(signum, signals.current_stage(), prog), file=sys.stderr)
+            return signals.EXIT_CODES.get(signum, 128 + signum)  # type: ignore[call-overload]
+
         if verbose:
             import traceback
 

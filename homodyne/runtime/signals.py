@@ -41,6 +41,7 @@ __all__ = [
     "GRACE_S",
     "Interrupted",
     "check",
+    "current_stage",
     "descendants",
     "guard",
     "interrupted",
@@ -103,6 +104,10 @@ def set_stage(stage: str) -> None:
     if stage and stage != _state.stage:
         _state.stage = stage
         log.info("stage: %s", stage)
+
+
+def current_stage() -> str:
+    return _state.stage
 
 
 def interrupted() -> int | None:
