@@ -114,7 +114,7 @@ def payload_sha256(arrays: Mapping[str, Any]) -> str:
             continue
         a = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        digest.update(a.tobytes())
+        digest.update(a.reshape(-1).view(np.uint8))  # the array's bytes, not a copy
     return digest.hexdigest()
 
 
