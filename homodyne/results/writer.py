@@ -33,9 +33,10 @@ from typing import Any
 
 import numpy as np
 
+from .._util.atomic import atomic_call, atomic_write_text, make_temp_dir
+from .._util.jsonable import json_default, jsonable
 from .._version import __version__
 from ..runtime import signals
-from .atomic import atomic_call, atomic_write_text, make_temp_dir
 from .guard import (
     check_replaceable,
     finish_folder,
@@ -81,22 +82,8 @@ def environment_info() -> dict[str, Any]:
     }
 
 
-def json_default(obj: Any) -> Any:
-    """JSON conversion for NumPy scalars/arrays and paths."""
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 def _finite_or_none(x: float | None) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
+    return None if x is None else jsonable(float(x))
 
 
 def fit_to_dict(result: Any, problem: Any) -> dict[str, Any]:
