@@ -251,14 +251,14 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     except KeyboardInterrupt as exc:  # signals.Interrupted for SIGINT, SIGTERM, SIGHUP
         signum = getattr(exc, "signum", None) or signals.interrupted() or 2
         print(signals.message(signum, getattr(exc, "stage", "the run"), prog), file=sys.stderr)
-        return signals.EXIT_CODES.get(signum, 128 + signum)  # type: ignore[call-overload]
+        return signals.exit_code(signum)
     except Exception as exc:  # every failure becomes one line (and a traceback with -v)
         from .errors import HomodyneError
 
         signum = signals.interrupted()
         if signum is not None:  # a library failed because it was interrupted
             print(signals.message(signum, signals.current_stage(), prog), file=sys.stderr)
-            return signals.EXIT_CODES.get(signum, 128 + signum)  # type: ignore[call-overload]
+            return signals.exit_code(signum)
 
         if verbose:
             import traceback

@@ -107,7 +107,7 @@ def payload_sha256(arrays: Mapping[str, Any]) -> str:
             continue
         a = np.ascontiguousarray(arrays[name])
         digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        digest.update(a.reshape(-1).view(np.uint8))  # the array's bytes, not a copy
+        digest.update(a.reshape(-1).view(np.uint8).data)  # the array's bytes, not a copy
     return digest.hexdigest()
 
 
@@ -178,7 +178,7 @@ def read_cache(path: Path, *, key: str, source: Path) -> Dataset | None:
                     path,
                 )
                 return None
-            npz = arrays  # type: ignore[assignment]
+            npz = arrays
             return Dataset(
                 c2=npz["c2_exp"],
                 phi=npz["phi_angles_list"],

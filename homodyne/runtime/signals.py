@@ -43,6 +43,7 @@ __all__ = [
     "check",
     "current_stage",
     "descendants",
+    "exit_code",
     "guard",
     "interrupted",
     "kill_pool",
@@ -67,13 +68,18 @@ GRACE_S = 3.0
 _PR_SET_DEATHSIG = 1
 
 
+def exit_code(signum: int) -> int:
+    """The exit status of a run ended by ``signum`` (128 + its number)."""
+    return 128 + int(signum)
+
+
 class Interrupted(KeyboardInterrupt):
     """The run was stopped by a signal; ``exit_code`` is 128 + the signal number."""
 
     def __init__(self, signum: int, stage: str) -> None:
         self.signum = signum
         self.stage = stage
-        self.exit_code = EXIT_CODES.get(signal.Signals(signum), 128 + signum)
+        self.exit_code = exit_code(signum)
         super().__init__(message(signum, stage))
 
 
@@ -295,7 +301,7 @@ def _watchdog(sock: socket.socket) -> None:
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.write(message(_state.signum, _state.stage) + "\n")
             sys.stderr.flush()
-        os._exit(EXIT_CODES.get(signal.Signals(_state.signum), 128 + _state.signum))
+        os._exit(exit_code(_state.signum))
 
 
 @contextlib.contextmanager
