@@ -158,7 +158,7 @@ def run_analysis(
     if method in ("mcmc", "all"):
         from .optimization.backends import get_mcmc_backend  # fails early, naming the extra
 
-        mcmc_fn, backend_name, _ = get_mcmc_backend()
+        mcmc_fn, backend_name, _ = get_mcmc_backend(config.mcmc["backend"])
     with Progress(quiet=quiet) as progress:
         progress.set("loading data")
         dataset = load_data(config, data_file)
