@@ -57,11 +57,11 @@ def resolve_settings(config: Any, overrides: Mapping[str, Any]) -> MCMCSettings:
         raise ConfigError(f"unknown MCMC option(s) {unknown}; allowed: {', '.join(allowed)}")
     given = {k: v for k, v in overrides.items() if v is not None}
     if not given:
-        return config.mcmc  # type: ignore[no-any-return]
+        return config.mcmc
     d = config.to_dict()
     d["mcmc"].update(given)
-    return config_from_dict(d, source="<MCMC options>").mcmc  # type: ignore[no-any-return]
+    return config_from_dict(d, source="<MCMC options>").mcmc
 
 
 def with_settings(settings: MCMCSettings, **changes: Any) -> MCMCSettings:
-    return replace(settings, **changes)
+    return replace(settings, **changes)  # type: ignore[type-var]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from .schema import SCHEMA
@@ -30,15 +30,15 @@ class Section(Mapping[str, Any]):
         raise AttributeError(f"{type(self).__name__} has no key {name!r}")
 
     def __getitem__(self, key: str) -> Any:
-        if key not in self.__dataclass_fields__:  # type: ignore[attr-defined]
+        if key not in self.__dataclass_fields__:
             raise KeyError(key)
         return getattr(self, key)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self.__dataclass_fields__)  # type: ignore[attr-defined]
+        return iter(self.__dataclass_fields__)
 
     def __len__(self) -> int:
-        return len(self.__dataclass_fields__)  # type: ignore[attr-defined]
+        return len(self.__dataclass_fields__)
 
     def to_dict(self) -> dict[str, Any]:
         """The section as plain JSON data (a deep copy)."""
@@ -50,13 +50,13 @@ def _class_name(section: str) -> str:
     return "".join(special.get(w, w.capitalize()) for w in section.split("_")) + "Section"
 
 
+def _copier(default: Any) -> Callable[[], Any]:
+    return lambda: copy.deepcopy(default)
+
+
 def _make(section: str) -> type[Section]:
     fields = [
-        (
-            key,
-            Any,
-            dataclasses.field(default_factory=lambda d=f.default: copy.deepcopy(d)),
-        )
+        (key, Any, dataclasses.field(default_factory=_copier(f.default)))
         for key, f in SCHEMA[section].items()
     ]
     name = _class_name(section)
