@@ -11,7 +11,10 @@ import pytest
 from ..conftest import write_config
 from .conftest import HAVE_PYMC, run_python
 
-pytestmark = pytest.mark.skipif(not HAVE_PYMC, reason="PyMC backend not installed")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not HAVE_PYMC, reason="PyMC backend not installed"),
+]
 
 
 def test_method_all_with_command_line_sampler_settings(tmp_path: Path, static_file: Path) -> None:
