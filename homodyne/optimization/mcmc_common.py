@@ -1041,7 +1041,7 @@ def build_idata(
     ``z`` holds the sampled vectors, shape (chains, draws, k); ``stats`` the sample
     statistics of :data:`SAMPLE_STATS`, each (chains, draws).
     """
-    import arviz as az
+    from ..results.inference_data import from_groups
 
     pr = spec.problem
     theta = spec.space.to_theta(z)
@@ -1096,16 +1096,9 @@ def build_idata(
         "noise_model": pr.noise_model,
         **{k: (v if isinstance(v, str | int | float) else json.dumps(v)) for k, v in attrs.items()},
     }
-    idata = az.from_dict(
-        posterior=posterior,
-        sample_stats=sample_stats,
-        observed_data={"c2_obs": pr.data},
-        constant_data=constant,
-        coords=coords,
-        dims=dims,
-        attrs=all_attrs,
-    )
-    return idata
+    groups = {"posterior": posterior, "sample_stats": sample_stats}
+    groups |= {"observed_data": {"c2_obs": pr.data}, "constant_data": constant}
+    return from_groups(groups, coords=coords, dims=dims, attrs=all_attrs)
 
 
 def _jsonable(v: Any) -> Any:
@@ -1139,9 +1132,9 @@ _STAT_COLUMNS = (
 
 
 def _summary_table(idata: Any, var_names: Sequence[str]) -> dict[str, dict[str, float | None]]:
-    import arviz as az
+    from ..results.inference_data import summary_frame
 
-    df = az.summary(idata, var_names=list(var_names), hdi_prob=HDI_PROB, round_to="none")
+    df = summary_frame(idata, var_names, HDI_PROB)
     out = {}
     for label, row in df.iterrows():
         out[str(label)] = {c: _jsonable(row[c]) for c in _STAT_COLUMNS if c in row}

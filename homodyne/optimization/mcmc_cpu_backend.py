@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..runtime.stacks import imported
 from .mcmc_common import (
     MCMCBackend,
     MCMCResult,
@@ -185,12 +186,7 @@ def run_cpu_mcmc_analysis(
         spec.problem.n_data,
         mode,
     )
-    if (
-        mp_ctx is None
-        and n_cores > 1
-        and sys.platform.startswith("linux")
-        and "jax" not in sys.modules
-    ):
+    if mp_ctx is None and n_cores > 1 and sys.platform.startswith("linux") and not imported("jax"):
         # The workers inherit the loaded PyMC and the compiled model instead of importing
         # and compiling again (forkserver, PyMC's default, exists for fork-unsafe JAX).
         mp_ctx = "fork"

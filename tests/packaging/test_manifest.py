@@ -30,10 +30,11 @@ def test_environments_and_solve_groups(manifest):
     assert {"cpu", "gpu", "dev", "docs"} <= set(envs)
     groups = {name: e["solve-group"] for name, e in envs.items()}
     assert groups["gpu"] not in {groups["cpu"], groups["dev"], groups["docs"]}
-    assert groups["gpu-cuda13"] not in {groups["cpu"], groups["gpu"]}
-    assert mf.env_platforms(manifest, "gpu") == ["linux-64-cuda12"]
-    assert mf.env_platforms(manifest, "gpu-cuda13") == ["linux-64-cuda13"]
-    assert mf.platforms(manifest)["linux-64-cuda13"] == {"subdir": "linux-64", "cuda": "13"}
+    assert mf.env_platforms(manifest, "gpu") == ["linux-64-cuda12", "linux-aarch64-cuda12"]
+    assert "linux-aarch64" in mf.env_platforms(manifest, "cpu")
+    assert "linux-aarch64" in mf.env_platforms(manifest, "jax")
+    # CUDA 13 is opt-in: not an environment, platform or feature of the default workspace
+    assert not any("cuda13" in n for n in [*envs, *mf.platforms(manifest), *mf.features(manifest)])
     gpu = mf.env_specs(manifest, "gpu")
     assert gpu["jaxlib"].build == "cuda12*" and "pytensor" not in gpu and "pymc" not in gpu
     assert not {"jax", "jaxlib", "numpyro"} & set(mf.env_specs(manifest, "dev"))
