@@ -31,6 +31,7 @@ from ..bayes.result import MCMCResult
 from ..bayes.run import cpu_description, run_mcmc, timer
 from ..bayes.sampler import Draws, MCMCBackend, module_available
 from ..bayes.settings import MCMCSettings
+from ..runtime.stacks import imported
 
 __all__ = [
     "BACKEND",
@@ -164,7 +165,7 @@ class PyMCSampler:
             mp_ctx is None
             and n_cores > 1
             and sys.platform.startswith("linux")
-            and "jax" not in sys.modules
+            and not imported("jax")
         ):
             # The workers inherit the loaded PyMC and the compiled model instead of importing
             # and compiling again (forkserver, PyMC's default, exists for fork-unsafe JAX).

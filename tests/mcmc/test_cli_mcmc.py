@@ -29,7 +29,8 @@ import os, sys
 os.environ["HOMODYNE_GPU_INTENT"] = "false"
 from homodyne.run_homodyne import main
 rc = main({argv!r})
-print("STACKS", sorted(m for m in sys.modules if m.split(".")[0] in ("jax", "numpyro")))
+from homodyne.runtime.stacks import imported_modules  # ArviZ 1 registers lazy jax/numpyro
+print("STACKS", imported_modules(("jax", "numpyro")))
 sys.exit(rc)
 """
     proc = run_python(code, env={"MPLBACKEND": "Agg"}, timeout=600)
