@@ -143,7 +143,12 @@ def write_run(
             }
             doc["scaling"] = cl["scaling"]
             doc["classical"] = cl
-            rf.write_text("report.txt", res.report() + "\n")
+            from .results.derived import derived_curves, derived_report_lines
+
+            derived = derived_curves(problem, res.parameters.values(), covariance=res.covariance)
+            doc["derived"] = {"classical": derived}
+            report = res.report(truth=getattr(problem, "truth", None))
+            rf.write_text("report.txt", "\n".join([report, *derived_report_lines(derived)]) + "\n")
             fitted, resid = _fitted_matrices(problem, res)
             rf.write_npz(
                 "fit.npz",
@@ -167,6 +172,10 @@ def write_run(
                     problem.t,
                     problem.phi.tolist(),
                 )
+                from .results.derived import plot_derived
+                from .results.plots import _save
+
+                plot_derived(derived, rf.path / "derived_physics.png", _save)
         if outcome.mcmc is not None:
             doc["mcmc"] = outcome.mcmc.summary
             outcome.mcmc.save(rf.path)
@@ -181,6 +190,9 @@ def write_run(
                     for name, s in outcome.mcmc.summary.get("parameters", {}).items()
                     if name in problem.parameters
                 }
+        from .results.verdict import run_verdict
+
+        doc["verdict"] = run_verdict(outcome.classical, outcome.mcmc)
         rf.write_json("results.json", doc)
         final = rf.final
     outcome.run_dir = final

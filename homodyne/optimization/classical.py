@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,45 +85,55 @@ class FitResult:
     starts: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     at_bounds: list[str] = field(default_factory=list)
+    #: The :class:`~homodyne.results.verdict.Verdict` of this fit (set by :func:`fit`).
+    assessment: Any = None
 
     @property
     def values(self) -> dict[str, float]:
         return {n: p.value for n, p in self.parameters.items()}
 
     def verdict(self) -> str:
-        """A one-line judgement of the fit quality."""
-        if not self.success:
-            return f"FAILED: {self.message}"
-        if self.noise_model == "unit":
-            return "fit converged (noise not specified: χ² has no absolute meaning)"
-        if self.chi2_red > 1.5:
-            return (
-                f"POOR: reduced χ² = {self.chi2_red:.3g} is far above 1, the model does not "
-                "describe the data at this point (a wrong minimum, a wrong mode, or underestimated noise)"
-            )
-        return f"good: reduced χ² = {self.chi2_red:.3g}"
+        """A one-line judgement of the fit (the level and its most severe reason)."""
+        if self.assessment is None:
+            return f"converged: {self.message}" if self.success else f"FAILED: {self.message}"
+        return str(self.assessment.text())
 
-    def report(self) -> str:
-        """A human-readable fit report."""
+    def _not_constrained(self) -> list[str]:
+        if self.assessment is None:
+            return []
+        return list(self.assessment.checks.get("constrained", {}).get("not_constrained", []))
+
+    def report(self, truth: Mapping[str, float | None] | None = None) -> str:
+        """A human-readable fit report (with a truth column when ``truth`` is given)."""
+        from ..results.report import truth_note
+
         lines = [
             f"[[Fit]] method={self.method}  converged={self.success}  ({self.message})",
             f"    iterations={self.n_iterations}  model evaluations={self.n_evaluations}  time={self.wall_time:.3f} s",
             f"    data points={self.n_data}  free parameters={self.n_free}  noise={self.noise_model}"
             f" (σ per angle {np.array2string(self.sigma, precision=3)})",
             f"    χ²={self.chi2:.6g}  reduced χ²={self.chi2_red:.4f}",
-            f"    verdict: {self.verdict()}",
+            *(
+                self.assessment.lines()
+                if self.assessment is not None
+                else [f"    verdict: {self.verdict()}"]
+            ),
             "[[Parameters]]"
             + ("  (errors scaled by sqrt(reduced χ²))" if self.errors_scaled else ""),
         ]
         for name, p in self.parameters.items():
             if p.fixed:
-                lines.append(f"    {name:<20s} = {p.value:< 14.6g} (fixed) {p.unit}")
+                lines.append(
+                    f"    {name:<20s} = {p.value:< 14.6g} (fixed) {p.unit}"
+                    + truth_note(p.value, None, (truth or {}).get(name), False)
+                )
                 continue
             err = p.stderr if p.stderr is not None else float("nan")
             rel = abs(err / p.value) * 100 if p.value else float("inf")
             flag = "  AT BOUND" if name in self.at_bounds else ""
-            if np.isfinite(err) and err > abs(p.value) and err > 0.1 * (p.max - p.min):
+            if name in self._not_constrained():
                 flag += "  (not constrained by these data)"
+            flag += truth_note(p.value, err, (truth or {}).get(name), name in self.at_bounds)
             lines.append(
                 f"    {name:<20s} = {p.value:< 14.6g} +/- {err:<11.4g} ({rel:.3g}%) {p.unit}{flag}"
             )
@@ -147,11 +157,15 @@ class FitResult:
                         )
             if not hits:
                 lines.append("    none")
-        if self.starts:
-            best = min(s["chi2"] for s in self.starts)
-            near = sum(1 for s in self.starts if s["chi2"] <= best * (1 + 1e-3) + 1e-9)
+        if self.assessment is not None and self.assessment.directions:
+            lines.append("[[Identifiability]] near-degenerate directions of the covariance")
+            lines += [f"    {d.text}" for d in self.assessment.directions]
+        ms = self.assessment.checks.get("multistart", {}) if self.assessment is not None else {}
+        if ms.get("starts"):
+            agree = "agree" if not ms["disagree"] else f"differ in {', '.join(ms['disagree'])}"
             lines.append(
-                f"[[Multistart]] {len(self.starts)} starts; {near} reached the best χ² (within 0.1%)"
+                f"[[Multistart]] {ms['starts']} starts; {ms['reached_best']} reached the best χ² "
+                f"(within max(1, 1e-6 χ²)); their parameters {agree}"
             )
         for w in self.warnings:
             lines.append(f"WARNING: {w}")
@@ -579,6 +593,7 @@ def _local_fit(
         "converged": ok,
         "message": msg,
         "start": start_free.tolist(),
+        "end": engine.to_physical(z[: engine.k]).tolist(),
     }
 
 
@@ -708,19 +723,12 @@ def _summarise(
     free_names = problem.parameters.free_names
     stderrs = {n: float(err_all[i]) for i, n in enumerate(free_names)}
     fitted = problem.parameters.updated(th, stderrs)
-    at_bounds = []
-    lo, hi = engine.lower, engine.upper
-    span = hi - lo
-    for i, n in enumerate(free_names):
-        if z[i] <= lo[i] + 1e-9 * span[i] or z[i] >= hi[i] - 1e-9 * span[i]:
-            at_bounds.append(n)
     warnings = negative_rate_warnings(th, problem.t, problem.mode)
-    if at_bounds:
-        warnings.append(
-            f"parameter(s) at a bound: {', '.join(at_bounds)}; the error there is not reliable"
-        )
-    starts = [{"start": r["start"], "chi2": r["chi2"], "converged": r["converged"]} for r in tried]
-    return FitResult(
+    starts = [
+        {"start": r["start"], "end": r["end"], "chi2": r["chi2"], "converged": r["converged"]}
+        for r in tried
+    ]
+    result = FitResult(
         method=method,
         parameters=fitted,
         contrast=con.copy(),
@@ -745,5 +753,15 @@ def _summarise(
         errors_scaled=scaled,
         starts=starts,
         warnings=warnings,
-        at_bounds=at_bounds,
     )
+    from ..results.verdict import classical_verdict
+
+    result.assessment = classical_verdict(result, problem)
+    result.at_bounds = [
+        n for n in free_names if n in result.assessment.checks["bounds"]["at_bound"]
+    ]
+    if result.at_bounds:
+        warnings.append(
+            f"parameter(s) at a bound: {', '.join(result.at_bounds)}; the error there is not reliable"
+        )
+    return result
