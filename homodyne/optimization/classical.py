@@ -710,7 +710,12 @@ def _summarise(
         if not np.all(np.isfinite(cov_all)):
             raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
-        cov_all = np.linalg.pinv(H)
+        # Singular normal equations (an exactly degenerate combination): a relative ridge
+        # of 1e-12 keeps the degenerate direction's variance huge (errors of the
+        # parameters in it "not constrained"), where a pseudo-inverse would drop it and
+        # report small errors.
+        hd = np.clip(np.diag(H), 1e-300, None)
+        cov_all = np.linalg.inv(H + 1e-12 * np.diag(hd))
     if scaled:
         cov_all = cov_all * chi2_red
     k, S = engine.k, engine.S
@@ -719,7 +724,8 @@ def _summarise(
     err_all = np.sqrt(np.clip(np.diag(cov_all), 0, None))
     cov = cov_all[:k, :k]
     d = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
-    corr = cov / np.outer(d, d)
+    with np.errstate(over="ignore", invalid="ignore"):
+        corr = np.clip(np.nan_to_num(cov / np.outer(d, d)), -1.0, 1.0)
     free_names = problem.parameters.free_names
     stderrs = {n: float(err_all[i]) for i, n in enumerate(free_names)}
     fitted = problem.parameters.updated(th, stderrs)
