@@ -138,12 +138,24 @@ def test_multistart_agreement_is_checked(static_file: Path) -> None:
     assert "[[Multistart]] 4 starts" in result.report()
 
 
-def test_truth_column_in_report(static_file: Path) -> None:
+def test_truth_column_in_report(tmp_path: Path, static_file: Path) -> None:
+    """report.txt shows the truth beside each value whenever the problem carries it."""
+    from homodyne.analysis import RunOutcome, write_run
+
     result, problem = _fit(static_file)
-    text = result.report(truth=STATIC_TRUTH)
+    assert "truth" not in result.report()
+    problem.truth = dict(STATIC_TRUTH)  # what a simulated file's Dataset/Problem carries
+    cfg = config_from_dict(template("static_anisotropic", data_file=str(static_file)))
+    folder = write_run(
+        RunOutcome(cfg, problem, classical=result),
+        output_dir=tmp_path,
+        run_name="t",
+        overwrite=False,
+        plots=False,
+    )
+    text = (folder / "report.txt").read_text()
     line = next(ln for ln in text.splitlines() if ln.strip().startswith("alpha"))
     assert "truth -0.3 (" in line and "σ)" in line
-    assert "truth" not in result.report()
 
 
 def test_identifiability_of_a_known_covariance() -> None:
