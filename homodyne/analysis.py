@@ -179,6 +179,9 @@ def write_run(
         if outcome.mcmc is not None:
             doc["mcmc"] = outcome.mcmc.summary
             outcome.mcmc.save(rf.path)
+            from .results.mcmc_report import write_mcmc_report
+
+            write_mcmc_report(rf, outcome.mcmc, problem, doc, plots=plots)
             if "parameters" not in doc:
                 doc["parameters"] = {
                     name: {
