@@ -5,9 +5,9 @@ finding with a level, a reason and a remedy; the verdict's level is the most sev
 finding's. Levels, most severe first:
 
 ``stuck``
-    (MCMC) the sampler did not explore the posterior: tree depth saturated on most draws,
-    the step size collapsed, R̂ above 1.1, or sigma_scale far above 1 together with one
-    of those.
+    (MCMC) the sampler did not explore the posterior: tree depth saturated on most draws
+    or the step size collapsed, or R̂ above 1.1 with sigma_scale far above 1 (chains
+    held in a region where the model does not describe the data).
 ``not-converged``
     the optimiser stopped without converging, only one of several starts reached the
     best χ² (the global minimum is not confirmed), or (MCMC) R̂, ESS or divergences
@@ -63,8 +63,11 @@ CHI2_P_MIN = 1e-3
 TREE_DEPTH_STUCK = 0.5
 #: MCMC: median step size below which it has collapsed.
 STEP_SIZE_MIN = 1e-3
-#: MCMC: R̂ above which the chains did not mix at all (stuck), not merely too short.
+#: MCMC: R̂ above which the chains did not mix at all (stuck, together with one of the
+#: other signs), not merely too short.
 RHAT_STUCK = 1.1
+#: MCMC: sigma_scale above this means the model at the draws is far from the data.
+SIGMA_SCALE_FAR = 1.5
 
 
 @dataclass(frozen=True)
@@ -544,11 +547,14 @@ def mcmc_verdict(
         if med < STEP_SIZE_MIN:
             stuck_reasons.append(f"the step size collapsed (median {med:.2g} < {STEP_SIZE_MIN:g})")
     rhat = (conv_checks.get("r_hat") or {}).get("value")
-    if rhat is not None and rhat > RHAT_STUCK:
-        stuck_reasons.append(f"R-hat {rhat:.3g} > {RHAT_STUCK} (the chains disagree)")
     ss_mean = float(np.mean(sigma_scale)) if sigma_scale is not None and sigma_scale.size else None
+    far = ss_mean is not None and ss_mean > SIGMA_SCALE_FAR
+    # R-hat above 1.1 alone is a run too short to mix (not converged); with saturated
+    # trees, a collapsed step size or sigma_scale far above 1 the chains are stuck
+    if rhat is not None and rhat > RHAT_STUCK and (stuck_reasons or far):
+        stuck_reasons.append(f"R-hat {rhat:.3g} > {RHAT_STUCK} (the chains disagree)")
     if stuck_reasons:
-        if ss_mean is not None and ss_mean > 1.5:
+        if far:
             stuck_reasons.append(f"sigma_scale {ss_mean:.3g} far above 1")
         v.findings.append(
             Finding(
