@@ -619,7 +619,7 @@ def write_template(
     mode: str, path: str | Path, *, overwrite: bool = False, data_file: str | None = None
 ) -> Path:
     """Write a template configuration; refuses to replace a file unless asked."""
-    from .results.atomic import atomic_write_text
+    from ._util.atomic import atomic_write_text
 
     p = Path(path)
     if p.exists() and not overwrite:

@@ -47,8 +47,6 @@ from typing import Any
 
 import numpy as np
 
-from . import trig
-
 __all__ = [
     "MODES",
     "angle_groups",
@@ -145,7 +143,7 @@ def sinc_squared(x: Any, xp: Any = np) -> Any:
     """sinc²(x) = (sin x / x)², unnormalised, safe (and differentiable) at x = 0."""
     small = xp.abs(x) < _SERIES_X
     x_safe = xp.where(small, 1.0, x)
-    ratio = trig.sin(x_safe, xp) / x_safe
+    ratio = xp.sin(x_safe) / x_safe  # the namespace's sine (the JAX backend brings its own)
     # square() and the nested form keep PyTensor's gradient of the series one pass over
     # the pairs; written as x*x - x2*x2 terms its rewrites split it into one pass per
     # factor (2.7 times slower per gradient of the laminar model).

@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from .._util.jsonable import jsonable
 from ..problem import Problem
-from .diagnostics import HDI_PROB, _jsonable, summary_table, verdict
+from .diagnostics import HDI_PROB, summary_table, verdict
 from .idata import build_idata
 from .posterior import PosteriorSpec
 from .prepare import reduction_report
@@ -123,7 +124,7 @@ class MCMCResult:
         samp_s = self.timing.get("sampling_s") or self.timing.get("total_s")
         tot_s = self.timing.get("total_s")
         nsteps = np.asarray(ss["n_steps"].values) if "n_steps" in ss else None
-        return _jsonable(
+        return jsonable(
             {
                 "backend": self.backend,
                 "backend_name": self.backend_name,
@@ -169,7 +170,7 @@ class MCMCResult:
         )
 
     def _assess(self, convergence: dict[str, Any]) -> dict[str, Any]:
-        from ..results.mcmc_report import mcmc_assessment
+        from ..results.mcmc_outputs import mcmc_assessment
 
         self._assessment = mcmc_assessment(self, convergence)
         return dict(self._assessment.to_dict())
@@ -183,15 +184,16 @@ class MCMCResult:
 
     # ------------------------------------------------------------------ report
     def report(self, truth: Mapping[str, float | None] | None = None) -> str:
-        """report.txt of the run, in the classical report's format (with a truth column)."""
-        from ..results.mcmc_report import mcmc_report
+        """report.txt of the run (:func:`homodyne.results.report.mcmc_report`), in the
+        classical report's format, with a truth column when ``truth`` is given."""
+        from ..results.report import mcmc_report
 
         return mcmc_report(self, truth)
 
     # ------------------------------------------------------------------ files
     def save(self, run_dir: str | Path, *, plots: bool | None = None) -> list[Path]:
         """Write ``mcmc_<backend>.nc``, ``mcmc_summary.json`` and the PNG plots; atomic writes."""
-        from ..results.atomic import atomic_call, atomic_write_text
+        from .._util.atomic import atomic_call, atomic_write_text
 
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)

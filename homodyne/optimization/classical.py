@@ -98,78 +98,12 @@ class FitResult:
             return f"converged: {self.message}" if self.success else f"FAILED: {self.message}"
         return str(self.assessment.text())
 
-    def _not_constrained(self) -> list[str]:
-        if self.assessment is None:
-            return []
-        return list(self.assessment.checks.get("constrained", {}).get("not_constrained", []))
-
     def report(self, truth: Mapping[str, float | None] | None = None) -> str:
-        """A human-readable fit report (with a truth column when ``truth`` is given)."""
-        from ..results.report import truth_note
+        """A human-readable fit report (:func:`homodyne.results.report.fit_report`), with a
+        truth column when ``truth`` is given."""
+        from ..results.report import fit_report
 
-        lines = [
-            f"[[Fit]] method={self.method}  converged={self.success}  ({self.message})",
-            f"    iterations={self.n_iterations}  model evaluations={self.n_evaluations}  time={self.wall_time:.3f} s",
-            f"    data points={self.n_data}  free parameters={self.n_free}  noise={self.noise_model}"
-            f" (σ per angle {np.array2string(self.sigma, precision=3)})",
-            f"    χ²={self.chi2:.6g}  reduced χ²={self.chi2_red:.4f}",
-            *(
-                self.assessment.lines()
-                if self.assessment is not None
-                else [f"    verdict: {self.verdict()}"]
-            ),
-            "[[Parameters]]"
-            + ("  (errors scaled by sqrt(reduced χ²))" if self.errors_scaled else ""),
-        ]
-        for name, p in self.parameters.items():
-            if p.fixed:
-                lines.append(
-                    f"    {name:<20s} = {p.value:< 14.6g} (fixed) {p.unit}"
-                    + truth_note(p.value, None, (truth or {}).get(name), False)
-                )
-                continue
-            err = p.stderr if p.stderr is not None else float("nan")
-            rel = abs(err / p.value) * 100 if p.value else float("inf")
-            flag = "  AT BOUND" if name in self.at_bounds else ""
-            if name in self._not_constrained():
-                flag += "  (not constrained by these data)"
-            flag += truth_note(p.value, err, (truth or {}).get(name), name in self.at_bounds)
-            lines.append(
-                f"    {name:<20s} = {p.value:< 14.6g} +/- {err:<11.4g} ({rel:.3g}%) {p.unit}{flag}"
-            )
-        lines.append("[[Scaling]] contrast / offset per angle")
-        for k in range(self.contrast.size):
-            lines.append(
-                f"    {k:3d}: contrast {self.contrast[k]:.5f} +/- {self.contrast_stderr[k]:.2g}"
-                f"   offset {self.offset[k]:.5f} +/- {self.offset_stderr[k]:.2g}"
-                f"   reduced χ² {self.chi2_red_per_angle[min(k, self.chi2_red_per_angle.size - 1)]:.3f}"
-            )
-        if self.free_names:
-            lines.append("[[Correlations]] (|r| > 0.5)")
-            hits = 0
-            for i in range(len(self.free_names)):
-                for j in range(i + 1, len(self.free_names)):
-                    r = self.correlation[i, j]
-                    if abs(r) > 0.5:
-                        hits += 1
-                        lines.append(
-                            f"    C({self.free_names[i]}, {self.free_names[j]}) = {r:+.4f}"
-                        )
-            if not hits:
-                lines.append("    none")
-        if self.assessment is not None and self.assessment.directions:
-            lines.append("[[Identifiability]] near-degenerate directions of the covariance")
-            lines += [f"    {d.text}" for d in self.assessment.directions]
-        ms = self.assessment.checks.get("multistart", {}) if self.assessment is not None else {}
-        if ms.get("starts"):
-            agree = "agree" if not ms["disagree"] else f"differ in {', '.join(ms['disagree'])}"
-            lines.append(
-                f"[[Multistart]] {ms['starts']} starts; {ms['reached_best']} reached the best χ² "
-                f"(within max(1, 1e-6 χ²)); their parameters {agree}"
-            )
-        for w in self.warnings:
-            lines.append(f"WARNING: {w}")
-        return "\n".join(lines)
+        return fit_report(self, truth)
 
 
 # =========================================================================== scaling
@@ -628,6 +562,26 @@ def fit(
         return _fit(
             problem, method, multistart, coarse_frames, max_iterations, ftol, xtol, seed, progress
         )
+
+
+def fit_configured(config: Any, problem: Problem, progress: Any = None) -> FitResult:
+    """:func:`fit` with the settings of a configuration's ``classical`` section.
+
+    ``progress`` is a :class:`homodyne.progress.Progress` (or None)."""
+    c = config.classical
+    if progress:
+        progress.set("classical fit")
+    return fit(
+        problem,
+        method=c["method"],
+        multistart=c["multistart"],
+        coarse_frames=c["coarse_frames"],
+        max_iterations=c["max_iterations"],
+        ftol=c["ftol"],
+        xtol=c["xtol"],
+        seed=c["seed"],
+        progress=progress.update if progress else None,
+    )
 
 
 def _fit(

@@ -13,7 +13,8 @@ comes with an uncertainty band:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -170,14 +171,9 @@ def derived_report_lines(derived: dict[str, Any]) -> list[str]:
     return lines
 
 
-def plot_derived(
-    derived: dict[str, Any], path: Any, save: Callable[[Any, Any], Any], title: str = ""
-) -> Any:
+def plot_derived(derived: dict[str, Any], path: Path, title: str = "") -> Path:
     """One figure: J(t), gdot(t) (laminar) and τ_e(t), each with its band."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    from .figures import new_figure, save_png
 
     curves = derived["curves"]
     panels: list[Sequence[str]] = [["J"]]
@@ -185,8 +181,8 @@ def plot_derived(
         panels.append(["gamma_dot"])
     panels.append([n for n in curves if n.startswith("tau_e")])
     t = np.asarray(derived["t"], dtype=float)
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8), layout="constrained")
-    axes = np.atleast_1d(axes)
+    fig = new_figure(4.6 * len(panels), 3.8, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
     ylabels = {"J": "J(t) [Å²/s]", "gamma_dot": "γ̇(t) [1/s]", "tau_e": "τ_e(t) [s]"}
     for ax, names in zip(axes, panels, strict=True):
         for k, name in enumerate(names):
@@ -206,4 +202,4 @@ def plot_derived(
             if len(names) > 1:
                 ax.legend(fontsize=6, ncol=2)
     fig.suptitle(title or f"derived quantities, band: {derived['band']}", fontsize=9)
-    return save(fig, path)
+    return save_png(fig, path)

@@ -1,4 +1,4 @@
-"""The verdict and report.txt of an MCMC result, in the same format as the classical one.
+"""The verdict, residual summary and run-folder outputs of an MCMC result.
 
 Works on the shared :class:`homodyne.bayes.result.MCMCResult` (any backend): its
 InferenceData holds the free parameters, ``contrast``/``offset`` per angle,
@@ -12,10 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from .report import truth_note
 from .verdict import Verdict, mcmc_verdict
 
-__all__ = ["mcmc_assessment", "mcmc_report", "posterior_draws", "residual_summary"]
+__all__ = ["mcmc_assessment", "posterior_draws", "residual_summary", "write_mcmc_report"]
 
 
 def posterior_draws(result: Any) -> np.ndarray:
@@ -89,84 +88,6 @@ def residual_summary(result: Any) -> dict[str, Any]:
     }
 
 
-def _fmt(v: Any, spec: str) -> str:
-    return "nan" if v is None else format(v, spec)
-
-
-def mcmc_report(result: Any, truth: Mapping[str, float | None] | None = None) -> str:
-    """report.txt of an MCMC run: header, verdict, parameters, scaling, noise, correlations."""
-    s = result.summary
-    st = result.settings
-    red = s["data_reduction"]
-    res = residual_summary(result)
-    v = result.assessment
-    lines = [
-        f"[[MCMC]] backend={result.backend} ({result.backend_name})  device={result.device}  "
-        f"converged={bool(s['verdict']['passed'])}",
-        f"    chains={st.chains}  tune={st.tune}  draws={st.draws}  target_accept={st.target_accept}  "
-        f"max_treedepth={st.max_treedepth}  seed={st.seed}",
-        f"    data points={red['n_values_used']} ({100 * red['fraction_used']:.1f}% of "
-        f"{red['n_values_full']}; frame_stride={red['frame_stride']}, max_lag={red['max_lag']})  "
-        f"angles={red['n_angles']}  noise={result.problem.noise_model} "
-        f"(σ per angle {np.array2string(np.asarray(result.problem.sigma), precision=3)})",
-        f"    time={s['time'].get('total_s', float('nan')):.1f} s (sampling "
-        f"{s['time'].get('sampling_s', float('nan')):.1f} s)  divergences={s['divergences']}  "
-        f"mean tree depth={_fmt(s['tree_depth']['mean'], '.2f')} "
-        f"({_fmt(s['tree_depth']['hits_max_treedepth'], 'd')} draws at the maximum)",
-        f"    start: {s['start']['source']}",
-        f"    residuals / σ (posterior-mean model): mean {res['mean']:.3f}, sd {res['sd']:.3f}, "
-        f"reduced χ² {res['reduced_chi2']:.4f}   sigma_scale {res['sigma_scale_mean']:.4g} ± "
-        f"{res['sigma_scale_sd']:.2g}",
-        *v.lines(),
-        "[[Parameters]]  posterior mean +/- sd, 94% HDI, R-hat, bulk/tail ESS",
-    ]
-    at = set(v.checks.get("bounds", {}).get("at_bound", []))
-    loose = set(v.checks.get("constrained", {}).get("not_constrained", []))
-    for name, row in s["parameters"].items():
-        t = (truth or {}).get(name)
-        if row.get("fixed"):
-            lines.append(
-                f"    {name:<20s} = {row['mean']:< 14.6g} (fixed) {row['unit']}"
-                + truth_note(row["mean"], None, t, False)
-            )
-            continue
-        flag = "  AT BOUND" if name in at else ""
-        if name in loose:
-            flag += "  (not constrained by these data)"
-        flag += truth_note(row["mean"], row.get("sd"), t, name in at)
-        lines.append(
-            f"    {name:<20s} = {_fmt(row['mean'], '< 14.6g')} +/- {_fmt(row['sd'], '<11.4g')} "
-            f"[{_fmt(row['hdi_3%'], '.5g')}, {_fmt(row['hdi_97%'], '.5g')}]  R-hat "
-            f"{_fmt(row.get('r_hat'), '.4f')}  ESS {_fmt(row.get('ess_bulk'), '.0f')}/"
-            f"{_fmt(row.get('ess_tail'), '.0f')} {row['unit']}{flag}"
-        )
-    lines.append("[[Scaling]] contrast / offset per angle (posterior mean +/- sd)")
-    phi = np.asarray(result.problem.phi, dtype=float)
-    rows = zip(s["scaling"]["contrast"], s["scaling"]["offset"], strict=True)
-    for k, (c, o) in enumerate(rows):
-        where = f"φ = {phi[k]:g}°" if len(s["scaling"]["contrast"]) == phi.size else "shared"
-        lines.append(
-            f"    {k:3d}: contrast {_fmt(c.get('mean'), '.5f')} +/- {_fmt(c.get('sd'), '.2g')}   "
-            f"offset {_fmt(o.get('mean'), '.5f')} +/- {_fmt(o.get('sd'), '.2g')}   ({where})"
-        )
-    draws = posterior_draws(result)
-    names = list(result.free_names)
-    if draws.shape[0] > 2 and len(names) > 1:
-        corr = np.corrcoef(draws, rowvar=False)
-        lines.append("[[Correlations]] (posterior, |r| > 0.5)")
-        hits = [
-            f"    C({names[i]}, {names[j]}) = {corr[i, j]:+.4f}"
-            for i in range(len(names))
-            for j in range(i + 1, len(names))
-            if abs(corr[i, j]) > 0.5
-        ]
-        lines += hits or ["    none"]
-    if v.directions:
-        lines.append("[[Identifiability]] near-degenerate directions of the posterior")
-        lines += [f"    {d.text}" for d in v.directions]
-    return "\n".join(lines)
-
-
 def write_mcmc_report(
     rf: Any, result: Any, problem: Any, doc: dict[str, Any], *, plots: bool
 ) -> None:
@@ -193,6 +114,4 @@ def write_mcmc_report(
         text = old.read_text().rstrip("\n") + "\n\n" + text
     rf.write_text("report.txt", text + "\n")
     if plots:
-        from .plots import _save
-
-        plot_derived(derived, rf.path / "derived_physics.png", _save)
+        plot_derived(derived, rf.path / "derived_physics.png")
