@@ -16,6 +16,9 @@ from .verdict import Verdict, mcmc_verdict
 
 __all__ = ["mcmc_assessment", "posterior_draws", "residual_summary", "write_mcmc_report"]
 
+#: The derived curves' HDI bands use at most this many (evenly spaced) posterior draws.
+_DERIVED_DRAWS = 500
+
 
 def posterior_draws(result: Any) -> np.ndarray:
     """Draws of the free physical parameters, (n_draws, k) in ``result.free_names`` order."""
@@ -99,8 +102,8 @@ def write_mcmc_report(
     from .derived import derived_curves, derived_report_lines, plot_derived
 
     draws = posterior_draws(result)
-    if draws.shape[0] > 1000:
-        draws = draws[np.linspace(0, draws.shape[0] - 1, 1000).astype(int)]
+    if draws.shape[0] > _DERIVED_DRAWS:
+        draws = draws[np.linspace(0, draws.shape[0] - 1, _DERIVED_DRAWS).astype(int)]
     values = problem.parameters.values().copy()
     free = np.nonzero(problem.parameters.free_mask)[0]
     values[free] = draws.mean(axis=0)

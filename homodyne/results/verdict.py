@@ -10,8 +10,8 @@ finding's. Levels, most severe first:
     held in a region where the model does not describe the data).
 ``not-converged``
     the optimiser stopped without converging, only one of several starts reached the
-    best χ² (the global minimum is not confirmed), or (MCMC) R̂, ESS or divergences
-    miss their thresholds.
+    best χ² while χ² is not consistent with the noise (a better minimum may exist), or
+    (MCMC) R̂, ESS or divergences miss their thresholds.
 ``wrong-noise``
     χ²_red (or sigma_scale² for MCMC) is inconsistent with the noise model: a wrong
     minimum, a model that does not describe the data, or a wrong noise level.
@@ -334,6 +334,8 @@ def degeneracy_findings(
     out = []
     named: set[str] = set()
     for d in degenerate or [d for d in dirs if set(d.names) & set(loose)]:
+        if len(set(d.names) & named) >= 2:
+            continue  # the same trade-off, already named (all directions are listed in the report)
         named |= set(d.names)
         out.append(
             Finding(
@@ -360,8 +362,14 @@ def degeneracy_findings(
 
 # =========================================================================== classical
 def _multistart_findings(
-    result: Any, errors: Mapping[str, float | None], checks: dict[str, dict[str, Any]]
+    result: Any,
+    errors: Mapping[str, float | None],
+    checks: dict[str, dict[str, Any]],
+    chi2_ok: bool,
 ) -> list[Finding]:
+    """Multistart agreement. A best χ² reached by one start only is a finding unless χ²
+    is consistent with the noise (then no other minimum can describe the data much
+    better than the one found)."""
     starts = [s for s in getattr(result, "starts", []) if np.isfinite(s.get("chi2", np.nan))]
     if len(starts) < 2:
         checks["multistart"] = {"ok": None, "rule": "not applicable: one start"}
@@ -382,10 +390,11 @@ def _multistart_findings(
                 )
                 if abs(e[j] - b[j]) > max(scale, 1e-12) and n not in disagree:
                     disagree.append(n)
-    ok_reach = len(reached) >= 2 or len(starts) < 3
+    ok_reach = len(reached) >= 2 or len(starts) < 3 or chi2_ok
     checks["multistart"] = {
         "ok": bool(ok_reach and not disagree),
-        "rule": "at least two starts reach the best χ² (within max(1, 1e-6 χ²)) at the same parameters (within 1σ)",
+        "rule": "starts that reach the best χ² (within max(1, 1e-6 χ²)) end at the same "
+        "parameters (within 1σ); at least two reach it unless χ² is consistent with the noise",
         "starts": len(starts),
         "reached_best": len(reached),
         "disagree": disagree,
@@ -396,7 +405,8 @@ def _multistart_findings(
             Finding(
                 "not-converged",
                 "multistart",
-                f"only 1 of {len(starts)} starts reached the best χ²; the global minimum is not confirmed",
+                f"only 1 of {len(starts)} starts reached the best χ² and χ² is not consistent "
+                "with the noise; a better minimum may exist",
                 "raise classical.multistart (or start nearer the truth) until several starts agree",
             )
         )
@@ -488,9 +498,10 @@ def classical_verdict(result: Any, problem: Any) -> Verdict:
         checks,
     )
     v.findings += found
-    v.findings += _multistart_findings(result, errors, checks)
     dof = max(result.n_data - result.n_free, 1)
-    v.findings += chi2_consistency(result.chi2_red, dof, result.noise_model, result.n_data, checks)
+    noise = chi2_consistency(result.chi2_red, dof, result.noise_model, result.n_data, checks)
+    v.findings += _multistart_findings(result, errors, checks, bool(checks["noise"]["ok"]))
+    v.findings += noise
     return v
 
 
