@@ -237,17 +237,25 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     )
     if not args.quiet:
         if outcome.classical is not None:
-            print(outcome.classical.report())
+            print(outcome.classical.report(truth=getattr(outcome.problem, "truth", None)))
         if outcome.mcmc is not None:
             print(outcome.mcmc.report())
         print(f"results written to {outcome.run_dir}")
-    if outcome.classical is not None and not outcome.classical.success:
+    return _verdict_status(outcome)
+
+
+def _verdict_status(outcome: Any) -> int:
+    """0 when the run's verdict is good, else 3 (results are written either way)."""
+    from .results.verdict import run_verdict
+
+    v = run_verdict(outcome.classical, outcome.mcmc)
+    if not v["good"]:
         print(
-            f"{PROG}: error: the classical fit did not converge: {outcome.classical.message}",
+            f"{PROG}: the results are written, but the verdict is not good ({v['text']}); "
+            f"exit status {v['exit_status']}",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    return int(v["exit_status"])
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,29 +85,25 @@ class FitResult:
     starts: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     at_bounds: list[str] = field(default_factory=list)
+    #: The :class:`~homodyne.results.verdict.Verdict` of this fit (set by :func:`fit`).
+    assessment: Any = None
 
     @property
     def values(self) -> dict[str, float]:
         return {n: p.value for n, p in self.parameters.items()}
 
     def verdict(self) -> str:
-        """A one-line judgement of the fit quality."""
-        if not self.success:
-            return f"FAILED: {self.message}"
-        if self.noise_model == "unit":
-            return "fit converged (noise not specified: χ² has no absolute meaning)"
-        if self.chi2_red > 1.5:
-            return (
-                f"POOR: reduced χ² = {self.chi2_red:.3g} is far above 1, the model does not "
-                "describe the data at this point (a wrong minimum, a wrong mode, or underestimated noise)"
-            )
-        return f"good: reduced χ² = {self.chi2_red:.3g}"
+        """A one-line judgement of the fit (the level and its most severe reason)."""
+        if self.assessment is None:
+            return f"converged: {self.message}" if self.success else f"FAILED: {self.message}"
+        return str(self.assessment.text())
 
-    def report(self) -> str:
-        """A human-readable fit report (:func:`homodyne.results.report.fit_report`)."""
+    def report(self, truth: Mapping[str, float | None] | None = None) -> str:
+        """A human-readable fit report (:func:`homodyne.results.report.fit_report`), with a
+        truth column when ``truth`` is given."""
         from ..results.report import fit_report
 
-        return fit_report(self)
+        return fit_report(self, truth)
 
 
 # =========================================================================== scaling
@@ -277,6 +273,7 @@ def _local_fit(
         "converged": ok,
         "message": msg,
         "start": start_free.tolist(),
+        "end": engine.to_physical(z[: engine.k]).tolist(),
     }
 
 
@@ -413,7 +410,12 @@ def _summarise(
         if not np.all(np.isfinite(cov_all)):
             raise np.linalg.LinAlgError
     except np.linalg.LinAlgError:
-        cov_all = np.linalg.pinv(H)
+        # Singular normal equations (an exactly degenerate combination): a relative ridge
+        # of 1e-12 keeps the degenerate direction's variance huge (errors of the
+        # parameters in it "not constrained"), where a pseudo-inverse would drop it and
+        # report small errors.
+        hd = np.clip(np.diag(H), 1e-300, None)
+        cov_all = np.linalg.inv(H + 1e-12 * np.diag(hd))
     if scaled:
         cov_all = cov_all * chi2_red
     k, S = engine.k, engine.S
@@ -422,23 +424,17 @@ def _summarise(
     err_all = np.sqrt(np.clip(np.diag(cov_all), 0, None))
     cov = cov_all[:k, :k]
     d = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
-    corr = cov / np.outer(d, d)
+    with np.errstate(over="ignore", invalid="ignore"):
+        corr = np.clip(np.nan_to_num(cov / np.outer(d, d)), -1.0, 1.0)
     free_names = problem.parameters.free_names
     stderrs = {n: float(err_all[i]) for i, n in enumerate(free_names)}
     fitted = problem.parameters.updated(th, stderrs)
-    at_bounds = []
-    lo, hi = engine.lower, engine.upper
-    span = hi - lo
-    for i, n in enumerate(free_names):
-        if z[i] <= lo[i] + 1e-9 * span[i] or z[i] >= hi[i] - 1e-9 * span[i]:
-            at_bounds.append(n)
     warnings = negative_rate_warnings(th, problem.t, problem.mode)
-    if at_bounds:
-        warnings.append(
-            f"parameter(s) at a bound: {', '.join(at_bounds)}; the error there is not reliable"
-        )
-    starts = [{"start": r["start"], "chi2": r["chi2"], "converged": r["converged"]} for r in tried]
-    return FitResult(
+    starts = [
+        {"start": r["start"], "end": r["end"], "chi2": r["chi2"], "converged": r["converged"]}
+        for r in tried
+    ]
+    result = FitResult(
         method=method,
         parameters=fitted,
         contrast=con.copy(),
@@ -463,5 +459,15 @@ def _summarise(
         errors_scaled=scaled,
         starts=starts,
         warnings=warnings,
-        at_bounds=at_bounds,
     )
+    from ..results.verdict import classical_verdict
+
+    result.assessment = classical_verdict(result, problem)
+    result.at_bounds = [
+        n for n in free_names if n in result.assessment.checks["bounds"]["at_bound"]
+    ]
+    if result.at_bounds:
+        warnings.append(
+            f"parameter(s) at a bound: {', '.join(result.at_bounds)}; the error there is not reliable"
+        )
+    return result
