@@ -26,8 +26,8 @@ if os.environ.get("HOMODYNE_PACKAGING_STAGE") == "1":
 else:
     pytest.importorskip("conda_lock", reason="conda-lock runs in the packaging stage")
 
-from conda_lock.src_parser import make_lock_spec  # noqa: E402
-from conda_lock.virtual_package import default_virtual_package_repodata  # noqa: E402
+from conda_lock.src_parser import make_lock_spec
+from conda_lock.virtual_package import default_virtual_package_repodata
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,12 @@ def test_with_cuda_is_what_makes_the_gpu_environment_solvable(tmp_path):
     channel = exclusion.write_channel(
         tmp_path / "ch",
         [  # the shape of conda-forge's records: cuda-version pins __cuda, jaxlib needs it
-            rec("cuda-version", "12.9", "h0_3", constrains=["__cuda >=12", "cudatoolkit 12.9|12.9.*"]),
+            rec(
+                "cuda-version",
+                "12.9",
+                "h0_3",
+                constrains=["__cuda >=12", "cudatoolkit 12.9|12.9.*"],
+            ),
             rec("jaxlib", "0.9.0", "cuda129_py313h0_200", ["__cuda", "cuda-version >=12.9,<13"]),
         ],
     ).as_uri()
