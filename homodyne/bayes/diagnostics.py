@@ -105,7 +105,7 @@ def verdict(
     if not checks["divergences"]["ok"]:
         problems.append(
             f"{divergences} divergent draws ({100 * frac:.2f}% ≥ {100 * settings.divergence_max_fraction:g}%; "
-            "if J(t) or the shear rate is poorly determined, try HOMODYNE_MCMC_REPARAM=plain)"
+            "if J(t) or the shear rate is poorly determined, try mcmc.reparam = 'plain' (--reparam plain))"
         )
     passed = not problems
     text = (
