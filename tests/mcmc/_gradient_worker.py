@@ -13,7 +13,7 @@ import numpy as np
 
 from homodyne.bayes.gradient import kernel_log_likelihood
 from homodyne.bayes.posterior import gaussian_log_likelihood
-from homodyne.model import MODES, c2_pairs, triangle_indices
+from homodyne.model import c2_pairs, triangle_indices
 
 Q, GAP = 0.0054, 2.0e6
 
@@ -60,7 +60,7 @@ CASES = [
 ]
 
 
-def problem(case):  # noqa: ANN001, ANN201
+def problem(case):
     _name, p, phi, n, dt, max_lag = case
     t = dt * np.arange(1, n + 1)
     phi = np.asarray(phi, dtype=float)
@@ -80,86 +80,84 @@ def problem(case):  # noqa: ANN001, ANN201
 class Spec:
     """The two attributes of a PosteriorSpec that kernel_log_likelihood reads."""
 
-    def __init__(self, t, phi, iu, ju, data):  # noqa: ANN001
+    def __init__(self, t, phi, iu, ju, data):
         self.problem = type("P", (), {"phi": phi, "q": Q, "gap": GAP, "data": data, "t": t})()
         self.scaling_index = np.arange(phi.size)
 
 
+def evaluate(stack: str, case: tuple) -> dict:
+    """Value and gradient of both forms of the log-likelihood for one case."""
+    t, phi, iu, ju, data, sigma, theta0 = problem(case)
+    A = phi.size
+    spec = Spec(t, phi, iu, ju, data)
+
+    def split(th, xp):
+        params = [th[k] for k in range(7)]
+        return params, th[7 : 7 + A], th[7 + A : 7 + 2 * A], th[7 + 2 * A]
+
+    if stack == "jax":
+        from homodyne.runtime.gpu import configure_jax
+
+        configure_jax()
+        import jax
+        import jax.numpy as jnp
+
+        from homodyne.optimization.jax_gradient import weighted_sums_function
+        from homodyne.optimization.mcmc_gpu_backend import jax_namespace
+
+        xp = jax_namespace()
+        sums = weighted_sums_function(Q * Q, jnp.asarray(data), jnp.asarray(iu), jnp.asarray(ju))
+
+        def kernel(th):
+            p, c, o, s = split(th, jnp)
+            return kernel_log_likelihood(
+                spec, p, c, o, jnp.asarray(sigma), s, jnp, sums, t=jnp.asarray(t)
+            )
+
+        def autodiff(th):
+            p, c, o, s = split(th, jnp)
+            mu = c2_pairs(p, jnp.asarray(t), phi, Q, GAP, iu, ju, c, o, "laminar_flow", xp)
+            return gaussian_log_likelihood(jnp.asarray(data), mu, jnp.asarray(sigma), s, jnp)
+
+        res = {}
+        for name, fn in (("kernel", kernel), ("autodiff", autodiff)):
+            v, g = jax.jit(jax.value_and_grad(fn))(jnp.asarray(theta0))
+            res[name] = [float(v), np.asarray(g).tolist()]
+        # vectorised chains call the kernel once per chain
+        batch = jnp.stack([jnp.asarray(theta0), jnp.asarray(theta0) * 1.001])
+        vb, gb = jax.jit(jax.vmap(jax.value_and_grad(kernel)))(batch)
+        res["vmap"] = [np.asarray(vb).tolist(), np.asarray(gb).tolist()]
+        res["vmap_ref"] = [float(jax.value_and_grad(autodiff)(batch[1])[0])]
+    else:
+        import pytensor
+        import pytensor.tensor as pt
+
+        from homodyne.optimization.pytensor_gradient import weighted_sums_function
+
+        th = pt.dvector("theta")
+        p, c, o, s = split(th, pt)
+        sums = weighted_sums_function(Q * Q, pt.as_tensor(data), pt.as_tensor(iu), pt.as_tensor(ju))
+        lk = kernel_log_likelihood(
+            spec, p, c, o, pt.as_tensor(sigma), s, pt, sums, t=pt.as_tensor(t)
+        )
+        mu = c2_pairs(p, pt.as_tensor(t), phi, Q, GAP, iu, ju, c, o, "laminar_flow", pt)
+        la = gaussian_log_likelihood(pt.as_tensor(data), mu, pt.as_tensor(sigma), s, pt)
+        res = {}
+        for mode in ("FAST_RUN", "NUMBA"):
+            fk = pytensor.function([th], [lk, pytensor.grad(lk, th)], mode=mode)
+            n_ops = sum(
+                type(node.op).__name__ == "LaminarSums" for node in fk.maker.fgraph.apply_nodes
+            )
+            v, g = fk(theta0)
+            res[f"kernel_{mode}"] = [float(v), np.asarray(g).tolist(), n_ops]
+        fa = pytensor.function([th], [la, pytensor.grad(la, th)])
+        v, g = fa(theta0)
+        res["autodiff"] = [float(v), np.asarray(g).tolist()]
+    return res
+
+
 def main() -> int:
-    stack = sys.argv[1]
-    out = {}
-    for case in CASES:
-        t, phi, iu, ju, data, sigma, theta0 = problem(case)
-        A = phi.size
-        spec = Spec(t, phi, iu, ju, data)
-
-        def split(th, xp):  # noqa: ANN001, ANN202
-            params = [th[k] for k in range(7)]
-            return params, th[7 : 7 + A], th[7 + A : 7 + 2 * A], th[7 + 2 * A]
-
-        if stack == "jax":
-            from homodyne.runtime.gpu import configure_jax
-
-            configure_jax()
-            import jax
-            import jax.numpy as jnp
-
-            from homodyne.optimization.jax_gradient import weighted_sums_function
-            from homodyne.optimization.mcmc_gpu_backend import jax_namespace
-
-            xp = jax_namespace()
-            sums = weighted_sums_function(
-                Q * Q, jnp.asarray(data), jnp.asarray(iu), jnp.asarray(ju)
-            )
-
-            def kernel(th):  # noqa: ANN001, ANN202
-                p, c, o, s = split(th, jnp)
-                return kernel_log_likelihood(
-                    spec, p, c, o, jnp.asarray(sigma), s, jnp, sums, t=jnp.asarray(t)
-                )
-
-            def autodiff(th):  # noqa: ANN001, ANN202
-                p, c, o, s = split(th, jnp)
-                mu = c2_pairs(p, jnp.asarray(t), phi, Q, GAP, iu, ju, c, o, "laminar_flow", xp)
-                return gaussian_log_likelihood(jnp.asarray(data), mu, jnp.asarray(sigma), s, jnp)
-
-            res = {}
-            for name, fn in (("kernel", kernel), ("autodiff", autodiff)):
-                v, g = jax.jit(jax.value_and_grad(fn))(jnp.asarray(theta0))
-                res[name] = [float(v), np.asarray(g).tolist()]
-            # vectorised chains call the kernel once per chain
-            batch = jnp.stack([jnp.asarray(theta0), jnp.asarray(theta0) * 1.001])
-            vb, gb = jax.jit(jax.vmap(jax.value_and_grad(kernel)))(batch)
-            res["vmap"] = [np.asarray(vb).tolist(), np.asarray(gb).tolist()]
-            res["vmap_ref"] = [float(jax.value_and_grad(autodiff)(batch[1])[0])]
-        else:
-            import pytensor
-            import pytensor.tensor as pt
-
-            from homodyne.optimization.pytensor_gradient import weighted_sums_function
-
-            th = pt.dvector("theta")
-            p, c, o, s = split(th, pt)
-            sums = weighted_sums_function(
-                Q * Q, pt.as_tensor(data), pt.as_tensor(iu), pt.as_tensor(ju)
-            )
-            lk = kernel_log_likelihood(
-                spec, p, c, o, pt.as_tensor(sigma), s, pt, sums, t=pt.as_tensor(t)
-            )
-            mu = c2_pairs(p, pt.as_tensor(t), phi, Q, GAP, iu, ju, c, o, "laminar_flow", pt)
-            la = gaussian_log_likelihood(pt.as_tensor(data), mu, pt.as_tensor(sigma), s, pt)
-            res = {}
-            for mode in ("FAST_RUN", "NUMBA"):
-                fk = pytensor.function([th], [lk, pytensor.grad(lk, th)], mode=mode)
-                n_ops = sum(
-                    type(node.op).__name__ == "LaminarSums" for node in fk.maker.fgraph.apply_nodes
-                )
-                v, g = fk(theta0)
-                res[f"kernel_{mode}"] = [float(v), np.asarray(g).tolist(), n_ops]
-            fa = pytensor.function([th], [la, pytensor.grad(la, th)])
-            v, g = fa(theta0)
-            res["autodiff"] = [float(v), np.asarray(g).tolist()]
-        out[case[0]] = res
+    out = {case[0]: evaluate(sys.argv[1], case) for case in CASES}
     json.dump(out, sys.stdout)
     return 0
 
