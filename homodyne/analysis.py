@@ -104,7 +104,12 @@ def write_run(
         doc = results_document(problem, config, outcome.classical, outcome.mcmc, command)
         if outcome.classical is not None:
             res = outcome.classical
-            rf.write_text("report.txt", res.report() + "\n")
+            from .results.derived import derived_curves, derived_report_lines
+
+            derived = derived_curves(problem, res.parameters.values(), covariance=res.covariance)
+            doc["derived"] = {"classical": derived}
+            report = res.report(truth=getattr(problem, "truth", None))
+            rf.write_text("report.txt", "\n".join([report, *derived_report_lines(derived)]) + "\n")
             fitted, resid = _fitted_matrices(problem, res)
             rf.write_npz(
                 "fit.npz",
@@ -128,8 +133,14 @@ def write_run(
                     problem.t,
                     problem.phi.tolist(),
                 )
+                from .results.derived import plot_derived
+
+                plot_derived(derived, rf.path / "derived_physics.png")
         if outcome.mcmc is not None:
             outcome.mcmc.save(rf.path)
+            from .results.mcmc_outputs import write_mcmc_report
+
+            write_mcmc_report(rf, outcome.mcmc, problem, doc, plots=plots)
         rf.write_json("results.json", doc)
         final = rf.final
     outcome.run_dir = final
@@ -158,7 +169,7 @@ def run_analysis(
     if method in ("mcmc", "all"):
         from .optimization.backends import get_mcmc_backend  # fails early, naming the extra
 
-        mcmc_fn, backend_name, _ = get_mcmc_backend()
+        mcmc_fn, backend_name, _ = get_mcmc_backend(config.mcmc["backend"])
     with Progress(quiet=quiet) as progress:
         progress.set("loading data")
         dataset = load_data(config, data_file)

@@ -15,7 +15,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from ._version import __version__
@@ -121,8 +121,9 @@ def _main_parser(prog: str) -> _Parser:
         mc.add_argument(flag, dest=f"mcmc_{key}", type=typ, metavar=key.upper(), help=text)
     mc.add_argument(
         "--mcmc-backend",
+        dest="mcmc_backend",
         metavar="NAME",
-        help="registered MCMC backend to use (as HOMODYNE_MCMC_BACKEND; see '%(prog)s backends')",
+        help="registered MCMC backend to use, mcmc.backend (see '%(prog)s backends')",
     )
     verb = p.add_mutually_exclusive_group()
     verb.add_argument(
@@ -149,7 +150,32 @@ _MCMC_FLAGS = (
     ("--seed", "seed", int, "random seed of the sampler"),
     ("--frame-stride", "frame_stride", int, "data reduction: keep every k-th frame"),
     ("--max-lag", "max_lag", int, "data reduction: keep pairs with j - i <= MAX_LAG"),
+    ("--reparam", "reparam", str, "power-law coordinates: auto, plain or power_law"),
+    ("--pytensor-mode", "pytensor_mode", str, "PyMC backend: PyTensor compiler, auto, c or numba"),
+    (
+        "--chain-method",
+        "chain_method",
+        str,
+        "NumPyro backend: auto, vectorized, sequential, parallel or processes",
+    ),
 )
+
+#: Behaviour switches that may also come from the environment: variable -> mcmc key. The
+#: environment is read here, at the entry point, and nowhere in the library (except
+#: HOMODYNE_GPU_INTENT and HOMODYNE_MCMC_BACKEND, the routing of get_mcmc_backend); a
+#: command-line option wins over the variable, the variable over the configuration file.
+_MCMC_ENV = {
+    "HOMODYNE_MCMC_REPARAM": "reparam",
+    "HOMODYNE_PYTENSOR_MODE": "pytensor_mode",
+    "HOMODYNE_CHAIN_METHOD": "chain_method",
+    "HOMODYNE_MCMC_BACKEND": "backend",
+}
+
+
+def environment_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The ``mcmc`` keys set by ``HOMODYNE_*`` variables (:data:`_MCMC_ENV`)."""
+    env = os.environ if environ is None else environ
+    return {key: env[var].strip() for var, key in _MCMC_ENV.items() if env.get(var, "").strip()}
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -169,21 +195,23 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     config = load_config(args.config)
     if args.mode:
         config = config.with_mode(args.mode)
+    config = config.with_overrides("mcmc", environment_overrides(), "environment")
     overrides = {
         key: getattr(args, f"mcmc_{key}")
         for _flag, key, _t, _h in _MCMC_FLAGS
         if getattr(args, f"mcmc_{key}") is not None
     }
-    config = config.with_overrides("mcmc", overrides, "command line")
     if args.mcmc_backend:
-        os.environ["HOMODYNE_MCMC_BACKEND"] = args.mcmc_backend
-    out = config.output
+        overrides["backend"] = args.mcmc_backend
+    config = config.with_overrides("mcmc", overrides, "command line")
+    output: dict[str, Any] = {}
     if args.run_name:
-        out["run_name"] = args.run_name
+        output["run_name"] = args.run_name
     if args.overwrite:
-        out["overwrite"] = True
+        output["overwrite"] = True
     if args.no_plots:
-        out["plots"] = False
+        output["plots"] = False
+    config = config.with_overrides("output", output, "command line")
     if args.plot_experimental_data or args.plot_simulated_data:
         from .cli.plot_only import plot_only
 
@@ -209,17 +237,25 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     )
     if not args.quiet:
         if outcome.classical is not None:
-            print(outcome.classical.report())
+            print(outcome.classical.report(truth=getattr(outcome.problem, "truth", None)))
         if outcome.mcmc is not None:
             print(outcome.mcmc.report())
         print(f"results written to {outcome.run_dir}")
-    if outcome.classical is not None and not outcome.classical.success:
+    return _verdict_status(outcome)
+
+
+def _verdict_status(outcome: Any) -> int:
+    """0 when the run's verdict is good, else 3 (results are written either way)."""
+    from .results.verdict import run_verdict
+
+    v = run_verdict(outcome.classical, outcome.mcmc)
+    if not v["good"]:
         print(
-            f"{PROG}: error: the classical fit did not converge: {outcome.classical.message}",
+            f"{PROG}: the results are written, but the verdict is not good ({v['text']}); "
+            f"exit status {v['exit_status']}",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    return int(v["exit_status"])
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:

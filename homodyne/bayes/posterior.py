@@ -129,8 +129,13 @@ class PosteriorSpec:
         return out
 
 
-def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
-    """Priors, starting point and whitened sampling space of a problem."""
+def build_posterior_spec(
+    problem: Problem, init: Any = None, reparam: str = "auto"
+) -> PosteriorSpec:
+    """Priors, starting point and whitened sampling space of a problem.
+
+    ``init`` is a classical fit to start from (None: the configured values); ``reparam``
+    the ``mcmc.reparam`` choice of the power-law coordinates (auto, plain, power_law)."""
     params = problem.parameters
     free_index = np.array(
         [i for i, n in enumerate(params.names) if not params[n].fixed], dtype=np.intp
@@ -138,7 +143,7 @@ def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
     free_names = tuple(params.names[i] for i in free_index)
     priors = tuple(prior_for(n, params[n]) for n in free_names)
     start = start_point(problem, init)
-    space, theta_c = choose_space(problem, free_index, free_names, priors, start)
+    space, theta_c = choose_space(problem, free_index, free_names, priors, start, reparam)
     start["theta"] = theta_c
     return PosteriorSpec(
         problem,

@@ -10,8 +10,9 @@ reparameterisation's log-Jacobian a ``pm.Potential``.
 Chains run in ``min(chains, 2)`` worker processes (forked on Linux). The PyTensor graph
 is compiled with the C backend for small problems and with PyTensor's Numba backend from
 :data:`NUMBA_MIN_VALUES` c2 values on (several times faster per gradient, at the price of
-a JIT compilation of some seconds per new problem); ``pytensor_mode="c"|"numba"`` or
-``HOMODYNE_PYTENSOR_MODE`` overrides the choice (see ``docs/mcmc.rst``).
+a JIT compilation of some seconds per new problem); the configuration's
+``mcmc.pytensor_mode`` (``--pytensor-mode``, or the ``pytensor_mode`` argument) overrides
+the choice (see ``docs/mcmc.rst``).
 
 Importing this module is cheap: PyMC is imported when sampling starts.
 """
@@ -19,7 +20,6 @@ Importing this module is cheap: PyMC is imported when sampling starts.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -32,6 +32,7 @@ from ..bayes.result import MCMCResult
 from ..bayes.run import cpu_description, run_mcmc, timer
 from ..bayes.sampler import Draws, MCMCBackend, module_available
 from ..bayes.settings import MCMCSettings
+from ..runtime.stacks import imported
 
 __all__ = [
     "BACKEND",
@@ -134,7 +135,7 @@ NUMBA_MIN_VALUES = 20_000
 
 def _pytensor_mode(requested: str | None, n_values: int = 0) -> str:
     default = "numba" if module_available("numba") and n_values >= NUMBA_MIN_VALUES else "c"
-    mode = (requested or os.environ.get("HOMODYNE_PYTENSOR_MODE") or "auto").lower()
+    mode = (requested or "auto").lower()
     if mode == "auto":
         mode = default
     if mode not in _MODES:
@@ -157,7 +158,7 @@ class PyMCSampler:
         options: Mapping[str, Any],
     ) -> Draws:
         clock = timer()
-        mode = _pytensor_mode(options.get("pytensor_mode"), spec.problem.n_data)
+        mode = _pytensor_mode(settings.pytensor_mode, spec.problem.n_data)
         import arviz
         import pymc as pm
         import pytensor
@@ -179,7 +180,7 @@ class PyMCSampler:
             mp_ctx is None
             and n_cores > 1
             and sys.platform.startswith("linux")
-            and "jax" not in sys.modules
+            and not imported("jax")
         ):
             # The workers inherit the loaded PyMC and the compiled model instead of importing
             # and compiling again (forkserver, PyMC's default, exists for fork-unsafe JAX).
@@ -259,8 +260,9 @@ def run_cpu_mcmc_analysis(
     ``mcmc.init`` is ``classical`` or ``auto``). ``overrides`` replace keys of the
     configuration's ``mcmc`` section (draws, tune, chains, target_accept, max_treedepth,
     seed, frame_stride, max_lag, init, rhat_max, ess_min, divergence_max_fraction).
-    ``cores`` is the number of worker processes (default ``min(chains, 2)``), ``mp_ctx``
-    their multiprocessing start method.
+    ``pytensor_mode`` overrides ``mcmc.pytensor_mode`` (auto, c, numba); ``cores`` is the
+    number of worker processes (default ``min(chains, 2)``), ``mp_ctx`` their
+    multiprocessing start method.
     """
     if not is_cpu_mcmc_available():
         raise BACKEND.unavailable_error()
@@ -275,8 +277,8 @@ def run_cpu_mcmc_analysis(
         filter_angles_for_optimization=filter_angles_for_optimization,
         init=init,
         progress=progress,
-        options={"pytensor_mode": pytensor_mode, "cores": cores, "mp_ctx": mp_ctx},
-        overrides=overrides,
+        options={"cores": cores, "mp_ctx": mp_ctx},
+        overrides={**overrides, "pytensor_mode": pytensor_mode},
     )
 
 

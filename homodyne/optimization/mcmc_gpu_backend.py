@@ -266,7 +266,7 @@ class NumPyroSampler:
         options: Mapping[str, Any],
     ) -> Draws:
         clock = timer()
-        method = (options.get("chain_method") or "auto").lower()
+        method = (settings.chain_method or "auto").lower()
         if method not in (*_CHAIN_METHODS, "auto"):
             from ..errors import ConfigError
 
@@ -375,8 +375,9 @@ def run_gpu_mcmc_analysis(
     """Sample the posterior with NumPyro's NUTS (GPU when visible, else JAX on the CPU).
 
     Same arguments as :func:`homodyne.optimization.mcmc_cpu_backend.run_cpu_mcmc_analysis`.
-    ``chain_method``: ``auto`` (default: ``vectorized`` on a GPU, ``parallel`` on the
-    CPU; see :func:`choose_chain_method`), ``vectorized`` (all chains in one program),
+    ``chain_method`` overrides the configuration's ``mcmc.chain_method``: ``auto``
+    (default: ``vectorized`` on a GPU, ``parallel`` on the CPU; see
+    :func:`choose_chain_method`), ``vectorized`` (all chains in one program),
     ``sequential``, ``parallel`` (one XLA device per chain) or ``processes`` (one worker
     process per core, Linux).
     """
@@ -393,8 +394,7 @@ def run_gpu_mcmc_analysis(
         filter_angles_for_optimization=filter_angles_for_optimization,
         init=init,
         progress=progress,
-        options={"chain_method": chain_method or os.environ.get("HOMODYNE_CHAIN_METHOD")},
-        overrides=overrides,
+        overrides={**overrides, "chain_method": chain_method},
     )
 
 

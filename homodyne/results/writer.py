@@ -120,7 +120,9 @@ def fit_to_dict(result: Any, problem: Any) -> dict[str, Any]:
         "iterations": result.n_iterations,
         "model_evaluations": result.n_evaluations,
         "wall_time_s": result.wall_time,
-        "verdict": result.verdict(),
+        "verdict": result.assessment.to_dict()
+        if getattr(result, "assessment", None) is not None
+        else result.verdict(),
         "multistart": result.starts,
         "warnings": result.warnings,
     }
