@@ -25,8 +25,11 @@ work="_work/hpc"
 mkdir -p "$work"
 
 venv="${HOMODYNE_VENV:-.venv}"
+if [ -x "$venv/bin/python" ] && ! bash scripts/find_python.sh --check "$venv/bin/python"; then
+    rm -rf "$venv"  # made by an interpreter older than requires-python
+fi
 if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
+    "$(bash scripts/find_python.sh)" -m venv "$venv"
 fi
 py="$venv/bin/python"
 # the project and the dev extra (py-rattler, py-rattler-build) as the test stage installs them
