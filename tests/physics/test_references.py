@@ -394,3 +394,31 @@ def test_negative_rate_warnings_count_the_frames_by_hand() -> None:
     assert (
         model.negative_rate_warnings([2.0, 0.5, 0.0, 1e-3, -1.0, 0.0, 0.0], t, "laminar_flow") == []
     )
+
+
+def test_a_rate_of_exactly_zero_is_not_negative() -> None:
+    """J(1 s) = 2 - 2 = 0 and gdot(1 s) = 1e-3 - 1e-3 = 0: no warning at the boundary."""
+    t = np.array([1.0, 4.0])
+    assert model.negative_rate_warnings(
+        [2.0, 0.5, -2.0, 1e-3, -1.0, -1e-3, 0.0], t, "laminar_flow"
+    ) == [
+        "gdot(t) is negative on 1 of 2 frame times (min -0.00075 1/s); the accumulated strain is used as written."
+    ]
+
+
+def test_from_arrays_defaults_and_input_checks() -> None:
+    """One (n, n) matrix is one angle; the default gap is 2e6 Å (a 200 µm cell); shape
+    mismatches name what disagrees."""
+    from homodyne.errors import DataError
+
+    params = default_parameters("static_isotropic")
+    t = _times(5)
+    one = np.ones((5, 5))
+    prob = Problem.from_arrays(one, t, 0.0, Q, params, noise_model="unit")
+    assert prob.data.shape == (1, 10) and prob.gap == 2.0e6 and prob.phi.tolist() == [0.0]
+    with pytest.raises(DataError, match=r"c2 must have shape \(n_angles, n, n\); got \(1, 5, 4\)"):
+        Problem.from_arrays(np.ones((1, 5, 4)), t, [0.0], Q, params, noise_model="unit")
+    with pytest.raises(DataError, match="c2 holds 1 angles but 2 angles were given"):
+        Problem.from_arrays(one, t, [0.0, 1.0], Q, params, noise_model="unit")
+    with pytest.raises(DataError, match="c2 matrices are 5 x 5 but 4 frame times were given"):
+        Problem.from_arrays(one, t[:4], [0.0], Q, params, noise_model="unit")
