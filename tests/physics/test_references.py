@@ -422,3 +422,27 @@ def test_from_arrays_defaults_and_input_checks() -> None:
         Problem.from_arrays(one, t, [0.0, 1.0], Q, params, noise_model="unit")
     with pytest.raises(DataError, match="c2 matrices are 5 x 5 but 4 frame times were given"):
         Problem.from_arrays(one, t[:4], [0.0], Q, params, noise_model="unit")
+
+
+@pytest.mark.parametrize("u", [0.0, 5e-7, -8e-7, 2e-6, -0.3, 0.7])
+def test_exponent_derivative_of_the_antiderivative_matches_mpmath(u: float) -> None:
+    """d/du [(exp(u ln t) - 1) / u] (the Jacobian's column for alpha and beta), through the
+    series branch (|u| < 1e-6) and outside it, against mpmath's derivative at 40 digits."""
+    log_t = np.log(np.array([0.1, 0.7, 2.0, 50.0, 400.0]))
+
+    def h(uu, lt):
+        return mpmath.expm1(uu * lt) / uu if uu != 0 else lt
+
+    want = []
+    with mpmath.workdps(40):
+        for lt in log_t:
+            lt_m = mpmath.mpf(float(lt))
+            if u == 0.0:
+                want.append(float(lt_m**2 / 2))
+            else:
+                want.append(float(mpmath.diff(lambda x, lt_m=lt_m: h(x, lt_m), mpmath.mpf(u))))
+    got = model._antiderivative_du(log_t, u - 1.0)
+    # just outside the series branch the closed form loses digits to cancellation
+    # ((L e^{uL} - h) / u at u = 2e-6: ~1e-10 relative); elsewhere it is near round-off
+    rtol = 1e-9 if 1e-6 <= abs(u) < 1e-3 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
