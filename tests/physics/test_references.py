@@ -492,3 +492,35 @@ def test_from_arrays_frame_stride_and_bad_values() -> None:
     bad[1, 1, 2] = np.inf
     with pytest.raises(DataError, match=r"c2 contains 2 NaN/inf values \(angle 90°: 2\)"):
         Problem.from_arrays(bad, _times(n), [0.0, 90.0], Q, params, noise_model="unit")
+
+
+@pytest.mark.parametrize("case", ["series-branch", "decreasing-F"])
+def test_jacobian_where_the_other_tests_do_not_reach(case: str) -> None:
+    """The analytic Jacobian against central differences of the traced model: in the Taylor
+    branch of sinc² (|x| < 1e-2, where its derivative has its own series) and where J < 0
+    makes F decrease (the sign of d|ΔF|)."""
+    t = _times(8)
+    if case == "series-branch":  # θ ΔG stays below 1e-2 for every pair
+        p = [800.0, -0.3, 5.0, 2e-7, -0.2, 1e-7, 2.0]
+    else:  # J = 50 t^0.5 - 90 < 0 on the window; |x| up to a few
+        p = [50.0, 0.5, -90.0, 2e-4, -0.4, 5e-5, 2.0]
+    phis = np.array([0.0, 60.0])
+    iu, ju = model.triangle_indices(t.size)
+    _g, jac = model.g1_squared_pairs_and_jacobian(p, t, phis, Q, GAP, iu, ju, "laminar_flow")
+    if case == "series-branch":
+        x = 0.5 * Q * GAP * np.cos(np.radians(2.0 - phis))
+        assert np.all(np.abs(x[:, None] * 2e-7 * 0.8 * 10) < 1e-2)
+    for k in range(7):
+        # the shear columns are ~1e-7 in the series branch: a wider step keeps round-off
+        # of the ~1 values of g1² below the tolerance
+        rel = 1e-3 if (case == "series-branch" and k >= 3) else 1e-6
+        h = rel * max(abs(p[k]), 1e-3)
+        up, down = list(p), list(p)
+        up[k] += h
+        down[k] -= h
+        fd = (
+            model.g1_squared_pairs(up, t, phis, Q, GAP, iu, ju, "laminar_flow")
+            - model.g1_squared_pairs(down, t, phis, Q, GAP, iu, ju, "laminar_flow")
+        ) / (2 * h)
+        scale = np.abs(fd).max() + 1e-300
+        np.testing.assert_allclose(jac[k] / scale, fd / scale, atol=1e-5, err_msg=str(k))
