@@ -166,6 +166,7 @@ _MCMC_FLAGS = (
     ("--max-lag", "max_lag", int, "data reduction: keep pairs with j - i <= MAX_LAG"),
     ("--reparam", "reparam", str, "power-law coordinates: auto, plain or power_law"),
     ("--pytensor-mode", "pytensor_mode", str, "PyMC backend: PyTensor compiler, auto, c or numba"),
+    ("--gradient", "gradient", str, "likelihood gradient: auto, kernel or autodiff"),
     (
         "--chain-method",
         "chain_method",
@@ -182,6 +183,7 @@ _MCMC_ENV = {
     "HOMODYNE_MCMC_REPARAM": "reparam",
     "HOMODYNE_PYTENSOR_MODE": "pytensor_mode",
     "HOMODYNE_CHAIN_METHOD": "chain_method",
+    "HOMODYNE_MCMC_GRADIENT": "gradient",
     "HOMODYNE_MCMC_BACKEND": "backend",
 }
 

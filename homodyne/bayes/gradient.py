@@ -60,7 +60,7 @@ __all__ = [
     "uses_kernel",
 ]
 
-#: Values of ``HOMODYNE_MCMC_GRADIENT``: ``auto`` (the kernel where it applies),
+#: Values of ``mcmc.gradient``: ``auto`` (the kernel where it applies),
 #: ``kernel`` (require it) or ``autodiff`` (automatic differentiation of the model).
 GRADIENT_CHOICES = ("auto", "kernel", "autodiff")
 
@@ -256,13 +256,13 @@ def frame_terms(params: Sequence[Any], t: Any, phi_deg: Any, q: float, gap: floa
 
 
 def gradient_choice(requested: str | None = None) -> str:
-    """The requested gradient: argument, else ``HOMODYNE_MCMC_GRADIENT``, else ``auto``."""
-    choice = (requested or os.environ.get("HOMODYNE_MCMC_GRADIENT") or "auto").lower()
+    """The requested gradient (``mcmc.gradient``), ``auto`` when None."""
+    choice = (requested or "auto").lower()
     if choice not in GRADIENT_CHOICES:
         from ..errors import ConfigError
 
         raise ConfigError(
-            f"HOMODYNE_MCMC_GRADIENT must be one of {', '.join(GRADIENT_CHOICES)}, got {choice!r}"
+            f"mcmc.gradient must be one of {', '.join(GRADIENT_CHOICES)}, got {choice!r}"
         )
     return choice
 
@@ -289,7 +289,7 @@ def uses_kernel(mode: str, requested: str | None = None, platform_ok: bool = Tru
             if not kernel_available()
             else "it runs on the CPU platform only"
         )
-        raise ConfigError(f"HOMODYNE_MCMC_GRADIENT=kernel cannot be used here: {why}")
+        raise ConfigError(f"mcmc.gradient = 'kernel' cannot be used here: {why}")
     return ok
 
 

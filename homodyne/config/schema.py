@@ -252,6 +252,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
             "PyMC backend: PyTensor's compiler, 'c', 'numba', or 'auto' (Numba from 20,000 c2 values when installed); command line --pytensor-mode",
             choices=("auto", "c", "numba"),
         ),
+        "gradient": _f(
+            "string",
+            "auto",
+            "gradient of the likelihood: 'auto' (the hand-written Numba kernel for laminar flow on a CPU platform where Numba is installed, else automatic differentiation), 'kernel' (required; an error where it cannot run), 'autodiff'; command line --gradient",
+            choices=("auto", "kernel", "autodiff"),
+        ),
         "chain_method": _f(
             "string",
             "auto",

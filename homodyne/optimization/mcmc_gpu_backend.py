@@ -355,7 +355,7 @@ class NumPyroSampler:
                 "chain_method": method,
                 "on_gpu": on_gpu,
                 "gradient": "kernel"
-                if uses_kernel(spec.problem.mode, platform_ok=not on_gpu)
+                if uses_kernel(spec.problem.mode, settings.gradient, platform_ok=not on_gpu)
                 else "autodiff",
                 **({"worker_processes": n_workers} if method == "processes" else {}),
             },
@@ -414,7 +414,7 @@ def _sample(
     from numpyro.infer import MCMC, NUTS
 
     kernel = NUTS(
-        numpyro_model(spec),
+        numpyro_model(spec, settings.gradient),
         target_accept_prob=settings.target_accept,
         max_tree_depth=settings.max_treedepth,
         dense_mass=False,
