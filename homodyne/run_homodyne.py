@@ -23,7 +23,7 @@ from ._version import __version__
 __all__ = ["get_mcmc_backend", "main"]
 
 PROG = "homodyne"
-_SUBCOMMANDS = ("simulate", "demo", "backends")
+_SUBCOMMANDS = ("simulate", "demo", "backends", "batch")
 
 
 class UsageError(Exception):
@@ -54,7 +54,7 @@ def _main_parser(prog: str) -> _Parser:
         description="Fit the homodyne model of nonequilibrium XPCS to two-time correlation data.",
         epilog=(
             "subcommands: '%(prog)s simulate' writes synthetic data, '%(prog)s demo' runs a complete "
-            "example fit, '%(prog)s backends' lists the MCMC backends. Exit status: 0 ok, 1 analysis "
+            "example fit, '%(prog)s backends' lists the MCMC backends, '%(prog)s batch' runs many files and q rings on Dask. Exit status: 0 ok, 1 analysis "
             "failure, 2 usage error."
         ),
     )
