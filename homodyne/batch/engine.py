@@ -7,7 +7,8 @@
 * ``--cluster slurm|pbs``: a dask-jobqueue cluster. Its settings come from the site's
   Dask configuration (``~/.config/dask/jobqueue.yaml`` or ``DASK_CONFIG``, keys
   ``jobqueue.slurm.*`` / ``jobqueue.pbs.*``); the options given here (queue, account,
-  walltime, cores, memory, the HPC module loaded in the job prologue, extra directives
+  walltime, cores, memory, the HPC module loaded in the job prologue (after the
+  ``--prologue`` lines, e.g. ``module use /site/modulefiles``), extra directives
   such as ``--gres=gpu:1``) override them. The cluster scales adaptively between 0 and
   ``max_jobs`` jobs.
 
@@ -45,6 +46,7 @@ class EngineOptions:
     cores: int | None = None
     memory: str | None = None
     module: str | None = None  # HPC module loaded in the job prologue
+    module_init: str = "/etc/profile"  # sourced first when `module` is not defined
     prologue: list[str] = field(default_factory=list)  # more job-script lines
     job_directives: list[str] = field(default_factory=list)
     python: str | None = None
@@ -60,8 +62,11 @@ class EngineOptions:
             if v is not None:
                 kw[name] = v
         prologue = list(self.prologue)
+        if self.module or any(line.lstrip().startswith("module ") for line in prologue):
+            # batch shells are not login shells: define `module` when the site has not
+            prologue.insert(0, f"type module >/dev/null 2>&1 || . {self.module_init}")
         if self.module:
-            prologue.insert(0, f"module load {self.module}")
+            prologue.append(f"module load {self.module}")
         if prologue:
             kw["job_script_prologue"] = prologue
         if self.job_directives:

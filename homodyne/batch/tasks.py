@@ -201,6 +201,8 @@ def run_task(task: Task) -> dict[str, Any]:
         "host": os.uname().nodename,
         "pid": os.getpid(),
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
+        "job_id": os.environ.get("SLURM_JOB_ID") or os.environ.get("PBS_JOBID"),
+        "modules": os.environ.get("LOADEDMODULES"),
     }
     try:
         cfg = json.loads(json.dumps(task.config))
