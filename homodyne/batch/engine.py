@@ -61,6 +61,8 @@ class EngineOptions:
             v = getattr(self, name)
             if v is not None:
                 kw[name] = v
+        if self.cores is not None:
+            kw["processes"] = self.cores  # one single-threaded worker per core
         prologue = list(self.prologue)
         if self.module or any(line.lstrip().startswith("module ") for line in prologue):
             # batch shells are not login shells: define `module` when the site has not
