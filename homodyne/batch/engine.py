@@ -15,6 +15,10 @@
 GPU workers: start the workers with a resource (``--gpu`` adds ``--resources GPU=1`` to
 jobqueue workers; for your own workers run ``dask worker ADDRESS --resources GPU=1``) and
 MCMC tasks then ask for ``GPU=1``, so at most one MCMC task runs per GPU.
+
+MCMC tasks start their chains in processes of their own, which Dask's default daemonic
+worker processes may not do: the clusters made here start non-daemonic workers; workers
+started by hand need ``DASK_DISTRIBUTED__WORKER__DAEMON=False`` in their environment.
 """
 
 from __future__ import annotations
@@ -69,8 +73,9 @@ class EngineOptions:
             prologue.insert(0, f"type module >/dev/null 2>&1 || . {self.module_init}")
         if self.module:
             prologue.append(f"module load {self.module}")
-        if prologue:
-            kw["job_script_prologue"] = prologue
+        # non-daemonic workers: an MCMC task starts its chains in processes of its own
+        prologue.append("export DASK_DISTRIBUTED__WORKER__DAEMON=False")
+        kw["job_script_prologue"] = prologue
         if self.job_directives:
             kw["job_extra_directives"] = list(self.job_directives)
         if self.gpu:
@@ -126,9 +131,13 @@ def open_client(opts: EngineOptions) -> Iterator[Any]:
         finally:
             cluster.close()
         return
+    import dask
     from distributed import LocalCluster
 
     n = opts.workers or local_worker_count()
+    # non-daemonic workers: an MCMC task starts its chains in processes of its own
+    stack = contextlib.ExitStack()
+    stack.enter_context(dask.config.set({"distributed.worker.daemon": False}))
     cluster = LocalCluster(
         n_workers=n,
         threads_per_worker=1,
@@ -145,6 +154,7 @@ def open_client(opts: EngineOptions) -> Iterator[Any]:
             client.close()
     finally:
         cluster.close()
+        stack.close()
 
 
 def _jobqueue_cluster(opts: EngineOptions) -> Any:

@@ -100,7 +100,7 @@ def _rows_of(doc: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
             row[f"{name}_err"] = p.get("sd")
             row[f"{name}_hdi_low"] = p.get("hdi_3%")
             row[f"{name}_hdi_high"] = p.get("hdi_97%")
-        row["chi2_red"] = (doc.get("chi2") or {}).get("reduced_chi2")
+        row["chi2_red"] = None  # the χ² of results.json is the classical fit's (its own row)
         v = mc.get("verdict")
         row["converged"] = v.get("passed") if isinstance(v, dict) else None
         row["verdict"], row["verdict_level"] = _verdict({}, mc)

@@ -43,6 +43,7 @@ def test_job_script_from_options(kind: str, tmp_path) -> None:
     load = lines.index("module load homodyne/cpu")
     worker = next(i for i, line in enumerate(lines) if "distributed.cli.dask_worker" in line or "dask worker" in line)
     assert init < use < load < worker
+    assert lines.index("export DASK_DISTRIBUTED__WORKER__DAEMON=False") < worker  # MCMC chains
 
 
 def test_site_configuration_is_used_and_options_override_it() -> None:

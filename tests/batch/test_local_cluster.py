@@ -13,7 +13,7 @@ import pytest
 
 from homodyne.batch import EngineOptions, load_manifest, plan, run_batch
 
-from .conftest import TRUTH, make_files, subprocess_env, write_manifest
+from .conftest import TRUTH, make_files, subprocess_env, write_base_config, write_manifest
 
 #: An engine that cannot connect: a run that needs no work must never touch it.
 NO_ENGINE = EngineOptions(scheduler="tcp://127.0.0.1:9")
@@ -91,3 +91,26 @@ def test_cli_batch_on_a_local_cluster(batch_dir: Path) -> None:
     assert "[batch] 2/2 done" in r.stderr and "dashboard: http" in r.stderr
     r2 = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=300)
     assert r2.returncode == 0 and "(2 were up to date)" in r2.stdout
+
+
+@pytest.mark.mcmc
+def test_mcmc_task_runs_its_chains_on_a_worker(tmp_path: Path, local_client) -> None:
+    """MCMC in a worker process (its chains in processes of their own): a row per method."""
+    pytest.importorskip("pymc")
+    make_files(tmp_path / "data", 1)
+    cfg_path = write_base_config(tmp_path)
+    cfg = json.loads(cfg_path.read_text())
+    cfg["mcmc"].update({"draws": 100, "tune": 100, "chains": 2})
+    cfg_path.write_text(json.dumps(cfg))
+    m = load_manifest(
+        write_manifest(tmp_path, 'config = "base.json"\nfiles = ["data/*.h5"]\nq = [0.012]\nmethod = "all"\noutput = "out"\n')
+    )
+    res = run_batch(m, client=local_client, progress=None, plots=False)
+    (rec,) = res.records.values()
+    assert rec["status"] == "done", rec.get("error")
+    rows = {r["method"]: r for r in pq.read_table(m.output / "summary.parquet").to_pylist()}
+    assert set(rows) == {"classical", "mcmc"}
+    mc = rows["mcmc"]
+    assert mc["D0_hdi_low"] < mc["D0"] < mc["D0_hdi_high"] and mc["D0_err"] > 0
+    assert mc["verdict"] and mc["verdict_level"] in ("good", "not-converged")
+    assert rows["classical"]["chi2_red"] > 0 and mc["chi2_red"] is None
