@@ -35,7 +35,14 @@ from .errors import AnalysisError, ConfigError
 from .model import g1_squared_pairs_and_jacobian
 from .problem import Problem
 
-__all__ = ["JointFit", "JointOutcome", "JointProblem", "compare_with_separate", "fit_joint", "run_joint"]
+__all__ = [
+    "JointFit",
+    "JointOutcome",
+    "JointProblem",
+    "compare_with_separate",
+    "fit_joint",
+    "run_joint",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +58,9 @@ class JointProblem:
             raise AnalysisError("a joint fit across q needs at least two q rings")
         modes = {p.mode for p in self.problems}
         if len(modes) != 1:
-            raise AnalysisError(f"the q rings of a joint fit must share one mode, got {sorted(modes)}")
+            raise AnalysisError(
+                f"the q rings of a joint fit must share one mode, got {sorted(modes)}"
+            )
         qs = [p.q for p in self.problems]
         if len(set(qs)) != len(qs):
             raise AnalysisError(f"a q ring appears twice in the joint fit: {qs}")
@@ -104,7 +113,9 @@ class JointFit:
                 for q, c, o in zip(self.q, self.contrast, self.offset, strict=True)
             ],
             "reduced_chi2": self.chi2_red,
-            "reduced_chi2_per_q": dict(zip([f"{q:g}" for q in self.q], self.chi2_red_per_q, strict=True)),
+            "reduced_chi2_per_q": dict(
+                zip([f"{q:g}" for q in self.q], self.chi2_red_per_q, strict=True)
+            ),
             "chi2": self.chi2,
             "n_data": self.n_data,
             "n_free": self.n_free,
@@ -158,7 +169,9 @@ class _JointEngine:
         return z[a : a + s], z[a + s : a + 2 * s]
 
     def _g(self, th: np.ndarray, p: Problem, jac: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        g, dg = g1_squared_pairs_and_jacobian(th, p.t, p.phi, p.q, p.gap, p.iu, p.ju, p.mode, jacobian=jac)
+        g, dg = g1_squared_pairs_and_jacobian(
+            th, p.t, p.phi, p.q, p.gap, p.iu, p.ju, p.mode, jacobian=jac
+        )
         A, m = p.data.shape
         g = np.broadcast_to(g, (A, m))
         if dg is not None:
@@ -187,7 +200,9 @@ class _JointEngine:
             s = p.scaling_index()
             w = 1.0 / p.sigma
             J = np.zeros((A, m, z.size))
-            J[:, :, : self.k] = np.moveaxis(dg[self.free], 0, -1) * (con[s] * w)[:, None, None] * chain
+            J[:, :, : self.k] = (
+                np.moveaxis(dg[self.free], 0, -1) * (con[s] * w)[:, None, None] * chain
+            )
             a0 = self.offsets[i]
             for a in range(A):
                 J[a, :, a0 + s[a]] = g[a] * w[a]
@@ -221,9 +236,13 @@ def fit_joint(jp: JointProblem, starts: list[Any] | None = None, max_nfev: int =
         con, off = np.empty(s), np.empty(s)
         if s == p.n_angles:
             for a in range(s):
-                con[a], off[a] = profile_scaling(g[a], p.data[a], 1.0, p.contrast_bounds, p.offset_bounds)
+                con[a], off[a] = profile_scaling(
+                    g[a], p.data[a], 1.0, p.contrast_bounds, p.offset_bounds
+                )
         else:
-            con[0], off[0] = profile_scaling(g.ravel(), p.data.ravel(), 1.0, p.contrast_bounds, p.offset_bounds)
+            con[0], off[0] = profile_scaling(
+                g.ravel(), p.data.ravel(), 1.0, p.contrast_bounds, p.offset_bounds
+            )
         z0 += [con, off]
     z = np.clip(np.concatenate(z0), eng.lower + 1e-12, eng.upper - 1e-12)
     try:
@@ -280,7 +299,9 @@ def fit_joint(jp: JointProblem, starts: list[Any] | None = None, max_nfev: int =
     )
 
 
-def compare_with_separate(joint: JointFit, separate: list[dict[str, Any]], name: str = "D0") -> dict[str, Any]:
+def compare_with_separate(
+    joint: JointFit, separate: list[dict[str, Any]], name: str = "D0"
+) -> dict[str, Any]:
     """The q²-scaling check: per-q values of ``name`` against the joint value.
 
     ``separate``: per q, ``{"q": q, "value": v, "stderr": e}``. Returns the χ² of the
@@ -370,7 +391,10 @@ def run_joint(
         from .optimization.backends import get_mcmc_backend
 
         fn, _name, _ = get_mcmc_backend()
-        mcmc = [fn(analysis_core=p, config=config, init=s, progress=False) for p, s in zip(problems, separate, strict=True)]
+        mcmc = [
+            fn(analysis_core=p, config=config, init=s, progress=False)
+            for p, s in zip(problems, separate, strict=True)
+        ]
     jp = JointProblem(problems)
     joint = fit_joint(jp, separate)
     rows = [

@@ -30,13 +30,17 @@ def joint_report(outcome: Any) -> str:
     lines.append("[[Separate per-q fits]]")
     for q, s in zip(j.q, outcome.separate, strict=True):
         vals = "  ".join(
-            f"{n}={p.value:.5g}±{(p.stderr or float('nan')):.3g}" for n, p in s.parameters.items() if not p.fixed
+            f"{n}={p.value:.5g}±{(p.stderr or float('nan')):.3g}"
+            for n, p in s.parameters.items()
+            if not p.fixed
         )
         lines.append(f"    q={q:<10g} χ²_red={s.chi2_red:.4f}  {vals}")
     lines.append("[[q² scaling check: D0 per q against the joint D0]]")
     for r in chk["per_q"]:
         z = "n/a" if r["z"] is None else f"{r['z']:+.2f} σ"
-        lines.append(f"    q={r['q']:<10g} D0={r['value']:.5g} ± {r['stderr'] or float('nan'):.3g}  ({z})")
+        lines.append(
+            f"    q={r['q']:<10g} D0={r['value']:.5g} ± {r['stderr'] or float('nan'):.3g}  ({z})"
+        )
     s, se = chk.get("exponent_s"), chk.get("exponent_s_stderr")
     lines.append(
         f"    χ²={chk['chi2']:.3g} for {chk['n']} q  p={chk['p_value'] if chk['p_value'] is not None else float('nan'):.3g}"
@@ -62,7 +66,9 @@ def _plot(path: Path, outcome: Any) -> None:
     chk = outcome.check
     q = np.array([r["q"] for r in chk["per_q"]])
     v = np.array([np.nan if r["value"] is None else r["value"] for r in chk["per_q"]], dtype=float)
-    e = np.array([np.nan if r["stderr"] is None else r["stderr"] for r in chk["per_q"]], dtype=float)
+    e = np.array(
+        [np.nan if r["stderr"] is None else r["stderr"] for r in chk["per_q"]], dtype=float
+    )
     jv, je = chk["joint"]["value"], chk["joint"]["stderr"] or 0.0
     fig, ax = plt.subplots(figsize=(5, 3.5))
     ax.errorbar(q, v, yerr=np.nan_to_num(e), fmt="o", capsize=3, label="separate fit per q")
@@ -114,7 +120,8 @@ def write_joint_run(
             "joint_q": {
                 "q": j.q,
                 "separate": [
-                    {"q": p.q, **fit_to_dict(s, p)} for p, s in zip(problems, outcome.separate, strict=True)
+                    {"q": p.q, **fit_to_dict(s, p)}
+                    for p, s in zip(problems, outcome.separate, strict=True)
                 ],
                 "q2_scaling": outcome.check,
             },

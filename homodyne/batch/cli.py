@@ -29,25 +29,59 @@ def _parser(prog: str, parser_cls: type[argparse.ArgumentParser]) -> argparse.Ar
     src.add_argument("--q", nargs="+", metavar="Q", help="q values [1/Å], or 'all'")
     src.add_argument("--method", choices=("classical", "mcmc", "all"))
     src.add_argument("--output", "-o", metavar="DIR", help="batch folder (default batch_results)")
-    src.add_argument("--joint-q", action="store_true", help="one joint fit per file over the selected q")
-    src.add_argument("--metadata-column", metavar="NAME", help="file attribute for the summary's x axis")
-    p.add_argument("--dry-run", action="store_true", help="list the tasks (and which would run) and stop")
-    p.add_argument("--force", action="store_true", help="run every task again, even those up to date")
-    p.add_argument("--summary-only", action="store_true", help="rewrite the summary from the records")
+    src.add_argument(
+        "--joint-q", action="store_true", help="one joint fit per file over the selected q"
+    )
+    src.add_argument(
+        "--metadata-column", metavar="NAME", help="file attribute for the summary's x axis"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the tasks (and which would run) and stop"
+    )
+    p.add_argument(
+        "--force", action="store_true", help="run every task again, even those up to date"
+    )
+    p.add_argument(
+        "--summary-only", action="store_true", help="rewrite the summary from the records"
+    )
     p.add_argument("--no-plots", action="store_true", help="no summary plots")
     e = p.add_argument_group("engine (Dask)")
-    e.add_argument("--scheduler", metavar="ADDRESS", help="join this Dask scheduler (address or scheduler file)")
-    e.add_argument("--cluster", choices=("slurm", "pbs"), help="start workers as batch jobs (dask-jobqueue)")
-    e.add_argument("--workers", type=int, metavar="N", help="local workers (default: one per core) / most jobs")
+    e.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="join this Dask scheduler (address or scheduler file)",
+    )
+    e.add_argument(
+        "--cluster", choices=("slurm", "pbs"), help="start workers as batch jobs (dask-jobqueue)"
+    )
+    e.add_argument(
+        "--workers", type=int, metavar="N", help="local workers (default: one per core) / most jobs"
+    )
     e.add_argument("--queue", help="jobqueue: partition/queue")
     e.add_argument("--account", help="jobqueue: account/project")
     e.add_argument("--walltime", help="jobqueue: wall time per job, e.g. 01:00:00")
     e.add_argument("--cores", type=int, help="jobqueue: cores per job")
     e.add_argument("--memory", help="jobqueue: memory per job, e.g. 8GB")
-    e.add_argument("--module", help="jobqueue: HPC module loaded in the job prologue (e.g. homodyne/cpu)")
-    e.add_argument("--prologue", action="append", default=[], metavar="LINE", help="jobqueue: more job-script lines (repeatable)")
-    e.add_argument("--job-directive", action="append", default=[], metavar="LINE", help="jobqueue: extra #SBATCH/#PBS directive, e.g. --gres=gpu:1")
-    e.add_argument("--gpu", action="store_true", help="workers carry a GPU resource; MCMC tasks take one each")
+    e.add_argument(
+        "--module", help="jobqueue: HPC module loaded in the job prologue (e.g. homodyne/cpu)"
+    )
+    e.add_argument(
+        "--prologue",
+        action="append",
+        default=[],
+        metavar="LINE",
+        help="jobqueue: more job-script lines (repeatable)",
+    )
+    e.add_argument(
+        "--job-directive",
+        action="append",
+        default=[],
+        metavar="LINE",
+        help="jobqueue: extra #SBATCH/#PBS directive, e.g. --gres=gpu:1",
+    )
+    e.add_argument(
+        "--gpu", action="store_true", help="workers carry a GPU resource; MCMC tasks take one each"
+    )
     e.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     return p
 

@@ -67,9 +67,7 @@ class Override:
     sections: dict[str, dict[str, Any]]
 
     def matches(self, path: Path) -> bool:
-        return fnmatch.fnmatch(path.name, self.pattern) or fnmatch.fnmatch(
-            str(path), self.pattern
-        )
+        return fnmatch.fnmatch(path.name, self.pattern) or fnmatch.fnmatch(str(path), self.pattern)
 
 
 @dataclass
@@ -119,7 +117,7 @@ def _check_q(raw: Any, where: str) -> list[float] | str | None:
     if isinstance(raw, int | float) and not isinstance(raw, bool):
         raw = [raw]
     if not isinstance(raw, list) or not raw:
-        raise ConfigError(f"{where}: q: expected a number, a list of numbers or \"all\", got {raw!r}")
+        raise ConfigError(f'{where}: q: expected a number, a list of numbers or "all", got {raw!r}')
     out = []
     for v in raw:
         if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
@@ -128,14 +126,18 @@ def _check_q(raw: Any, where: str) -> list[float] | str | None:
     return out
 
 
-def manifest_from_dict(raw: Any, *, source: str = "<manifest>", base: Path | None = None) -> Manifest:
+def manifest_from_dict(
+    raw: Any, *, source: str = "<manifest>", base: Path | None = None
+) -> Manifest:
     """Validate a manifest given as parsed data; relative paths are relative to ``base``."""
     base = (base or Path.cwd()).resolve()
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the manifest must be a table/object of keys")
     for key in raw:
         if key not in _KEYS:
-            raise ConfigError(f"{source}: unknown key {key!r}; expected one of {', '.join(sorted(_KEYS))}")
+            raise ConfigError(
+                f"{source}: unknown key {key!r}; expected one of {', '.join(sorted(_KEYS))}"
+            )
     if "config" not in raw:
         raise ConfigError(f"{source}: missing key 'config' (the base homodyne JSON configuration)")
     if not isinstance(raw["config"], str):
@@ -147,7 +149,11 @@ def manifest_from_dict(raw: Any, *, source: str = "<manifest>", base: Path | Non
     files_raw = raw.get("files")
     if isinstance(files_raw, str):
         files_raw = [files_raw]
-    if not isinstance(files_raw, list) or not files_raw or not all(isinstance(f, str) for f in files_raw):
+    if (
+        not isinstance(files_raw, list)
+        or not files_raw
+        or not all(isinstance(f, str) for f in files_raw)
+    ):
         raise ConfigError(f"{source}: files: expected a glob or a list of globs of HDF5 files")
     files = _expand(files_raw, base, source)
     method = raw.get("method", "classical")

@@ -75,7 +75,15 @@ def _panels(
             y = np.array([_num(r.get(name)) for r in rs])
             e = np.array([_num(r.get(f"{name}_err")) for r in rs])
             o = np.argsort(x)
-            ax.errorbar(x[o], y[o], yerr=np.where(np.isfinite(e[o]), e[o], 0), marker="o", ms=3, capsize=2, label=label)
+            ax.errorbar(
+                x[o],
+                y[o],
+                yerr=np.where(np.isfinite(e[o]), e[o], 0),
+                marker="o",
+                ms=3,
+                capsize=2,
+                label=label,
+            )
         ax.set_title(name)
         ax.set_xlabel(xlabel)
     for ax in axes.ravel()[len(names) :]:
@@ -103,7 +111,11 @@ def _j_of_t(rows: list[dict[str, Any]], path: Path) -> Path | None:
             t = np.linspace(0.1, 10.0, 100)
         J = _num(r["D0"]) * t ** _num(r.get("alpha", 0.0)) + _num(r.get("D_offset", 0.0) or 0.0)
         q = r.get("q")
-        qs = f"{_num(q):.4g}" if not isinstance(q, str) else ",".join(f"{v:.3g}" for v in json.loads(q))
+        qs = (
+            f"{_num(q):.4g}"
+            if not isinstance(q, str)
+            else ",".join(f"{v:.3g}" for v in json.loads(q))
+        )
         ax.plot(t, J, lw=1, label=f"{r.get('meta_sample')} q={qs} ({r.get('method')})")
         n += 1
     if not n:
@@ -121,7 +133,10 @@ def _j_of_t(rows: list[dict[str, Any]], path: Path) -> Path | None:
 def _verdicts(rows: list[dict[str, Any]], path: Path) -> Path:
     plt = _fig()
     counts = Counter(
-        (r.get("verdict_level") or ("failed" if r.get("status") == "failed" else r.get("status") or "unknown"))
+        (
+            r.get("verdict_level")
+            or ("failed" if r.get("status") == "failed" else r.get("status") or "unknown")
+        )
         for r in rows
     )
     fig, ax = plt.subplots(figsize=(5, 3.2))
@@ -134,7 +149,9 @@ def _verdicts(rows: list[dict[str, Any]], path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_summary(out: Path, rows: list[dict[str, Any]], metadata_column: str | None) -> dict[str, Path]:
+def plot_summary(
+    out: Path, rows: list[dict[str, Any]], metadata_column: str | None
+) -> dict[str, Path]:
     from .summary import varying_metadata
 
     written: dict[str, Path] = {}

@@ -40,7 +40,9 @@ class Plan:
     reason: dict[str, str]  # task id -> why it runs (new, failed, changed input, ...)
 
     def describe(self) -> str:
-        lines = [f"{len(self.tasks)} tasks: {len(self.to_run)} to run, {len(self.skipped)} up to date"]
+        lines = [
+            f"{len(self.tasks)} tasks: {len(self.to_run)} to run, {len(self.skipped)} up to date"
+        ]
         for t in self.tasks:
             why = self.reason.get(t.id, "up to date (skipped)")
             q = ", ".join(f"{v:g}" for v in t.q)
@@ -118,7 +120,9 @@ class _Progress:
         else:
             self.failed += 1
         now = time.monotonic()
-        if self.stream is None or (not force and now - self._last < 1.0 and self.finished < self.total):
+        if self.stream is None or (
+            not force and now - self._last < 1.0 and self.finished < self.total
+        ):
             return
         self._last = now
         elapsed = now - self.start

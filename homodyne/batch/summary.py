@@ -139,10 +139,14 @@ def summary_rows(tasks: list[Any], records: dict[str, dict[str, Any]]) -> list[d
         doc = None
         if rec.get("status") == "done" and rec.get("run_dir"):
             try:
-                doc = json.loads((Path(rec["run_dir"]) / "results.json").read_text(encoding="utf-8"))
+                doc = json.loads(
+                    (Path(rec["run_dir"]) / "results.json").read_text(encoding="utf-8")
+                )
             except (OSError, json.JSONDecodeError) as exc:
                 base["error"] = f"results.json unreadable: {exc}"
-        rows.extend(_rows_of(doc, base) if isinstance(doc, dict) else [{**base, "method": t.method}])
+        rows.extend(
+            _rows_of(doc, base) if isinstance(doc, dict) else [{**base, "method": t.method}]
+        )
     # a tidy table: every row has every column
     cols: list[str] = []
     for r in rows:

@@ -146,7 +146,12 @@ def expand_tasks(manifest: Manifest, hash_cache: dict[str, Any] | None = None) -
                 raise ConfigError(f"{manifest.source}: q {group} of {path} is listed twice")
             seen.add(tid)
             chash = _canonical_hash(
-                {"config": cfg, "q": list(group), "method": manifest.method, "joint": manifest.joint_q}
+                {
+                    "config": cfg,
+                    "q": list(group),
+                    "method": manifest.method,
+                    "joint": manifest.joint_q,
+                }
             )
             tasks.append(
                 Task(

@@ -41,7 +41,11 @@ def test_job_script_from_options(kind: str, tmp_path) -> None:
     init = next(i for i, line in enumerate(lines) if line.startswith("type module"))
     use = lines.index("module use /site/modulefiles")
     load = lines.index("module load homodyne/cpu")
-    worker = next(i for i, line in enumerate(lines) if "distributed.cli.dask_worker" in line or "dask worker" in line)
+    worker = next(
+        i
+        for i, line in enumerate(lines)
+        if "distributed.cli.dask_worker" in line or "dask worker" in line
+    )
     assert init < use < load < worker
     assert lines.index("export DASK_DISTRIBUTED__WORKER__DAEMON=False") < worker  # MCMC chains
 

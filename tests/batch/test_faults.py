@@ -24,7 +24,9 @@ def _slow_batch(tmp: Path, n_files: int) -> Path:
     # 120 frames: a few seconds per task, so that a kill lands in the middle of one
     make_files(tmp / "data", n_files, frames=120)
     write_base_config(tmp)
-    return write_manifest(tmp, 'config = "base.json"\nfiles = ["data/*.h5"]\nq = [0.012]\noutput = "out"\n')
+    return write_manifest(
+        tmp, 'config = "base.json"\nfiles = ["data/*.h5"]\nq = [0.012]\noutput = "out"\n'
+    )
 
 
 def test_worker_killed_mid_task_is_retried_elsewhere(tmp_path: Path) -> None:
@@ -56,9 +58,13 @@ def test_worker_killed_mid_task_is_retried_elsewhere(tmp_path: Path) -> None:
     victim = next(r for r in res.records.values() if r["id"] in killed["key"])
     assert victim["status"] == "done"
     runs = m.output / "runs"
-    assert sorted(p.name for p in runs.iterdir()) == sorted(res.records)  # no duplicates, no partials
+    assert sorted(p.name for p in runs.iterdir()) == sorted(
+        res.records
+    )  # no duplicates, no partials
     for r in res.records.values():
-        assert json.loads((Path(r["run_dir"]) / "results.json").read_text())["classical"]["converged"]
+        assert json.loads((Path(r["run_dir"]) / "results.json").read_text())["classical"][
+            "converged"
+        ]
 
 
 def _descendants(pid: int) -> list[psutil.Process]:
@@ -69,10 +75,23 @@ def _descendants(pid: int) -> list[psutil.Process]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_interrupted_batch_keeps_finished_tasks_and_resumes(tmp_path: Path, sig: signal.Signals) -> None:
+def test_interrupted_batch_keeps_finished_tasks_and_resumes(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     manifest = _slow_batch(tmp_path, 6)
-    cmd = [sys.executable, "-m", "homodyne.run_homodyne", "batch", str(manifest), "--workers", "2", "--no-plots"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env())
+    cmd = [
+        sys.executable,
+        "-m",
+        "homodyne.run_homodyne",
+        "batch",
+        str(manifest),
+        "--workers",
+        "2",
+        "--no-plots",
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env()
+    )
     state = tmp_path / "out" / "state"
     deadline = time.monotonic() + 180
     children: list[psutil.Process] = []
@@ -89,10 +108,10 @@ def test_interrupted_batch_keeps_finished_tasks_and_resumes(tmp_path: Path, sig:
     children = _descendants(proc.pid) or children
     assert children, "the batch started no worker processes"
     proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "resume" in err
-    gone, alive = psutil.wait_procs(children, timeout=30)
+    _gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, f"processes left behind: {[p.pid for p in alive]}"
     m = load_manifest(manifest)
     p = plan(m)

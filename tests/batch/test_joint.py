@@ -17,7 +17,15 @@ from homodyne.problem import Problem
 #: Laminar flow in which no single q pins all the physics: at q = 0.001 the decay is
 #: invisible (D0 free to wander) while the shear phase shows; at q = 0.05 the decay takes a
 #: few frames and hides the shear (gamma_dot_t0 and phi0 loose). Together they share one J, γ̇.
-TRUTH = {"D0": 5000.0, "alpha": 0.0, "D_offset": 0.0, "gamma_dot_t0": 5e-5, "beta": 0.0, "gamma_dot_t_offset": 0.0, "phi0": 5.0}
+TRUTH = {
+    "D0": 5000.0,
+    "alpha": 0.0,
+    "D_offset": 0.0,
+    "gamma_dot_t0": 5e-5,
+    "beta": 0.0,
+    "gamma_dot_t_offset": 0.0,
+    "phi0": 5.0,
+}
 QS = [0.001, 0.05]
 FREE = ("D0", "alpha", "gamma_dot_t0", "phi0")
 
@@ -36,8 +44,16 @@ def _laminar_config(data: Path) -> dict:
 def joint_case(tmp_path_factory: pytest.TempPathFactory):
     path = tmp_path_factory.mktemp("joint") / "two_q.h5"
     write_simulated_file(
-        path, mode="laminar_flow", q_values=QS, params=TRUTH, phi=[0, 45, 90, 135], n_frames=100, dt=0.1,
-        contrast=0.3, noise_sigma=0.005, seed=3,
+        path,
+        mode="laminar_flow",
+        q_values=QS,
+        params=TRUTH,
+        phi=[0, 45, 90, 135],
+        n_frames=100,
+        dt=0.1,
+        contrast=0.3,
+        noise_sigma=0.005,
+        seed=3,
     )
     config = config_from_dict(_laminar_config(path))
     problems = joint_problems(config, QS)
@@ -72,7 +88,7 @@ def test_joint_fit_recovers_what_separate_fits_cannot(joint_case) -> None:
 def test_joint_run_folder_and_q2_check(joint_case, tmp_path: Path) -> None:
     from homodyne.joint import run_joint
 
-    path, config, *_ = joint_case
+    path, _config, *_ = joint_case
     cfg = _laminar_config(path)
     cfg["output"].update({"directory": str(tmp_path), "run_name": "joint", "plots": True})
     out = run_joint(config_from_dict(cfg), q_values=QS)
@@ -96,13 +112,23 @@ def test_q_dependent_dynamics_is_flagged() -> None:
     problems = []
     for i, q in enumerate((0.01, 0.014, 0.02)):
         ds = simulate_dataset(
-            "static_isotropic", {**params, "D0": 800.0 * (1 + i)}, q=q, frames=(1, 60), contrast=0.3, noise_sigma=0.003, seed=i
+            "static_isotropic",
+            {**params, "D0": 800.0 * (1 + i)},
+            q=q,
+            frames=(1, 60),
+            contrast=0.3,
+            noise_sigma=0.003,
+            seed=i,
         )
         problems.append(Problem.from_arrays(ds.c2, ds.t, ds.phi, ds.q, config.parameters))
     separate = [fit_classical(config, p) for p in problems]
     joint = fit_joint(JointProblem(problems), separate)
     chk = compare_with_separate(
-        joint, [{"q": p.q, "value": s.parameters["D0"].value, "stderr": s.parameters["D0"].stderr} for p, s in zip(problems, separate, strict=True)]
+        joint,
+        [
+            {"q": p.q, "value": s.parameters["D0"].value, "stderr": s.parameters["D0"].stderr}
+            for p, s in zip(problems, separate, strict=True)
+        ],
     )
     assert chk["consistent"] is False
     assert chk["p_value"] < 1e-3 and chk["exponent_s"] > 3 * chk["exponent_s_stderr"]
@@ -112,7 +138,14 @@ def test_joint_problem_rejects_bad_input() -> None:
     from homodyne.errors import AnalysisError
 
     cfg = config_from_dict(template("static_isotropic"))
-    ds = simulate_dataset("static_isotropic", {"D0": 800.0, "alpha": 0.0, "D_offset": 0.0}, q=0.01, frames=(1, 30), noise_sigma=0.003, seed=1)
+    ds = simulate_dataset(
+        "static_isotropic",
+        {"D0": 800.0, "alpha": 0.0, "D_offset": 0.0},
+        q=0.01,
+        frames=(1, 30),
+        noise_sigma=0.003,
+        seed=1,
+    )
     p = Problem.from_arrays(ds.c2, ds.t, ds.phi, ds.q, cfg.parameters)
     with pytest.raises(AnalysisError, match="at least two q"):
         JointProblem([p])
@@ -131,7 +164,10 @@ def test_joint_q_task_in_a_batch(tmp_path: Path) -> None:
     make_files(tmp_path / "data", 1, frames=40)
     write_base_config(tmp_path)
     m = load_manifest(
-        write_manifest(tmp_path, 'config = "base.json"\nfiles = ["data/*.h5"]\nq = "all"\njoint_q = true\noutput = "out"\n')
+        write_manifest(
+            tmp_path,
+            'config = "base.json"\nfiles = ["data/*.h5"]\nq = "all"\njoint_q = true\noutput = "out"\n',
+        )
     )
     (task,) = expand_tasks(m)
     rec = run_task(task)  # in this process: the same function the workers run

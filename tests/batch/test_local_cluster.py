@@ -42,7 +42,12 @@ def test_batch_runs_every_task_and_writes_the_summary(batch_dir: Path, local_cli
         assert abs(row["D0"] - TRUTH["D0"]) < 4 * row["D0_err"]
         assert row["alpha_err"] > 0 and json.loads(row["phi_used"]) == [0.0]
         assert Path(row["run_dir"]).is_dir()
-    for name in ("summary_vs_q.png", "summary_vs_temperature.png", "summary_J_t.png", "summary_verdicts.png"):
+    for name in (
+        "summary_vs_q.png",
+        "summary_vs_temperature.png",
+        "summary_J_t.png",
+        "summary_verdicts.png",
+    ):
         assert (m.output / name).stat().st_size > 5000, name
 
     # rerun: everything is up to date, no engine is even contacted
@@ -54,7 +59,8 @@ def test_batch_runs_every_task_and_writes_the_summary(batch_dir: Path, local_cli
     make_files(batch_dir / "data", 1, seed0=100)  # rewrites sample0 with other noise
     write_manifest(
         batch_dir,
-        (batch_dir / "batch.toml").read_text() + '[[overrides]]\nfiles = "sample2_*"\nclassical = { ftol = 1e-9 }\n',
+        (batch_dir / "batch.toml").read_text()
+        + '[[overrides]]\nfiles = "sample2_*"\nclassical = { ftol = 1e-9 }\n',
     )
     p = plan(load_manifest(batch_dir / "batch.toml"))
     why = {t.id.split("__")[0]: p.reason[t.id] for t in p.to_run}
@@ -63,7 +69,10 @@ def test_batch_runs_every_task_and_writes_the_summary(batch_dir: Path, local_cli
 
 
 def test_failed_tasks_are_recorded_and_retried_on_rerun(batch_dir: Path, local_client) -> None:
-    write_manifest(batch_dir, 'config = "base.json"\nfiles = ["data/sample[01]*.h5"]\nq = [0.012, 0.5]\noutput = "out"\n')
+    write_manifest(
+        batch_dir,
+        'config = "base.json"\nfiles = ["data/sample[01]*.h5"]\nq = [0.012, 0.5]\noutput = "out"\n',
+    )
     m = load_manifest(batch_dir / "batch.toml")
     res = run_batch(m, client=local_client, progress=None, plots=False)
     failed = {k: r for k, r in res.records.items() if r["status"] == "failed"}
@@ -82,8 +91,21 @@ def test_cli_batch_on_a_local_cluster(batch_dir: Path) -> None:
     """The command end to end: embedded LocalCluster, progress, exit status, summary paths."""
     files = [str(p) for p in sorted((batch_dir / "data").glob("sample[01]*.h5"))]
     cmd = [
-        sys.executable, "-m", "homodyne.run_homodyne", "batch", "--config", str(batch_dir / "base.json"),
-        "--files", *files, "--q", "0.012", "--output", str(batch_dir / "cli"), "--workers", "2", "--no-plots",
+        sys.executable,
+        "-m",
+        "homodyne.run_homodyne",
+        "batch",
+        "--config",
+        str(batch_dir / "base.json"),
+        "--files",
+        *files,
+        "--q",
+        "0.012",
+        "--output",
+        str(batch_dir / "cli"),
+        "--workers",
+        "2",
+        "--no-plots",
     ]
     r = subprocess.run(cmd, capture_output=True, text=True, env=subprocess_env(), timeout=300)
     assert r.returncode == 0, r.stderr
@@ -103,7 +125,10 @@ def test_mcmc_task_runs_its_chains_on_a_worker(tmp_path: Path, local_client) -> 
     cfg["mcmc"].update({"draws": 100, "tune": 100, "chains": 2})
     cfg_path.write_text(json.dumps(cfg))
     m = load_manifest(
-        write_manifest(tmp_path, 'config = "base.json"\nfiles = ["data/*.h5"]\nq = [0.012]\nmethod = "all"\noutput = "out"\n')
+        write_manifest(
+            tmp_path,
+            'config = "base.json"\nfiles = ["data/*.h5"]\nq = [0.012]\nmethod = "all"\noutput = "out"\n',
+        )
     )
     res = run_batch(m, client=local_client, progress=None, plots=False)
     (rec,) = res.records.values()

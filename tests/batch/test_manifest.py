@@ -34,9 +34,13 @@ def test_toml_manifest_expands_files_times_q(batch_dir: Path) -> None:
 
 def test_json_manifest_and_explicit_q(batch_dir: Path) -> None:
     p = batch_dir / "batch.json"
-    p.write_text(json.dumps({"config": "base.json", "files": "data/sample1*.h5", "q": 0.02, "method": "all"}))
+    p.write_text(
+        json.dumps({"config": "base.json", "files": "data/sample1*.h5", "q": 0.02, "method": "all"})
+    )
     tasks = expand_tasks(load_manifest(p))
-    assert [(Path(t.file).name, t.q, t.method) for t in tasks] == [("sample1_T300.h5", (0.02,), "all")]
+    assert [(Path(t.file).name, t.q, t.method) for t in tasks] == [
+        ("sample1_T300.h5", (0.02,), "all")
+    ]
 
 
 def test_overrides_apply_to_matching_files_only(batch_dir: Path) -> None:
@@ -44,7 +48,7 @@ def test_overrides_apply_to_matching_files_only(batch_dir: Path) -> None:
         batch_dir,
         'config = "base.json"\nfiles = ["data/*.h5"]\nq = [0.012]\n'
         '[[overrides]]\nfiles = "sample2_*"\nclassical = { multistart = 3 }\n'
-        'parameters = { D0 = { value = 500.0 } }\n',
+        "parameters = { D0 = { value = 500.0 } }\n",
     )
     tasks = {Path(t.file).name: t for t in expand_tasks(load_manifest(batch_dir / "batch.toml"))}
     assert tasks["sample2_T310.h5"].config["classical"]["multistart"] == 3
@@ -58,7 +62,10 @@ def test_overrides_apply_to_matching_files_only(batch_dir: Path) -> None:
     [
         ('config = "base.json"\nfiles = ["nothing/*.h5"]\n', "matches no file"),
         ('config = "missing.json"\nfiles = ["data/*.h5"]\n', "does not exist"),
-        ('config = "base.json"\nfiles = ["data/*.h5"]\nmethod = "fast"\n', "method: expected one of"),
+        (
+            'config = "base.json"\nfiles = ["data/*.h5"]\nmethod = "fast"\n',
+            "method: expected one of",
+        ),
         ('config = "base.json"\nfiles = ["data/*.h5"]\nq = [-1]\n', "positive number"),
         ('config = "base.json"\nfiles = ["data/*.h5"]\nfile = "x"\n', "unknown key 'file'"),
         (
@@ -86,7 +93,9 @@ def test_bad_override_value_is_validated_like_a_config(batch_dir: Path) -> None:
 
 
 def test_q_all_reads_the_rings_of_each_file(batch_dir: Path) -> None:
-    m = manifest_from_dict({"config": "base.json", "files": ["data/sample0*"], "q": "all"}, base=batch_dir)
+    m = manifest_from_dict(
+        {"config": "base.json", "files": ["data/sample0*"], "q": "all"}, base=batch_dir
+    )
     assert [t.q[0] for t in expand_tasks(m)] == pytest.approx(Q_VALUES)
     m.joint_q = True
     (t,) = expand_tasks(m)
@@ -95,7 +104,14 @@ def test_q_all_reads_the_rings_of_each_file(batch_dir: Path) -> None:
 
 def test_dry_run_lists_tasks_and_starts_nothing(batch_dir: Path) -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "homodyne.run_homodyne", "batch", str(batch_dir / "batch.toml"), "--dry-run"],
+        [
+            sys.executable,
+            "-m",
+            "homodyne.run_homodyne",
+            "batch",
+            str(batch_dir / "batch.toml"),
+            "--dry-run",
+        ],
         capture_output=True,
         text=True,
         env=subprocess_env(),
@@ -115,7 +131,11 @@ def test_cli_usage_and_manifest_errors(batch_dir: Path) -> None:
     assert r.returncode == 2 and "give a manifest" in r.stderr
     write_manifest(batch_dir, 'config = "base.json"\nfiles = ["zzz/*.h5"]\n')
     r = subprocess.run(
-        [*base, str(batch_dir / "batch.toml"), "--dry-run"], capture_output=True, text=True, env=subprocess_env(), timeout=120
+        [*base, str(batch_dir / "batch.toml"), "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=120,
     )
     assert r.returncode == 1
     assert r.stderr.strip().count("\n") == 0 and "matches no file" in r.stderr

@@ -26,7 +26,9 @@ from .conftest import make_files, write_base_config, write_manifest
 _WANTED = os.environ.get("HOMODYNE_TEST_SLURM") == "1"
 _HAVE = shutil.which("sbatch") is not None and shutil.which("squeue") is not None
 if not _WANTED:
-    pytestmark = pytest.mark.skip(reason="SLURM tests run in the slurm CI stage (HOMODYNE_TEST_SLURM=1)")
+    pytestmark = pytest.mark.skip(
+        reason="SLURM tests run in the slurm CI stage (HOMODYNE_TEST_SLURM=1)"
+    )
 elif not _HAVE and os.environ.get("CI") != "true":
     pytestmark = pytest.mark.skip(reason="sbatch/squeue not found")
 
@@ -61,7 +63,9 @@ def _opts(tmp: Path, **kw) -> EngineOptions:
 
 
 def _squeue() -> list[str]:
-    r = subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        ["squeue", "-h", "-o", "%i %j %T"], capture_output=True, text=True, check=True
+    )
     return [line for line in r.stdout.splitlines() if line.strip()]
 
 
@@ -69,7 +73,11 @@ def test_batch_on_slurm_jobs_with_the_module_loaded(tmp_path: Path) -> None:
     assert _HAVE, "SLURM is not installed (CI=true: the slurm stage must provide it)"
     make_files(tmp_path / "data", 2)
     write_base_config(tmp_path)
-    m = load_manifest(write_manifest(tmp_path, 'config = "base.json"\nfiles = ["data/*.h5"]\nq = "all"\noutput = "out"\n'))
+    m = load_manifest(
+        write_manifest(
+            tmp_path, 'config = "base.json"\nfiles = ["data/*.h5"]\nq = "all"\noutput = "out"\n'
+        )
+    )
     with open_client(_opts(tmp_path)) as client:
         res = run_batch(m, client=client, progress=None, plots=False)
         assert res.n_failed == 0 and len(res.records) == 4
@@ -93,7 +101,11 @@ def test_cancelled_job_mid_batch_is_retried(tmp_path: Path) -> None:
     assert _HAVE
     make_files(tmp_path / "data", 3, frames=120)
     write_base_config(tmp_path)
-    m = load_manifest(write_manifest(tmp_path, 'config = "base.json"\nfiles = ["data/*.h5"]\nq = [0.012]\noutput = "out"\n'))
+    m = load_manifest(
+        write_manifest(
+            tmp_path, 'config = "base.json"\nfiles = ["data/*.h5"]\nq = [0.012]\noutput = "out"\n'
+        )
+    )
     import threading
 
     cancelled: list[str] = []
@@ -105,7 +117,9 @@ def test_cancelled_job_mid_batch_is_retried(tmp_path: Path) -> None:
                 busy = [w for w, keys in client.processing().items() if keys]
                 if busy:
                     time.sleep(1.0)
-                    job = client.run(lambda: os.environ.get("SLURM_JOB_ID"), workers=[busy[0]])[busy[0]]
+                    job = client.run(lambda: os.environ.get("SLURM_JOB_ID"), workers=[busy[0]])[
+                        busy[0]
+                    ]
                     subprocess.run(["scancel", job], check=True)
                     cancelled.append(job)
                     return
