@@ -194,8 +194,10 @@ class _JointEngine:
         blocks = []
         for i, p in enumerate(self.jp.problems):
             con, _off = self.scaling(z, i)
-            g, dg = self._g(th, p, True)
-            assert dg is not None
+            g, dg_opt = self._g(th, p, True)
+            if dg_opt is None:  # pragma: no cover - jacobian=True always returns it
+                raise AnalysisError("the model returned no Jacobian")
+            dg = dg_opt
             A, m = p.data.shape
             s = p.scaling_index()
             w = 1.0 / p.sigma

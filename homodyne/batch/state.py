@@ -51,7 +51,7 @@ def is_up_to_date(task: Any, record: dict[str, Any] | None) -> bool:
     if record.get("input_hash") != task.input_hash or record.get("config_hash") != task.config_hash:
         return False
     run_dir = record.get("run_dir")
-    return bool(run_dir) and (Path(run_dir) / "results.json").is_file()
+    return isinstance(run_dir, str) and (Path(run_dir) / "results.json").is_file()
 
 
 def load_hash_cache(output: Path) -> dict[str, Any]:

@@ -131,7 +131,7 @@ def expand_tasks(manifest: Manifest, hash_cache: dict[str, Any] | None = None) -
         elif manifest.q is None:
             qs = [float(base["data"]["q"])]
         else:
-            qs = list(manifest.q)
+            qs = [float(v) for v in manifest.q]
         digest = file_hash(path, hash_cache)
         groups = [tuple(qs)] if manifest.joint_q else [(q,) for q in qs]
         for group in groups:
@@ -141,7 +141,7 @@ def expand_tasks(manifest: Manifest, hash_cache: dict[str, Any] | None = None) -
             else:
                 tid = f"{_slug(path.stem)}__q{group[0]:.5g}__{manifest.method}"
             if tid in seen:
-                tid = f"{tid}__{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+                tid = f"{tid}__{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
             if tid in seen:
                 raise ConfigError(f"{manifest.source}: q {group} of {path} is listed twice")
             seen.add(tid)
