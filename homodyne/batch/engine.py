@@ -37,6 +37,31 @@ __all__ = ["EngineOptions", "open_client"]
 log = logging.getLogger(__name__)
 
 
+#: Dask settings of the workers the batch starts:
+#:
+#: * non-daemonic worker processes: an MCMC task starts its chains in processes of its own;
+#: * no statistical profiler (its 10 ms samples cost CPU on every task);
+#: * the nanny's pre-spawn environment without ``MALLOC_TRIM_THRESHOLD_``: setting it turns
+#:   off glibc's adaptive mmap threshold, so every large NumPy temporary is mmap'ed and
+#:   page-faulted afresh, which doubled the CPU time of a laminar 8 x 200² fit (measured
+#:   with benchmarks/bench_batch.py); the BLAS/OpenMP single-thread settings are kept.
+WORKER_CONFIG: dict[str, Any] = {
+    "distributed.worker.daemon": False,
+    "distributed.worker.profile.enabled": False,
+    "distributed.nanny.pre-spawn-environ": {
+        "OMP_NUM_THREADS": 1,
+        "MKL_NUM_THREADS": 1,
+        "OPENBLAS_NUM_THREADS": 1,
+    },
+}
+#: The same for workers started by dask-jobqueue (exported in the job script).
+WORKER_ENV = {
+    "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",
+    "DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON": "\"{'OMP_NUM_THREADS': 1, 'MKL_NUM_THREADS': 1, 'OPENBLAS_NUM_THREADS': 1}\"",
+}
+
+
 @dataclass
 class EngineOptions:
     """How to get a Dask client (see the module docstring)."""
@@ -73,8 +98,7 @@ class EngineOptions:
             prologue.insert(0, f"type module >/dev/null 2>&1 || . {self.module_init}")
         if self.module:
             prologue.append(f"module load {self.module}")
-        # non-daemonic workers: an MCMC task starts its chains in processes of its own
-        prologue.append("export DASK_DISTRIBUTED__WORKER__DAEMON=False")
+        prologue += [f"export {k}={v}" for k, v in WORKER_ENV.items()]
         kw["job_script_prologue"] = prologue
         if self.job_directives:
             kw["job_extra_directives"] = list(self.job_directives)
@@ -137,7 +161,9 @@ def open_client(opts: EngineOptions) -> Iterator[Any]:
     n = opts.workers or local_worker_count()
     # non-daemonic workers: an MCMC task starts its chains in processes of its own
     stack = contextlib.ExitStack()
-    stack.enter_context(dask.config.set({"distributed.worker.daemon": False}))
+    # and no statistical profiler: its 10 ms samples cost a worker more CPU than the
+    # scheduling itself (measured in benchmarks/bench_batch.py)
+    stack.enter_context(dask.config.set(WORKER_CONFIG))
     cluster = LocalCluster(
         n_workers=n,
         threads_per_worker=1,

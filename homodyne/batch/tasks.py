@@ -194,6 +194,7 @@ def run_task(task: Task) -> dict[str, Any]:
     from .state import write_record
 
     start = time.time()
+    cpu0 = time.thread_time()  # this task's own CPU (not the worker's other threads)
     clean_partials(task)
     record: dict[str, Any] = {
         "id": task.id,
@@ -237,5 +238,6 @@ def run_task(task: Task) -> dict[str, Any]:
             traceback=traceback.format_exc(limit=8),
         )
     record["wall_time_s"] = round(time.time() - start, 3)
+    record["cpu_time_s"] = round(time.thread_time() - cpu0, 3)
     write_record(Path(task.output), record)
     return record
