@@ -168,7 +168,7 @@ def open_client(opts: EngineOptions) -> Iterator[Any]:
         n_workers=n,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=":0" if opts.dashboard else None,
+        dashboard_address=":0",  # a free port (several batches may run at once)
         silence_logs=logging.ERROR,
         resources={"GPU": 1} if opts.gpu else None,
     )

@@ -35,7 +35,9 @@ def _params_present(rows: list[dict[str, Any]]) -> list[str]:
     names = []
     for mode_names in MODES.values():
         for n in mode_names:
-            if n not in names and any(isinstance(r.get(n), int | float) for r in rows):
+            if n not in names and any(
+                isinstance(r.get(n), int | float) and r.get(f"{n}_err") is not None for r in rows
+            ):  # fitted somewhere (a fixed parameter has no error)
                 names.append(n)
     return names
 
