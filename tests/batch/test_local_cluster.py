@@ -139,3 +139,16 @@ def test_mcmc_task_runs_its_chains_on_a_worker(tmp_path: Path, local_client) -> 
     assert mc["D0_hdi_low"] < mc["D0"] < mc["D0_hdi_high"] and mc["D0_err"] > 0
     assert mc["verdict"] and mc["verdict_level"] in ("good", "not-converged")
     assert rows["classical"]["chi2_red"] > 0 and mc["chi2_red"] is None
+
+
+def test_scheduler_address_joins_a_running_cluster(batch_dir: Path, local_client) -> None:
+    """--scheduler ADDRESS: the tasks go to the running cluster's workers, which stays up."""
+    write_manifest(
+        batch_dir, 'config = "base.json"\nfiles = ["data/sample0*.h5"]\nq = "all"\noutput = "out"\n'
+    )
+    m = load_manifest(batch_dir / "batch.toml")
+    address = local_client.scheduler.address
+    res = run_batch(m, EngineOptions(scheduler=address), progress=None, plots=False)
+    assert res.n_failed == 0 and len(res.records) == 2
+    assert res.dashboard is None or res.dashboard.startswith("http")
+    assert len(local_client.scheduler_info()["workers"]) == 2  # not closed by the batch
