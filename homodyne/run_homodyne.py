@@ -239,7 +239,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         if outcome.classical is not None:
             print(outcome.classical.report(truth=getattr(outcome.problem, "truth", None)))
         if outcome.mcmc is not None:
-            print(outcome.mcmc.report())
+            print(outcome.mcmc.report(getattr(outcome.problem, "truth", None)))
         print(f"results written to {outcome.run_dir}")
     return _verdict_status(outcome)
 

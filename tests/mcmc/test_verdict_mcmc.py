@@ -51,6 +51,8 @@ sys.exit(main({argv!r}))
     assert "maximum tree depth" in stuck["reason"] or "R-hat" in stuck["reason"]
     assert "mcmc.init 'classical'" in stuck["remedy"]
     assert a["checks"]["tree_depth"]["fraction_at_max"] > 0.5
+    # sigma_scale far above 1 is also a noise finding of its own (sigma_scale² vs χ²(dof))
+    assert any(f["level"] == "wrong-noise" and "sigma_scale²" in f["reason"] for f in a["findings"])
     # the MCMC summary file carries the same assessment
     summary = json.loads((folder / "mcmc_summary.json").read_text())
     assert summary["assessment"]["level"] == "stuck"
