@@ -47,7 +47,7 @@ language = "en"
 today_fmt = "%Y-%m-%d"
 
 # -- autodoc -----------------------------------------------------------------------------
-autodoc_mock_imports = ["pymc", "pytensor", "arviz", "jax", "jaxlib", "numpyro", "corner"]
+autodoc_mock_imports = ["pymc", "pytensor", "arviz", "jax", "jaxlib", "numpyro"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
