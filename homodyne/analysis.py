@@ -66,22 +66,10 @@ def load_data(config: Config, data_file: str | Path | None = None) -> Any:
 
 
 def fit_classical(config: Config, problem: Problem, progress: Progress | None = None) -> Any:
-    from .optimization.classical import fit
+    """The classical fit with the configuration's ``classical`` settings."""
+    from .optimization.classical import fit_configured
 
-    c = config.classical
-    if progress:
-        progress.set("classical fit")
-    return fit(
-        problem,
-        method=c["method"],
-        multistart=c["multistart"],
-        coarse_frames=c["coarse_frames"],
-        max_iterations=c["max_iterations"],
-        ftol=c["ftol"],
-        xtol=c["xtol"],
-        seed=c["seed"],
-        progress=progress.update if progress else None,
-    )
+    return fit_configured(config, problem, progress)
 
 
 def _fitted_matrices(problem: Problem, result: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -106,44 +94,22 @@ def write_run(
     progress: Progress | None = None,
 ) -> Path:
     """Write the run folder of an outcome; returns its path."""
-    import datetime as _dt
-
-    from .results.writer import environment_info, fit_to_dict, run_folder
+    from .results.document import results_document
+    from .results.writer import run_folder
 
     problem, config = outcome.problem, outcome.config
     with run_folder(output_dir, run_name, overwrite=overwrite) as rf:
         if progress:
             progress.set("writing results")
-        doc: dict[str, Any] = {
-            "homodyne_version": environment_info()["homodyne_analysis"],
-            "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "command": command or [],
-            "analysis_mode": problem.mode,
-            "input": {
-                "file": problem.provenance.get("source"),
-                "sha256": problem.provenance.get("source_sha256"),
-                "layout": problem.provenance.get("layout"),
-                "q": problem.q,
-                "dt": problem.provenance.get("dt"),
-                "frames": problem.provenance.get("frames"),
-                "phi_used": problem.phi.tolist(),
-                "n_pairs_per_angle": problem.n_pairs,
-            },
-            "environment": environment_info(),
-            "config": config.to_dict(),
-        }
+        doc = results_document(problem, config, outcome.classical, outcome.mcmc, command)
         if outcome.classical is not None:
             res = outcome.classical
-            cl = fit_to_dict(res, problem)
-            doc["parameters"] = cl["parameters"]
-            doc["chi2"] = {
-                "chi2": cl["chi2"],
-                "reduced_chi2": cl["reduced_chi2"],
-                "reduced_chi2_per_angle": cl["reduced_chi2_per_angle"],
-            }
-            doc["scaling"] = cl["scaling"]
-            doc["classical"] = cl
-            rf.write_text("report.txt", res.report() + "\n")
+            from .results.derived import derived_curves, derived_report_lines
+
+            derived = derived_curves(problem, res.parameters.values(), covariance=res.covariance)
+            doc["derived"] = {"classical": derived}
+            report = res.report(truth=getattr(problem, "truth", None))
+            rf.write_text("report.txt", "\n".join([report, *derived_report_lines(derived)]) + "\n")
             fitted, resid = _fitted_matrices(problem, res)
             rf.write_npz(
                 "fit.npz",
@@ -167,20 +133,14 @@ def write_run(
                     problem.t,
                     problem.phi.tolist(),
                 )
+                from .results.derived import plot_derived
+
+                plot_derived(derived, rf.path / "derived_physics.png")
         if outcome.mcmc is not None:
-            doc["mcmc"] = outcome.mcmc.summary
             outcome.mcmc.save(rf.path)
-            if "parameters" not in doc:
-                doc["parameters"] = {
-                    name: {
-                        "value": s["mean"],
-                        "stderr": s["sd"],
-                        "unit": problem.parameters[name].unit,
-                        "fixed": problem.parameters[name].fixed,
-                    }
-                    for name, s in outcome.mcmc.summary.get("parameters", {}).items()
-                    if name in problem.parameters
-                }
+            from .results.mcmc_outputs import write_mcmc_report
+
+            write_mcmc_report(rf, outcome.mcmc, problem, doc, plots=plots)
         rf.write_json("results.json", doc)
         final = rf.final
     outcome.run_dir = final
@@ -198,18 +158,32 @@ def run_analysis(
     quiet: bool = False,
 ) -> RunOutcome:
     """Run the configured analysis end to end and write its run folder."""
-    from .results.writer import default_run_name, run_exists_error
+    from .results.guard import reserve_run
+    from .results.writer import default_run_name
 
     out = config.output
     out_dir = Path(output_dir) if output_dir is not None else Path(out["directory"])
-    run_name = out["run_name"] or default_run_name(config.mode)
-    if (out_dir / run_name).exists() and not out["overwrite"]:
-        raise run_exists_error(out_dir / run_name)  # refuse before any work
+    run_name = default_run_name(config.mode) if out["run_name"] is None else out["run_name"]
+    # name, writable directory, no concurrent run, replaceable folder: before any work
+    with reserve_run(out_dir, run_name, overwrite=out["overwrite"]):
+        return _run_reserved(config, data_file, method, out_dir, run_name, command, quiet)
+
+
+def _run_reserved(
+    config: Config,
+    data_file: str | Path | None,
+    method: str,
+    out_dir: Path,
+    run_name: str,
+    command: list[str] | None,
+    quiet: bool,
+) -> RunOutcome:
+    out = config.output
     mcmc_fn = backend_name = None
     if method in ("mcmc", "all"):
         from .optimization.backends import get_mcmc_backend  # fails early, naming the extra
 
-        mcmc_fn, backend_name, _ = get_mcmc_backend()
+        mcmc_fn, backend_name, _ = get_mcmc_backend(config.mcmc["backend"])
     with Progress(quiet=quiet) as progress:
         progress.set("loading data")
         dataset = load_data(config, data_file)

@@ -5,12 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 py="${1:-python3}"
 # Core modules: the physics, parameters, configuration, problem and classical fitting.
-core="homodyne/model.py homodyne/parameters.py homodyne/config.py homodyne/problem.py homodyne/optimization/classical.py homodyne/errors.py"
+core="homodyne/model.py homodyne/parameters.py homodyne/config homodyne/problem.py homodyne/optimization/classical.py homodyne/optimization/engine.py homodyne/errors.py"
 
 echo "-- ruff check";          "$py" -m ruff check .
 echo "-- ruff format --check"; "$py" -m ruff format --check .
 echo "-- mypy (package)";      "$py" -m mypy homodyne
 echo "-- mypy --strict (core)"; "$py" -m mypy --strict $core
+echo "-- import layers";     "$(dirname "$py")/lint-imports" --no-cache --no-logo
 echo "-- bandit";              "$py" -m bandit -q -r homodyne -c pyproject.toml
 echo "-- pip-audit"
 if ! "$py" -m pip_audit --version >/dev/null 2>&1; then

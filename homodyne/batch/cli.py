@@ -20,7 +20,7 @@ def _parser(prog: str, parser_cls: type[argparse.ArgumentParser]) -> argparse.Ar
             "cluster by default, an existing scheduler, or SLURM/PBS through dask-jobqueue); "
             "resumable; writes summary.csv, summary.parquet and summary plots."
         ),
-        epilog="See docs/batch.rst. Exit status: 0 all tasks done, 1 some failed, 2 usage error, 130 interrupted.",
+        epilog="See docs/batch.rst. Exit status: 0 all tasks done, 1 some failed, 2 usage error, 130/143 interrupted by SIGINT/SIGTERM.",
     )
     p.add_argument("manifest", nargs="?", help="batch manifest (.toml or .json)")
     src = p.add_argument_group("without a manifest")
@@ -153,15 +153,20 @@ def batch_main(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argumen
         log_directory=str(m.output / "jobs") if a.cluster else None,
     )
     stream = None if a.quiet else sys.stderr
+    # closing the cluster after Ctrl-C/SIGTERM takes longer than a single run's unwinding
+    os.environ.setdefault("HOMODYNE_INTERRUPT_GRACE", "30")
     try:
         res = run_batch(m, opts, force=a.force, progress=stream, plots=not a.no_plots)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from ..runtime import signals
+
+        signum = getattr(exc, "signum", None) or signals.interrupted() or 2
         print(
             f"{prog}: interrupted; finished tasks are recorded in {m.output / 'state'}, "
             "run the same command again to resume",
             file=sys.stderr,
         )
-        return 130
+        return signals.exit_code(signum)
     done = sum(1 for r in res.records.values() if r.get("status") == "done")
     print(
         f"{done}/{len(res.plan.tasks)} tasks done ({len(res.plan.skipped)} were up to date), "

@@ -144,8 +144,15 @@ class _Progress:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM raises KeyboardInterrupt in the main thread (so both clean up alike)."""
-    if threading.current_thread() is not threading.main_thread():
+    """SIGTERM raises KeyboardInterrupt in the main thread (so both clean up alike).
+
+    Only where nobody handles SIGTERM yet: the ``homodyne`` command's own signal guard
+    (:mod:`homodyne.runtime.signals`) already turns it into an interruption.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
 

@@ -9,8 +9,8 @@ unchanged into the task's own run folder and writes the task's state record.
 A task's run folder is ``<output>/runs/<task id>``; it is written atomically by
 :mod:`homodyne.results.writer` (a hidden ``.<id>.*.partial`` folder renamed into place), and
 the task replaces any earlier folder of its id, so a retry after a lost worker never
-leaves two results. Partial folders of a dead attempt are removed when the task starts
-again and when the batch ends.
+leaves two results. Partial folders of a dead attempt are removed when the task runs
+again (same host) and when the batch ends (any host).
 """
 
 from __future__ import annotations
@@ -195,7 +195,8 @@ def run_task(task: Task) -> dict[str, Any]:
 
     start = time.time()
     cpu0 = time.thread_time()  # this task's own CPU (not the worker's other threads)
-    clean_partials(task)
+    # (temporary folders of a killed attempt on this host are removed by the run's
+    # reservation, results.guard; any left by a lost host when the batch ends)
     record: dict[str, Any] = {
         "id": task.id,
         "file": task.file,

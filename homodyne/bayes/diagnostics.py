@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
+from .._util.jsonable import jsonable
 from .settings import MCMCSettings
 
 __all__ = ["HDI_PROB", "summary_table", "verdict"]
 
 #: Probability mass of the reported highest-density intervals (ArviZ's default, 3%-97%).
 HDI_PROB = 0.94
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _jsonable(v.tolist())
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, float | np.floating):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    return v
 
 
 _STAT_COLUMNS = (
@@ -47,12 +28,12 @@ _STAT_COLUMNS = (
 
 
 def summary_table(idata: Any, var_names: Sequence[str]) -> dict[str, dict[str, float | None]]:
-    import arviz as az
+    from ..results.inference_data import summary_frame
 
-    df = az.summary(idata, var_names=list(var_names), hdi_prob=HDI_PROB, round_to="none")
+    df = summary_frame(idata, var_names, HDI_PROB)
     out = {}
     for label, row in df.iterrows():
-        out[str(label)] = {c: _jsonable(row[c]) for c in _STAT_COLUMNS if c in row}
+        out[str(label)] = {c: jsonable(row[c]) for c in _STAT_COLUMNS if c in row}
     return out
 
 
@@ -124,7 +105,7 @@ def verdict(
     if not checks["divergences"]["ok"]:
         problems.append(
             f"{divergences} divergent draws ({100 * frac:.2f}% ≥ {100 * settings.divergence_max_fraction:g}%; "
-            "if J(t) or the shear rate is poorly determined, try HOMODYNE_MCMC_REPARAM=plain)"
+            "if J(t) or the shear rate is poorly determined, try mcmc.reparam = 'plain' (--reparam plain))"
         )
     passed = not problems
     text = (

@@ -115,10 +115,10 @@ def _demo(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentPars
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args(argv)
+    from .._util.atomic import atomic_write_text
     from ..analysis import run_analysis
     from ..config import config_from_dict, template
     from ..data import write_simulated_file
-    from ..results.atomic import atomic_write_text
 
     root = Path(a.output_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -159,7 +159,9 @@ def _demo(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentPars
     if not a.quiet and outcome.mcmc is not None:
         print(outcome.mcmc.report())
     print(f"data: {data}\nconfig: {cfg_path}\nresults: {outcome.run_dir}")
-    return 0 if outcome.classical is None or outcome.classical.success else 1
+    from ..run_homodyne import _verdict_status
+
+    return _verdict_status(outcome)
 
 
 def _backends(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentParser]) -> int:

@@ -10,8 +10,9 @@ reparameterisation's log-Jacobian a ``pm.Potential``.
 Chains run in ``min(chains, 2)`` worker processes (forked on Linux). The PyTensor graph
 is compiled with the C backend for small problems and with PyTensor's Numba backend from
 :data:`NUMBA_MIN_VALUES` c2 values on (several times faster per gradient, at the price of
-a JIT compilation of some seconds per new problem); ``pytensor_mode="c"|"numba"`` or
-``HOMODYNE_PYTENSOR_MODE`` overrides the choice (see ``docs/mcmc.rst``).
+a JIT compilation of some seconds per new problem); the configuration's
+``mcmc.pytensor_mode`` (``--pytensor-mode``, or the ``pytensor_mode`` argument) overrides
+the choice (see ``docs/mcmc.rst``).
 
 Importing this module is cheap: PyMC is imported when sampling starts.
 """
@@ -19,20 +20,25 @@ Importing this module is cheap: PyMC is imported when sampling starts.
 from __future__ import annotations
 
 import logging
-import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from ..bayes.gradient import kernel_log_likelihood, uses_kernel
 from ..bayes.posterior import PosteriorSpec
-from ..bayes.result import MCMCResult, build_result
-from ..bayes.run import cpu_description, setup_run, timer
-from ..bayes.sampler import MCMCBackend, module_available
-from ..bayes.start import initial_points
+from ..bayes.result import MCMCResult
+from ..bayes.run import cpu_description, run_mcmc, timer
+from ..bayes.sampler import Draws, MCMCBackend, module_available
+from ..bayes.settings import MCMCSettings
+from ..runtime import signals
+from ..runtime.stacks import imported
 
 __all__ = [
     "BACKEND",
+    "SAMPLER",
+    "PyMCSampler",
     "build_pymc_model",
     "is_cpu_mcmc_available",
     "log_density",
@@ -50,8 +56,12 @@ def is_cpu_mcmc_available() -> bool:
     return all(module_available(m) for m in _REQUIRES)
 
 
-def build_pymc_model(spec: PosteriorSpec) -> Any:
-    """The PyMC model of a posterior specification (variables: ``z`` and ``c2_obs``)."""
+def build_pymc_model(spec: PosteriorSpec, gradient: str | None = None) -> Any:
+    """The PyMC model of a posterior specification (variables: ``z`` and ``c2_obs``).
+
+    ``gradient`` (default ``HOMODYNE_MCMC_GRADIENT``, else ``auto``) selects the
+    likelihood's gradient: the hand-written kernel of :mod:`homodyne.bayes.gradient`
+    where it applies (laminar flow, Numba installed), else automatic differentiation."""
     import pymc as pm
     import pytensor
     import pytensor.tensor as pt
@@ -87,8 +97,17 @@ def build_pymc_model(spec: PosteriorSpec) -> Any:
             "prior_sigma_scale",
             pm.logp(pm.LogNormal.dist(mu=NOISE_PRIOR.mu, sigma=NOISE_PRIOR.sigma), sigma_scale),
         )
-        mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
-        pm.Potential("c2_obs", gaussian_log_likelihood(data, mu, sigma, sigma_scale, pt))
+        if uses_kernel(pr.mode, gradient):
+            from .pytensor_gradient import weighted_sums_function
+
+            sums = weighted_sums_function(pr.q * pr.q, data, iu, ju)
+            loglik = kernel_log_likelihood(
+                spec, params, contrast, offset, sigma, sigma_scale, pt, sums, t=t
+            )
+        else:
+            mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
+            loglik = gaussian_log_likelihood(data, mu, sigma, sigma_scale, pt)
+        pm.Potential("c2_obs", loglik)
     return model
 
 
@@ -102,9 +121,9 @@ def _prior_logp(pm: Any, prior: Any, value: Any) -> Any:
     raise ValueError(f"unknown prior {prior.dist!r}")  # pragma: no cover
 
 
-def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
+def log_density(spec: PosteriorSpec, z: np.ndarray, gradient: str | None = None) -> float:
     """The model's log density at z (for tests: it must equal the NumPyro backend's)."""
-    model = build_pymc_model(spec)
+    model = build_pymc_model(spec, gradient)
     fn = model.compile_logp()
     return float(fn({"z": np.asarray(z, dtype=float)}))
 
@@ -117,7 +136,7 @@ NUMBA_MIN_VALUES = 20_000
 
 def _pytensor_mode(requested: str | None, n_values: int = 0) -> str:
     default = "numba" if module_available("numba") and n_values >= NUMBA_MIN_VALUES else "c"
-    mode = (requested or os.environ.get("HOMODYNE_PYTENSOR_MODE") or "auto").lower()
+    mode = (requested or "auto").lower()
     if mode == "auto":
         mode = default
     if mode not in _MODES:
@@ -125,6 +144,99 @@ def _pytensor_mode(requested: str | None, n_values: int = 0) -> str:
 
         raise ConfigError(f"pytensor_mode must be auto, c or numba, got {mode!r}")
     return mode
+
+
+class PyMCSampler:
+    """The :class:`~homodyne.bayes.sampler.Sampler` of this backend: PyMC's NUTS."""
+
+    def draw(
+        self,
+        spec: PosteriorSpec,
+        settings: MCMCSettings,
+        start: np.ndarray,
+        *,
+        progress: bool,
+        options: Mapping[str, Any],
+    ) -> Draws:
+        clock = timer()
+        mode = _pytensor_mode(settings.pytensor_mode, spec.problem.n_data)
+        import arviz
+        import pymc as pm
+        import pytensor
+
+        gradient = "kernel" if uses_kernel(spec.problem.mode) else "autodiff"
+        model = build_pymc_model(spec, gradient)
+        cores, mp_ctx = options.get("cores"), options.get("mp_ctx")
+        n_cores = int(cores) if cores else min(settings.chains, 2)
+        log.info(
+            "PyMC NUTS: %d chains x (%d tune + %d draws) on %d core(s), %d c2 values, pytensor mode %s",
+            settings.chains,
+            settings.tune,
+            settings.draws,
+            n_cores,
+            spec.problem.n_data,
+            mode,
+        )
+        if (
+            mp_ctx is None
+            and n_cores > 1
+            and sys.platform.startswith("linux")
+            and not imported("jax")
+        ):
+            # The workers inherit the loaded PyMC and the compiled model instead of importing
+            # and compiling again (forkserver, PyMC's default, exists for fork-unsafe JAX).
+            mp_ctx = "fork"
+        t_sample0 = clock()
+        # One BLAS/OpenMP thread per sampling process: the model's matrix products are tiny,
+        # and PyMC applies no thread limit to forked workers, whose idle BLAS threads would
+        # otherwise compete with the other chains for the cores.
+        from threadpoolctl import threadpool_limits
+
+        with model, threadpool_limits(limits=1):
+            idata = pm.sample(
+                draws=settings.draws,
+                tune=settings.tune,
+                chains=settings.chains,
+                cores=n_cores,
+                random_seed=settings.seed,
+                initvals=[{"z": start[c]} for c in range(settings.chains)],
+                init="adapt_diag",
+                nuts={
+                    "target_accept": settings.target_accept,
+                    "max_treedepth": settings.max_treedepth,
+                },
+                progressbar=progress,
+                compute_convergence_checks=False,
+                idata_kwargs={"log_likelihood": False},
+                compile_kwargs={"mode": _MODES[mode]},
+                mp_ctx=mp_ctx,
+            )
+        signals.check()  # PyMC returns a partial trace after Ctrl-C: that is an interruption
+        t_sample = clock() - t_sample0
+        ss = idata.sample_stats
+        stats = {
+            "diverging": np.asarray(ss["diverging"].values, dtype=bool),
+            "n_steps": np.asarray(ss["n_steps"].values, dtype=np.int64),
+            "tree_depth": np.asarray(ss["tree_depth"].values, dtype=np.int64),
+            "reached_max_treedepth": np.asarray(ss["reached_max_treedepth"].values, dtype=bool),
+            "step_size": np.asarray(ss["step_size"].values, dtype=float),
+            "acceptance_rate": np.asarray(ss["acceptance_rate"].values, dtype=float),
+            "energy": np.asarray(ss["energy"].values, dtype=float),
+            "lp": np.asarray(ss["lp"].values, dtype=float),
+        }
+        return Draws(
+            z=np.asarray(idata.posterior["z"].values, dtype=float),
+            stats=stats,
+            device=f"CPU: {cpu_description()}; {n_cores} worker process(es); PyTensor {mode} backend",
+            library={
+                "pymc": pm.__version__,
+                "pytensor": pytensor.__version__,
+                "arviz": arviz.__version__,
+            },
+            prepare_s=t_sample0,
+            sampling_s=t_sample,
+            extra={"pytensor_mode": mode, "gradient": gradient},
+        )
 
 
 def run_cpu_mcmc_analysis(
@@ -150,103 +262,29 @@ def run_cpu_mcmc_analysis(
     ``mcmc.init`` is ``classical`` or ``auto``). ``overrides`` replace keys of the
     configuration's ``mcmc`` section (draws, tune, chains, target_accept, max_treedepth,
     seed, frame_stride, max_lag, init, rhat_max, ess_min, divergence_max_fraction).
+    ``pytensor_mode`` overrides ``mcmc.pytensor_mode`` (auto, c, numba); ``cores`` is the
+    number of worker processes (default ``min(chains, 2)``), ``mp_ctx`` their
+    multiprocessing start method.
     """
     if not is_cpu_mcmc_available():
         raise BACKEND.unavailable_error()
-    clock = timer()
-    full, spec, settings, cfg = setup_run(
-        analysis_core,
-        config,
-        c2_experimental,
-        phi_angles,
-        filter_angles_for_optimization,
-        init,
-        overrides,
-    )
-    mode = _pytensor_mode(pytensor_mode, spec.problem.n_data)
-    import pymc as pm
-    import pytensor
-
-    t_setup = clock()
-    model = build_pymc_model(spec)
-    z0 = initial_points(spec, settings.chains, settings.seed)
-    n_cores = int(cores) if cores else min(settings.chains, 2)
-    log.info(
-        "PyMC NUTS: %d chains x (%d tune + %d draws) on %d core(s), %d c2 values, pytensor mode %s",
-        settings.chains,
-        settings.tune,
-        settings.draws,
-        n_cores,
-        spec.problem.n_data,
-        mode,
-    )
-    if (
-        mp_ctx is None
-        and n_cores > 1
-        and sys.platform.startswith("linux")
-        and "jax" not in sys.modules
-    ):
-        # The workers inherit the loaded PyMC and the compiled model instead of importing
-        # and compiling again (forkserver, PyMC's default, exists for fork-unsafe JAX).
-        mp_ctx = "fork"
-    t_sample0 = clock()
-    # One BLAS/OpenMP thread per sampling process: the model's matrix products are tiny,
-    # and PyMC applies no thread limit to forked workers, whose idle BLAS threads would
-    # otherwise compete with the other chains for the cores.
-    from threadpoolctl import threadpool_limits
-
-    with model, threadpool_limits(limits=1):
-        idata = pm.sample(
-            draws=settings.draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            cores=n_cores,
-            random_seed=settings.seed,
-            initvals=[{"z": z0[c]} for c in range(settings.chains)],
-            init="adapt_diag",
-            nuts={"target_accept": settings.target_accept, "max_treedepth": settings.max_treedepth},
-            progressbar=progress,
-            compute_convergence_checks=False,
-            idata_kwargs={"log_likelihood": False},
-            compile_kwargs={"mode": _MODES[mode]},
-            mp_ctx=mp_ctx,
-        )
-    t_sample = clock() - t_sample0
-    ss = idata.sample_stats
-    stats = {
-        "diverging": np.asarray(ss["diverging"].values, dtype=bool),
-        "n_steps": np.asarray(ss["n_steps"].values, dtype=np.int64),
-        "tree_depth": np.asarray(ss["tree_depth"].values, dtype=np.int64),
-        "reached_max_treedepth": np.asarray(ss["reached_max_treedepth"].values, dtype=bool),
-        "step_size": np.asarray(ss["step_size"].values, dtype=float),
-        "acceptance_rate": np.asarray(ss["acceptance_rate"].values, dtype=float),
-        "energy": np.asarray(ss["energy"].values, dtype=float),
-        "lp": np.asarray(ss["lp"].values, dtype=float),
-    }
-    z = np.asarray(idata.posterior["z"].values, dtype=float)
-    timing = {"setup_s": t_setup, "sampling_s": t_sample, "total_s": clock()}
-    import arviz
-
-    return build_result(
-        spec=spec,
-        full_problem=full,
-        z=z,
-        stats=stats,
+    return run_mcmc(
+        SAMPLER,
         backend=BACKEND.name,
         backend_name=BACKEND.backend_name,
-        device=f"CPU: {cpu_description()}; {n_cores} worker process(es); PyTensor {mode} backend",
-        settings=settings,
-        timing=timing,
-        library={
-            "pymc": pm.__version__,
-            "pytensor": pytensor.__version__,
-            "arviz": arviz.__version__,
-        },
-        plots=bool(cfg.output["plots"]),
-        extra={"pytensor_mode": mode},
+        analysis_core=analysis_core,
+        config=config,
+        c2_experimental=c2_experimental,
+        phi_angles=phi_angles,
+        filter_angles_for_optimization=filter_angles_for_optimization,
+        init=init,
+        progress=progress,
+        options={"cores": cores, "mp_ctx": mp_ctx},
+        overrides={**overrides, "pytensor_mode": pytensor_mode},
     )
 
 
+SAMPLER = PyMCSampler()
 BACKEND = MCMCBackend(
     name="pymc",
     backend_name="PyMC_CPU",
