@@ -132,8 +132,8 @@ def _kernel_py(F, G, theta, contrast, offset, weight, data, iu, ju, q2, with_gra
             x = theta[a] * dG
             if abs(x) < _SERIES_X:  # Taylor series of sinc² (as in homodyne.model)
                 x2 = x * x
-                h = 1.0 + x2 * (x2 * (2.0 / 45.0) - 1.0 / 3.0)
-                hp = x * (x2 * (8.0 / 45.0) - 2.0 / 3.0)
+                h = 1.0 + x2 * (x2 * (2.0 / 45.0 - x2 * (1.0 / 315.0)) - 1.0 / 3.0)
+                hp = x * (x2 * (8.0 / 45.0 - x2 * (6.0 / 315.0)) - 2.0 / 3.0)
             else:
                 if exact_sine:
                     sn = math.sin(x)

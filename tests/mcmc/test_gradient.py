@@ -109,8 +109,9 @@ def _worker(stack: str) -> dict:
 import runpy, sys, json, io, contextlib
 buf = io.StringIO()
 sys.argv = ["_gradient_worker.py", {stack!r}]
+worker = runpy.run_path({str(Path(__file__).parent / "_gradient_worker.py")!r})
 with contextlib.redirect_stdout(buf):
-    runpy.run_path({str(Path(__file__).parent / "_gradient_worker.py")!r}, run_name="__main__")
+    worker["main"]()
 out = json.loads(buf.getvalue())
 out["loaded"] = sorted(m for m in sys.modules if m.split(".")[0] in {hidden!r})
 print(json.dumps(out))
