@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bayes.gradient import kernel_log_likelihood, uses_kernel
 from ..bayes.posterior import PosteriorSpec, gaussian_log_likelihood
 from ..bayes.priors import NOISE_PRIOR
 from ..bayes.result import MCMCResult
@@ -170,7 +171,7 @@ def jax_namespace() -> Any:
     return CpuJaxNumpy(jnp) if jax.default_backend() == "cpu" else jnp
 
 
-def numpyro_model(spec: PosteriorSpec) -> Any:
+def numpyro_model(spec: PosteriorSpec, gradient: str | None = None) -> Any:
     """The NumPyro model function of a posterior specification.
 
     It takes the data as arguments (``model(data, sigma, t, iu, ju)``), so that large
@@ -186,6 +187,9 @@ def numpyro_model(spec: PosteriorSpec) -> Any:
     clo, chi = pr.contrast_bounds
     olo, ohi = pr.offset_bounds
     xp = jax_namespace()
+    kernel = uses_kernel(pr.mode, gradient, platform_ok=not jax_device()[1])
+    if kernel:
+        from .jax_gradient import weighted_sums_function
 
     def prior_logp(prior: Any, value: Any) -> Any:
         if prior.dist == "Uniform":
@@ -211,8 +215,15 @@ def numpyro_model(spec: PosteriorSpec) -> Any:
             "prior_sigma_scale",
             dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale),
         )
-        mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
-        numpyro.factor("c2_obs", gaussian_log_likelihood(data, mu, sigma, sigma_scale, jnp))
+        if kernel:  # the hand-written gradient (homodyne.bayes.gradient)
+            sums = weighted_sums_function(pr.q * pr.q, data, iu, ju)
+            loglik = kernel_log_likelihood(
+                spec, params, contrast, offset, sigma, sigma_scale, xp, sums, t=t
+            )
+        else:
+            mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
+            loglik = gaussian_log_likelihood(data, mu, sigma, sigma_scale, jnp)
+        numpyro.factor("c2_obs", loglik)
 
     return model
 
@@ -230,7 +241,7 @@ def _model_args(spec: PosteriorSpec) -> tuple[Any, ...]:
     )
 
 
-def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
+def log_density(spec: PosteriorSpec, z: np.ndarray, gradient: str | None = None) -> float:
     """The model's log density at z (for tests: it must equal the PyMC backend's)."""
     from ..runtime.gpu import configure_jax
 
@@ -238,7 +249,7 @@ def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
     import jax.numpy as jnp
     from numpyro.infer.util import log_density as _ld
 
-    model = numpyro_model(spec)
+    model = numpyro_model(spec, gradient)
     value, _ = _ld(model, _model_args(spec), {}, {"z": jnp.asarray(z, dtype=float)})
     return float(value)
 
@@ -343,6 +354,9 @@ class NumPyroSampler:
             extra={
                 "chain_method": method,
                 "on_gpu": on_gpu,
+                "gradient": "kernel"
+                if uses_kernel(spec.problem.mode, platform_ok=not on_gpu)
+                else "autodiff",
                 **({"worker_processes": n_workers} if method == "processes" else {}),
             },
         )
