@@ -90,10 +90,14 @@ def _main_parser(prog: str) -> _Parser:
         help="parent folder of the run folder; overrides output.directory",
     )
     p.add_argument(
-        "--run-name", metavar="NAME", help="name of the run folder; overrides output.run_name"
+        "--run-name",
+        metavar="NAME",
+        help="name of the run folder (a plain name, not a path); overrides output.run_name",
     )
     p.add_argument(
-        "--overwrite", action="store_true", help="replace an existing run folder of the same name"
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run folder of the same name (only one that homodyne wrote)",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
