@@ -154,6 +154,7 @@ def batch_main(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argumen
     )
     stream = None if a.quiet else sys.stderr
     # closing the cluster after Ctrl-C/SIGTERM takes longer than a single run's unwinding
+    grace = os.environ.get("HOMODYNE_INTERRUPT_GRACE")
     os.environ.setdefault("HOMODYNE_INTERRUPT_GRACE", "30")
     try:
         res = run_batch(m, opts, force=a.force, progress=stream, plots=not a.no_plots)
@@ -167,6 +168,9 @@ def batch_main(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argumen
             file=sys.stderr,
         )
         return signals.exit_code(signum)
+    finally:
+        if grace is None:
+            os.environ.pop("HOMODYNE_INTERRUPT_GRACE", None)
     done = sum(1 for r in res.records.values() if r.get("status") == "done")
     print(
         f"{done}/{len(res.plan.tasks)} tasks done ({len(res.plan.skipped)} were up to date), "

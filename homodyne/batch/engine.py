@@ -159,11 +159,10 @@ def open_client(opts: EngineOptions) -> Iterator[Any]:
     from distributed import LocalCluster
 
     n = opts.workers or local_worker_count()
-    # non-daemonic workers: an MCMC task starts its chains in processes of its own
     stack = contextlib.ExitStack()
-    # and no statistical profiler: its 10 ms samples cost a worker more CPU than the
-    # scheduling itself (measured in benchmarks/bench_batch.py)
-    stack.enter_context(dask.config.set(WORKER_CONFIG))
+    stack.enter_context(dask.config.set(WORKER_CONFIG))  # see WORKER_CONFIG
+    # the nanny sets its pre-spawn variables in this process too: put them back afterwards
+    stack.callback(_restore_environ, dict(os.environ))
     cluster = LocalCluster(
         n_workers=n,
         threads_per_worker=1,
@@ -181,6 +180,14 @@ def open_client(opts: EngineOptions) -> Iterator[Any]:
     finally:
         cluster.close()
         stack.close()
+
+
+def _restore_environ(saved: dict[str, str]) -> None:
+    for key in set(os.environ) - set(saved):
+        del os.environ[key]
+    for key, value in saved.items():
+        if os.environ.get(key) != value:
+            os.environ[key] = value
 
 
 def _jobqueue_cluster(opts: EngineOptions) -> Any:

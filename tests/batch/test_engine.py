@@ -6,6 +6,9 @@ import dask
 import pytest
 
 from homodyne.batch.engine import EngineOptions, _jobqueue_cluster
+
+# registers the jobqueue defaults before any test sets part of the jobqueue config
+pytest.importorskip("dask_jobqueue")
 from homodyne.errors import ConfigError
 
 
