@@ -158,13 +158,27 @@ def run_analysis(
     quiet: bool = False,
 ) -> RunOutcome:
     """Run the configured analysis end to end and write its run folder."""
-    from .results.writer import default_run_name, run_exists_error
+    from .results.guard import reserve_run
+    from .results.writer import default_run_name
 
     out = config.output
     out_dir = Path(output_dir) if output_dir is not None else Path(out["directory"])
-    run_name = out["run_name"] or default_run_name(config.mode)
-    if (out_dir / run_name).exists() and not out["overwrite"]:
-        raise run_exists_error(out_dir / run_name)  # refuse before any work
+    run_name = default_run_name(config.mode) if out["run_name"] is None else out["run_name"]
+    # name, writable directory, no concurrent run, replaceable folder: before any work
+    with reserve_run(out_dir, run_name, overwrite=out["overwrite"]):
+        return _run_reserved(config, data_file, method, out_dir, run_name, command, quiet)
+
+
+def _run_reserved(
+    config: Config,
+    data_file: str | Path | None,
+    method: str,
+    out_dir: Path,
+    run_name: str,
+    command: list[str] | None,
+    quiet: bool,
+) -> RunOutcome:
+    out = config.output
     mcmc_fn = backend_name = None
     if method in ("mcmc", "all"):
         from .optimization.backends import get_mcmc_backend  # fails early, naming the extra

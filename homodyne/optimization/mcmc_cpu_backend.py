@@ -32,6 +32,7 @@ from ..bayes.result import MCMCResult
 from ..bayes.run import cpu_description, run_mcmc, timer
 from ..bayes.sampler import Draws, MCMCBackend, module_available
 from ..bayes.settings import MCMCSettings
+from ..runtime import signals
 from ..runtime.stacks import imported
 
 __all__ = [
@@ -210,6 +211,7 @@ class PyMCSampler:
                 compile_kwargs={"mode": _MODES[mode]},
                 mp_ctx=mp_ctx,
             )
+        signals.check()  # PyMC returns a partial trace after Ctrl-C: that is an interruption
         t_sample = clock() - t_sample0
         ss = idata.sample_stats
         stats = {

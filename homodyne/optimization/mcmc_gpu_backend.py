@@ -31,6 +31,7 @@ from ..bayes.result import MCMCResult
 from ..bayes.run import cpu_description, run_mcmc, timer
 from ..bayes.sampler import Draws, MCMCBackend, module_available
 from ..bayes.settings import MCMCSettings
+from ..runtime import signals
 from ..trig import polynomial_sin
 
 __all__ = [
@@ -325,6 +326,7 @@ class NumPyroSampler:
                 z, ex = _sample(spec, settings, method, keys, z0, progress)
         else:
             z, ex = _sample(spec, settings, method, keys, z0, progress)
+        signals.check()
         t_sample = clock() - t_sample0
         n_steps = ex["num_steps"].astype(np.int64)
         depth = np.ceil(np.log2(n_steps + 1.0)).astype(np.int64)
@@ -443,10 +445,14 @@ def _sample(
 _WORKER: dict[str, Any] = {}
 
 
-def _init_chain_worker(cores: Any, spec: PosteriorSpec, settings: Any) -> None:
-    """Initializer of one worker process of the ``processes`` chain method: take a core
-    from the queue and hold this process to it (before JAX sizes its thread pool from the
-    affinity mask), set up JAX on the CPU platform, keep the posterior for the chains."""
+def _init_chain_worker(
+    cores: Any, spec: PosteriorSpec, settings: Any, parent: int | None = None
+) -> None:
+    """Initializer of one worker process of the ``processes`` chain method: die with the
+    parent, take a core from the queue and hold this process to it (before JAX sizes its
+    thread pool from the affinity mask), set up JAX on the CPU platform, keep the
+    posterior for the chains."""
+    signals.worker_setup(parent)
     os.sched_setaffinity(0, {cores.get()})
     os.environ["JAX_PLATFORMS"] = "cpu"
     from ..runtime.gpu import configure_jax
@@ -488,13 +494,17 @@ def _sample_in_processes(
         max_workers=len(cores),
         mp_context=ctx,
         initializer=_init_chain_worker,
-        initargs=(queue, spec, settings),
+        initargs=(queue, spec, settings, os.getpid()),
     ) as pool:
         futures = [
             pool.submit(_chain_task, keys[c], z0[c], progress and c == 0)
             for c in range(keys.shape[0])
         ]
-        parts = [f.result() for f in futures]
+        try:
+            parts = [f.result() for f in futures]
+        except BaseException:  # an interruption: stop the workers now, not after their chains
+            signals.kill_pool(pool)
+            raise
     z = np.concatenate([p[0] for p in parts], axis=0)
     ex = {k: np.concatenate([p[1][k] for p in parts], axis=0) for k in parts[0][1]}
     return z, ex
