@@ -3,16 +3,16 @@
 Under automatic differentiation the laminar log-likelihood costs several passes over the
 A x m pairs per gradient (sine, its derivative, the gathers of per-frame values and the
 scatter-adds their transposes become). Here the likelihood's only expensive part, the
-per-angle sums of squared residuals
+weighted sum of the per-angle sums of squared residuals
 
-    ss_a = Σ_k (d_ak - offset_a - contrast_a · E_k · sinc²(θ_a ΔG_k))²,
+    V = Σ_a w_a ss_a,   ss_a = Σ_k (d_ak - offset_a - contrast_a · E_k · sinc²(θ_a ΔG_k))²,
     E_k = exp(-q² |ΔF_k|),   ΔF_k = F_j - F_i,   ΔG_k = G_j - G_i   (pair k = (i, j)),
 
-is one function of per-frame and per-angle inputs (F, G: n values; θ, contrast, offset:
-A values) whose Jacobian is accumulated in the same single pass over the pairs that forms
-the residuals: per pair one exponential, per pair and angle one sine and cosine of a
+is one function of per-frame and per-angle inputs (F, G: n values; θ, contrast, offset,
+w: A values) whose gradient is accumulated in the same single pass over the pairs that
+forms the residuals: per pair one exponential, per pair and angle one sine and cosine of a
 shared range reduction and a few multiply-adds. The per-frame sums
-∂ss_a/∂F_f = Σ_{k: j=f} e_ak - Σ_{k: i=f} e_ak (and likewise for G) are accumulated
+∂V/∂F_f = Σ_{k: j=f} e_k - Σ_{k: i=f} e_k (and likewise for G) are accumulated
 directly into n-vectors, with no per-pair derivative arrays. Everything in front of it
 (F, G and θ from the parameters: O(n + A) work) stays in the backend's own graph and is
 differentiated there, so the physics remains :mod:`homodyne.model`'s.
@@ -24,8 +24,9 @@ registration (a PyTensor Op, a ``jax.custom_vjp``) lives with each backend:
 
 Accuracy: x = θ ΔG is formed per pair exactly as in :func:`homodyne.model.sinc_squared`
 (same Taylor branch below ``_SERIES_X``); the sine and cosine use fdlibm's minimax
-kernels with Cody-Waite reduction (those of :mod:`homodyne.trig`), so sinc² agrees with
-the autodiff path to the last bits (tested to 1e-15 absolute).
+kernels with Cody-Waite reduction (those of :mod:`homodyne.trig`; Numba may fuse
+multiply-adds but never reorders operations), so sinc² agrees with the model to 1e-15
+absolute (tested per pair).
 """
 
 from __future__ import annotations
@@ -202,7 +203,8 @@ def _kernel_py(F, G, theta, contrast, offset, weight, data, iu, ju, q2, with_gra
 
 
 @lru_cache(maxsize=1)
-def _compiled() -> Any:
+def compiled_kernel() -> Any:
+    """The Numba-compiled kernel (compiled on first use; imports Numba)."""
     import numba
 
     cache = os.access(os.path.dirname(__file__), os.W_OK)
@@ -237,7 +239,7 @@ def laminar_sums(F, G, theta, contrast, offset, weight, data, iu, ju, q2: float)
     """(Σ_a w_a ss_a, ss) with ss_a = Σ_k (d_ak - offset_a - contrast_a g1²_ak)².
 
     ``data`` is laid out as a Problem's, (A, m); ``weight`` w (A,) weighs the angles (1/σ_a² in the likelihood)."""
-    out = _compiled()(
+    out = compiled_kernel()(
         *_arrays(F, G, theta, contrast, offset, weight, data, iu, ju), float(q2), False
     )
     return float(out[0]), out[1]
@@ -258,7 +260,7 @@ def laminar_sums_and_gradient(
     """V = Σ_a w_a ss_a and its gradient in one pass over the pairs:
     (V, ss (A,) = dV/dw, dV/dF (n,), dV/dG (n,), dV/dθ (A,), dV/dcontrast (A,),
     dV/doffset (A,))."""
-    out = _compiled()(
+    out = compiled_kernel()(
         *_arrays(F, G, theta, contrast, offset, weight, data, iu, ju), float(q2), True
     )
     return (float(out[0]), *out[1:])

@@ -216,7 +216,7 @@ def numpyro_model(spec: PosteriorSpec, gradient: str | None = None) -> Any:
             dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale),
         )
         if kernel:  # the hand-written gradient (homodyne.bayes.gradient)
-            sums = weighted_sums_function(pr.q * pr.q, data, iu, ju)
+            sums = weighted_sums_function(pr.q * pr.q, pr.data, pr.iu, pr.ju)  # host data
             loglik = kernel_log_likelihood(
                 spec, params, contrast, offset, sigma, sigma_scale, xp, sums, t=t
             )

@@ -18,7 +18,7 @@ from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from ..bayes.gradient import _compiled, laminar_sums_and_gradient
+from ..bayes.gradient import compiled_kernel, laminar_sums_and_gradient
 
 __all__ = ["LaminarSums", "weighted_sums_function"]
 
@@ -92,7 +92,7 @@ def _register_numba() -> None:
 
     @register_funcify_default_op_cache_key(LaminarSums)
     def _funcify(op: LaminarSums, node: Any = None, **kwargs: Any) -> Any:
-        kernel = _compiled()
+        kernel = compiled_kernel()
         q2 = op.q2
 
         @numba.njit

@@ -129,7 +129,9 @@ print(json.dumps(out))
 
 
 def _close(kernel: list, autodiff: list) -> None:
-    assert kernel[0] == pytest.approx(autodiff[0], rel=1e-13)
+    # the log-likelihood (~35 here) is a sum of terms of ~1e4 and of both signs, so a few
+    # ulp of those terms are ~1e-12 of the value
+    assert kernel[0] == pytest.approx(autodiff[0], rel=1e-11)
     gk, ga = np.asarray(kernel[1]), np.asarray(autodiff[1])
     np.testing.assert_allclose(gk, ga, rtol=1e-10, atol=1e-10 * np.abs(ga).max())
 
@@ -145,9 +147,9 @@ def test_jax_custom_vjp_equals_jax_grad_of_the_model() -> None:
         _close(res["kernel"], res["autodiff"])
         # vmap (vectorised chains): one kernel call per chain, same values
         (v0, v1), g = res["vmap"]
-        assert v0 == pytest.approx(res["kernel"][0], rel=1e-14)
-        assert v1 == pytest.approx(res["vmap_ref"][0], rel=1e-13)
-        np.testing.assert_allclose(g[0], res["kernel"][1], rtol=1e-14)
+        assert v0 == pytest.approx(res["kernel"][0], rel=1e-11)
+        assert v1 == pytest.approx(res["vmap_ref"][0], rel=1e-11)
+        np.testing.assert_allclose(g[0], res["kernel"][1], rtol=1e-10)
 
 
 @pytest.mark.skipif(not HAVE_PYMC, reason="PyMC/PyTensor missing")
