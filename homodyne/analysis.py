@@ -62,6 +62,7 @@ def load_data(config: Config, data_file: str | Path | None = None) -> Any:
         dt=d["dt"],
         layout=d["layout"],
         cache_dir=config.resolve_path(d["cache_dir"]),
+        nonfinite=d.get("nonfinite", "mask"),
     )
 
 
@@ -93,6 +94,20 @@ def _fitted_matrices(problem: Problem, result: Any) -> tuple[np.ndarray, np.ndar
     fitted = problem.full_matrix(np.broadcast_to(fitted_upper, problem.data.shape), diag)
     resid = problem.full_matrix(problem.data - fitted_upper, np.nan)
     return fitted.astype(np.float32), resid.astype(np.float32)
+
+
+def _input_lines(problem: Problem) -> str:
+    """The report's lines on the input: angles used of those available, masked values."""
+    from .angle_selection import selection_line
+
+    lines = [selection_line(problem.angle_selection)]
+    m = problem.provenance.get("masked")
+    if m:
+        lines.append(
+            f"masked: {m['nonfinite_values']} NaN/inf values off the diagonal; "
+            f"{m['pairs_left_out']} pairs (i, j) left out at every angle"
+        )
+    return "".join(f"{line}\n" for line in lines if line)
 
 
 def write_run(
@@ -127,8 +142,11 @@ def write_run(
                 "dt": problem.provenance.get("dt"),
                 "frames": problem.provenance.get("frames"),
                 "phi_used": problem.phi.tolist(),
+                "angle_selection": problem.angle_selection,
                 "n_pairs_per_angle": problem.n_pairs,
+                "masked": problem.provenance.get("masked"),
             },
+            "truth": problem.truth,
             "environment": environment_info(),
             "config": config.to_dict(),
         }
@@ -143,7 +161,7 @@ def write_run(
             }
             doc["scaling"] = cl["scaling"]
             doc["classical"] = cl
-            rf.write_text("report.txt", res.report() + "\n")
+            rf.write_text("report.txt", res.report() + "\n" + _input_lines(problem))
             fitted, resid = _fitted_matrices(problem, res)
             rf.write_npz(
                 "fit.npz",

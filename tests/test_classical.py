@@ -204,8 +204,11 @@ def test_bad_problem_inputs() -> None:
         Problem.from_arrays(np.ones((1, 10, 10)), t[:9], [0.0], 0.0054, p)
     bad = np.ones((1, 10, 10))
     bad[0, 2, 5] = np.nan
-    with pytest.raises(DataError, match=r"NaN/inf values \(angle 0°: 1\)"):
-        Problem.from_arrays(bad, t, [0.0], 0.0054, p)
+    with pytest.raises(DataError, match=r"NaN/inf values off the diagonal \(angle 0°: 1\)"):
+        Problem.from_arrays(bad, t, [0.0], 0.0054, p, nonfinite="error")
+    masked = Problem.from_arrays(bad, t, [0.0], 0.0054, p, noise_model="unit")
+    assert masked.n_pairs == 44 and masked.provenance["masked"]["pairs_left_out"] == 1
+    assert not np.any((masked.iu == 2) & (masked.ju == 5))
     with pytest.raises(AnalysisError, match="unknown classical method"):
         c2, tt, pp = _synthetic("static_isotropic", STATIC_TRUTH, np.array([0.0]), n=20)
         fit(Problem.from_arrays(c2, tt, [0.0], 0.0054, pp), method="bfgs")

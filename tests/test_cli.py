@@ -158,6 +158,7 @@ def test_bad_input_gives_one_line_and_exit_1(
         data_section = {"frames": [100, 500]}
     elif case == "nan":
         data = _broken_copy(laminar_file, tmp_path / "nan.h5", _nan_every_bin)
+        data_section = {"nonfinite": "error"}  # the default masks them (tests/test_defaults.py)
     elif case == "bad_bounds":
         params = {"D0": {"min": 10.0, "max": 5.0, "value": 7.0}}
     elif case == "value_outside":

@@ -130,6 +130,8 @@ def write_cache(
     }
     if dataset.sigma is not None:
         arrays["sigma"] = dataset.sigma
+    if dataset.truth is not None:
+        arrays["truth"] = np.str_(json.dumps(dataset.truth, sort_keys=True))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -174,6 +176,7 @@ def read_cache(path: Path, *, key: str, source: Path) -> Dataset | None:
                 source=source,
                 source_sha256=str(npz["source_sha256"]),
                 sigma=npz["sigma"] if "sigma" in npz.files else None,
+                truth=json.loads(str(npz["truth"])) if "truth" in npz.files else None,
             )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DataError) as exc:
         logger.warning("cache entry %s is unreadable (%s); reading the source again", path, exc)

@@ -145,7 +145,7 @@ class MCMCSettings:
     seed: int = 0
     frame_stride: int = 1
     max_lag: int | None = None
-    init: str = "auto"
+    init: str = "classical"
     rhat_max: float = 1.01
     ess_min: float = 400.0
     divergence_max_fraction: float = 0.01
@@ -664,11 +664,14 @@ def _start_point(problem: Problem, init: Any) -> dict[str, Any]:
             np.atleast_1d(np.asarray(init.contrast, float)),
             np.atleast_1d(np.asarray(init.offset, float)),
         )
-        if c.size == S and o.size == S:
+        if not (np.all(np.isfinite(c)) and np.all(np.isfinite(o))):
+            pass  # no scaling stored: profile it below
+        elif c.size == S and o.size == S:
             con, off = c.copy(), o.copy()
         elif c.size == 1 and o.size == 1:
             con, off = np.full(S, c[0]), np.full(S, o[0])
-        source = f"classical fit ({getattr(init, 'method', '?')})"
+        method = getattr(init, "method", "?")
+        source = method if str(method).startswith("previous run") else f"classical fit ({method})"
         if not getattr(init, "success", True):
             log.warning(
                 "the classical fit used as MCMC start did not converge; starting from its last point anyway"
@@ -685,7 +688,16 @@ def _start_point(problem: Problem, init: Any) -> dict[str, Any]:
         raise AnalysisError(
             "the model is not finite at the MCMC starting point; check the initial parameter values"
         )
-    return {"values": values, "contrast": con, "offset": off, "sigma_scale": s, "source": source}
+    from ..mcmc_start import start_record
+
+    return {
+        "values": values,
+        "contrast": con,
+        "offset": off,
+        "sigma_scale": s,
+        "source": source,
+        "fit": start_record(init),
+    }
 
 
 def _fisher(problem: Problem, free_index: np.ndarray, start: dict[str, Any]) -> np.ndarray:
@@ -1362,6 +1374,7 @@ class MCMCResult:
                     "values": dict(
                         zip(pr.parameters.names, self.spec.start["values"], strict=True)
                     ),
+                    "classical_fit": self.spec.start.get("fit"),
                 },
                 "settings": self.settings.to_dict(),
                 "data_reduction": self.reduction,
@@ -1527,14 +1540,9 @@ def setup_run(
             "MCMC on %d c2 values is slow; consider mcmc.frame_stride / mcmc.max_lag (data reduction)",
             problem.n_data,
         )
-    start = None
-    if settings.init == "classical" or (settings.init == "auto" and init is not None):
-        start = init
-        if start is None:
-            from ..analysis import fit_classical
+    from ..mcmc_start import resolve_start
 
-            log.info("MCMC start: running a classical fit first (mcmc.init = 'classical')")
-            start = fit_classical(cfg, problem)
+    start = resolve_start(settings.init, cfg, problem, init)
     if start is not None and problem is not full:
         # The centre should be the mode of the posterior that is sampled: refine the given
         # fit on the reduced data (one local fit from its values, about a second).
