@@ -145,6 +145,7 @@ def write_run(
                 "angle_selection": problem.angle_selection,
                 "n_pairs_per_angle": problem.n_pairs,
                 "masked": problem.provenance.get("masked"),
+                "defaults_from_data": problem.provenance.get("defaults_from_data"),
             },
             "truth": problem.truth,
             "environment": environment_info(),

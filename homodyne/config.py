@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .data_defaults import AUTO, AUTO_PARAMETERS
 from .errors import ConfigError
 from .model import MODES
 from .parameters import PARAMETER_TABLE, PRIOR_KINDS, Parameter, Parameters, Prior
@@ -406,8 +407,11 @@ def _check_prior(where: str, raw: Any, p: Parameter) -> Prior | None:
     return Prior(dist, vals.get("mu"), vals.get("sigma"))
 
 
-def _check_parameters(where: str, mode: str, raw: Any) -> Parameters:
+def _check_parameters(
+    where: str, mode: str, raw: Any
+) -> tuple[Parameters, frozenset[tuple[str, str]]]:
     names = MODES[mode]
+    auto: set[tuple[str, str]] = set()
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -428,9 +432,36 @@ def _check_parameters(where: str, mode: str, raw: Any) -> Parameters:
         vals = {}
         for key, default in (("value", spec.value), ("min", spec.min), ("max", spec.max)):
             v = entry.get(key, default)
+            if v == AUTO:
+                if name not in AUTO_PARAMETERS:
+                    raise ConfigError(
+                        f"{pw}.{key}: 'auto' (set from the data) is available for "
+                        f"{', '.join(AUTO_PARAMETERS)}; give a number for {name}"
+                    )
+                auto.add((name, key))
+                continue
             if not _is_number(v):
-                raise ConfigError(f"{pw}.{key}: expected a finite number, got {v!r}")
+                raise ConfigError(
+                    f"{pw}.{key}: expected a finite number"
+                    + (" or 'auto'" if name in AUTO_PARAMETERS else "")
+                    + f", got {v!r}"
+                )
             vals[key] = float(v)
+        if len(vals) < 3:  # placeholders until the data set them (homodyne.data_defaults)
+            lo = vals.get(
+                "min", min(spec.min, vals.get("value", spec.min), vals.get("max", spec.min) - 1.0)
+            )
+            hi = vals.get("max", max(spec.max, vals.get("value", spec.max), lo + 1.0))
+            if "min" in vals and "max" in vals and lo >= hi:
+                raise ConfigError(f"{pw}: bounds need min < max, got min={lo!r}, max={hi!r}")
+            vals.setdefault("min", lo)
+            vals.setdefault("max", hi)
+            vals.setdefault("value", min(max(spec.value, lo), hi))
+            if (name, "value") not in auto and not lo <= vals["value"] <= hi:
+                raise ConfigError(
+                    f"{pw}.value: initial value {vals['value']!r} is outside the bounds "
+                    f"[{lo!r}, {hi!r}]"
+                )
         fixed = entry.get("fixed", False)
         if not isinstance(fixed, bool):
             raise ConfigError(f"{pw}.fixed: expected true or false, got {fixed!r}")
@@ -467,7 +498,7 @@ def _check_parameters(where: str, mode: str, raw: Any) -> Parameters:
     params = Parameters(mode, items)
     if not params.free_names:
         raise ConfigError(f"{where}: every parameter is fixed; free at least one to fit")
-    return params
+    return params, frozenset(auto)
 
 
 @dataclass(frozen=True)
@@ -479,6 +510,8 @@ class Config:
     sections: dict[str, dict[str, Any]]
     description: str = ""
     path: Path | None = None
+    #: (parameter, key) pairs given as "auto": set from the data (homodyne.data_defaults)
+    auto: frozenset[tuple[str, str]] = frozenset()
 
     def __getattr__(self, name: str) -> dict[str, Any]:
         sections: dict[str, dict[str, Any]] = object.__getattribute__(self, "sections")
@@ -532,6 +565,9 @@ class Config:
                 "fixed": p.fixed,
             }
             entry["prior"] = p.prior.to_dict() if p.prior else None
+            for key in ("value", "min", "max"):
+                if (name, key) in self.auto:
+                    entry[key] = AUTO
             params[name] = entry
         out: dict[str, Any] = {"analysis_mode": self.mode}
         if self.description:
@@ -578,8 +614,8 @@ def config_from_dict(raw: Any, *, source: str = "<config>", path: Path | None = 
             f"{source}: mcmc.init: expected 'classical', 'config' or the path of a previous "
             f"run's results.json, got {init!r}"
         )
-    params = _check_parameters(source, mode, raw.get("parameters"))
-    return Config(mode, params, sections, description, path)
+    params, auto = _check_parameters(source, mode, raw.get("parameters"))
+    return Config(mode, params, sections, description, path, auto)
 
 
 def load_config(path: str | Path) -> Config:
@@ -623,11 +659,12 @@ def template(mode: str, *, data_file: str | None = None) -> dict[str, Any]:
     if mode != "laminar_flow":
         # Three well-behaved parameters (D0 fitted in log space): one local fit suffices.
         out["classical"]["multistart"] = 0
+    auto = set(AUTO_PARAMETERS)
     out["parameters"] = {
         name: {
-            "value": PARAMETER_TABLE[name].value,
-            "min": PARAMETER_TABLE[name].min,
-            "max": PARAMETER_TABLE[name].max,
+            "value": AUTO if name in auto else PARAMETER_TABLE[name].value,
+            "min": AUTO if name in auto else PARAMETER_TABLE[name].min,
+            "max": AUTO if name in auto else PARAMETER_TABLE[name].max,
             "unit": PARAMETER_TABLE[name].unit,
             "fixed": False,
             "prior": None,
@@ -700,7 +737,9 @@ def reference_rst() -> str:
         "--------------",
         "",
         "One object per parameter of the mode, each with ``value`` (initial value), ``min``,",
-        "``max``, ``fixed`` (true: held at ``value`` by every method), ``unit`` (must match",
+        f"``max`` (for {', '.join('``' + n + '``' for n in AUTO_PARAMETERS)} each may be",
+        '``"auto"``: set from the data\'s own scales once they are loaded, see',
+        ':ref:`defaults-from-data`; the templates write ``"auto"``), ``fixed`` (true: held at ``value`` by every method), ``unit`` (must match',
         "the unit below; values are never converted) and ``prior`` (for MCMC: null, or",
         '``{"dist": "Normal"|"TruncatedNormal"|"LogNormal", "mu": m, "sigma": s}``, or',
         '``{"dist": "Uniform"}``; every prior is truncated to the bounds; null means',

@@ -235,6 +235,17 @@ class Problem:
         log.info("%s", sel.selection_line(record))
         if keep.size < phi.size:
             phi, c2 = phi[keep], c2[keep]
+        from .data_defaults import resolve_auto
+
+        parameters, from_data = resolve_auto(
+            parameters,
+            getattr(config, "auto", frozenset()),
+            c2,
+            dataset.t,
+            dataset.q,
+            config.geometry["stator_rotor_gap"],
+            str(config.path or "<config>"),
+        )
         if config.mode == "static_isotropic" and phi.size > 1:
             log.info("static isotropic mode: averaging %d angles into one", phi.size)
             c2 = c2.mean(axis=0, keepdims=True)
@@ -247,6 +258,7 @@ class Problem:
             "layout": getattr(dataset, "layout", None),
             "frames": list(getattr(dataset, "frames", ()) or ()),
             "dt": getattr(dataset, "dt", None),
+            "defaults_from_data": from_data,
         }
         problem = cls.from_arrays(
             c2,
