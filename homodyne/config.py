@@ -452,8 +452,6 @@ def _check_parameters(
                 "min", min(spec.min, vals.get("value", spec.min), vals.get("max", spec.min) - 1.0)
             )
             hi = vals.get("max", max(spec.max, vals.get("value", spec.max), lo + 1.0))
-            if "min" in vals and "max" in vals and lo >= hi:
-                raise ConfigError(f"{pw}: bounds need min < max, got min={lo!r}, max={hi!r}")
             vals.setdefault("min", lo)
             vals.setdefault("max", hi)
             vals.setdefault("value", min(max(spec.value, lo), hi))

@@ -60,8 +60,8 @@ def _decay_time(g: np.ndarray, lags: np.ndarray) -> float:
         k = int(below[0])
         if k == 0:
             return float(lags[0])
-        g0, g1 = g[k - 1], g[k]
-        frac = (g0 - _E) / (g0 - g1) if g0 != g1 else 0.0
+        g0, g1 = np.log(max(g[k - 1], 1e-12)), np.log(max(g[k], 1e-12))
+        frac = (g0 + 1.0) / (g0 - g1) if g0 != g1 else 0.0  # linear in log g
         return float(lags[k - 1] + frac * (lags[k] - lags[k - 1]))
     tail = g[-max(1, g.size // 10) :]
     g_end = float(np.clip(np.mean(tail), 1e-6, 1.0 - 1e-6))
@@ -82,7 +82,8 @@ def data_scales(c2: np.ndarray, t: np.ndarray, q: float, gap: float) -> dict[str
         if not np.isfinite(amp) or amp <= 0:
             taus.append(np.inf)
             continue
-        taus.append(_decay_time((m - 1.0) / amp, lags))
+        # normalised at the first lag, so the decay is timed from there
+        taus.append(_decay_time((m - 1.0) / amp, lags - lags[0]))
     tau = np.clip(np.asarray(taus), dt, 1e3 * window)
     tau_slow, tau_fast = float(np.max(tau)), float(np.min(tau))
     rate_shear = 1.0 / tau_fast - 1.0 / tau_slow

@@ -10,13 +10,21 @@ from homodyne.data import load_dataset
 from homodyne.errors import AnalysisError
 from homodyne.model import c2_matrix
 from homodyne.optimization.classical import fit, profile_scaling
+from homodyne.parameters import PARAMETER_TABLE
 from homodyne.problem import Problem, estimate_noise
 
 from .conftest import LAMINAR_TRUTH, STATIC_TRUTH
 
 
 def _problem(path, mode: str, **param_changes: dict) -> Problem:
+    """The fitting engine with an expert's configuration: the table's absolute bounds
+    and initial values instead of the template's data-derived ones (these test data,
+    REALISTIC_PARAMS, have a near-constant J(t), so D0, alpha and D_offset are only
+    determined together; tests/test_defaults.py covers the template's own defaults)."""
     cfg = template(mode, data_file=str(path))
+    for name, entry in cfg["parameters"].items():
+        spec = PARAMETER_TABLE[name]
+        entry.update(value=spec.value, min=spec.min, max=spec.max)
     for name, change in param_changes.items():
         cfg["parameters"][name].update(change)
     config = config_from_dict(cfg)
