@@ -186,7 +186,7 @@ def test_auto_is_only_for_dimensional_parameters_and_bounds_are_checked() -> Non
     ds = simulate_dataset(
         "static_isotropic", {"D0": 1000.0, "alpha": 0.0, "D_offset": 0.0}, noise_sigma=0.003
     )
-    with pytest.raises(ConfigError, match="initial value 5.0 is outside the bounds"):
+    with pytest.raises(ConfigError, match=r"initial value 5\.0 is outside the bounds"):
         Problem.from_config(config_from_dict(raw), ds)
     raw["parameters"]["D0"]["value"] = "auto"
     p = Problem.from_config(config_from_dict(raw), ds).parameters["D0"]
