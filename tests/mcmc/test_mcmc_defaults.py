@@ -68,7 +68,9 @@ def test_start_from_a_previous_results_json(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         setup_run(problem, cfg, None, None, True, None, {"init": "nope.json"})
     raw["mcmc"]["init"] = "previous"
-    with pytest.raises(ConfigError, match=r"mcmc\.init: expected 'classical', 'config' or the path"):
+    with pytest.raises(
+        ConfigError, match=r"mcmc\.init: expected 'classical', 'config' or the path"
+    ):
         config_from_dict(raw)
 
 
