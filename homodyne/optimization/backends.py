@@ -1,7 +1,7 @@
 """MCMC backend registry and routing (``HOMODYNE_GPU_INTENT``).
 
 Backends register under the entry-point group ``homodyne.mcmc_backends``; each entry
-point names an :class:`~homodyne.optimization.mcmc_common.MCMCBackend` object. The two
+point names an :class:`~homodyne.bayes.sampler.MCMCBackend` object. The two
 built-in ones are registered by this package's own metadata like any third-party plugin:
 
     [project.entry-points."homodyne.mcmc_backends"]
@@ -37,8 +37,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from ..bayes.sampler import MCMCBackend
 from ..errors import BackendUnavailableError, ConfigError
-from .mcmc_common import MCMCBackend
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -9,7 +9,7 @@ Kept so that existing scripts work unchanged::
 It routes exactly like :func:`homodyne.run_homodyne.get_mcmc_backend`
 (``HOMODYNE_GPU_INTENT``: false → PyMC, true → NumPyro/JAX, auto → GPU backend when a GPU
 is visible, else PyMC, else NumPyro on the CPU) and returns the backend's
-:class:`~homodyne.optimization.mcmc_common.MCMCResult`. ``analyzer`` is a
+:class:`~homodyne.bayes.result.MCMCResult`. ``analyzer`` is a
 :class:`homodyne.problem.Problem` (the seed's ``analysis_core``); ``config`` a
 :class:`homodyne.config.Config`, a configuration dict, or None for the defaults. New code
 can call :func:`~homodyne.optimization.backends.get_mcmc_backend` directly.

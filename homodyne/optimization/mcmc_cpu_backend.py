@@ -1,7 +1,7 @@
 """Isolated CPU MCMC backend: pure PyMC (PyTensor, ArviZ). Never imports JAX or NumPyro.
 
 ``run_cpu_mcmc_analysis(analysis_core=problem, config=config, ...)`` samples the
-posterior of :mod:`homodyne.optimization.mcmc_common` with PyMC's NUTS. The model c2 is
+posterior of :mod:`homodyne.bayes` with PyMC's NUTS. The model c2 is
 :func:`homodyne.model.c2_pairs` evaluated with ``pytensor.tensor`` as the array namespace;
 priors and the likelihood are PyMC distributions (``pm.Normal``, ``pm.LogNormal``,
 ``pm.Uniform``), the whitened sampling vector ``z`` is a ``pm.Flat`` and the
@@ -25,17 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from .mcmc_common import (
-    MCMCBackend,
-    MCMCResult,
-    PosteriorSpec,
-    build_result,
-    cpu_description,
-    initial_points,
-    module_available,
-    setup_run,
-    timer,
-)
+from ..bayes.posterior import PosteriorSpec
+from ..bayes.result import MCMCResult, build_result
+from ..bayes.run import cpu_description, setup_run, timer
+from ..bayes.sampler import MCMCBackend, module_available
+from ..bayes.start import initial_points
 
 __all__ = [
     "BACKEND",
@@ -86,7 +80,8 @@ def build_pymc_model(spec: PosteriorSpec) -> Any:
         )
         lo, hi = pr.offset_bounds
         pm.Potential("prior_offset", pt.sum(pm.logp(pm.Uniform.dist(lower=lo, upper=hi), offset)))
-        from .mcmc_common import NOISE_PRIOR, gaussian_log_likelihood
+        from ..bayes.posterior import gaussian_log_likelihood
+        from ..bayes.priors import NOISE_PRIOR
 
         pm.Potential(
             "prior_sigma_scale",
@@ -149,7 +144,7 @@ def run_cpu_mcmc_analysis(
     """Sample the posterior with PyMC's NUTS on the CPU.
 
     ``analysis_core`` is a :class:`homodyne.problem.Problem` (or see
-    :func:`homodyne.optimization.mcmc_common.prepare_problem` for the seed's
+    :func:`homodyne.bayes.prepare.prepare_problem` for the seed's
     ``c2_experimental``/``phi_angles`` form); ``config`` a Config, a configuration dict or
     None (defaults); ``init`` a classical :class:`FitResult` to start from (used when
     ``mcmc.init`` is ``classical`` or ``auto``). ``overrides`` replace keys of the

@@ -1,7 +1,7 @@
 """Isolated GPU MCMC backend: pure NumPyro/JAX. Never imports PyMC or PyTensor.
 
 ``run_gpu_mcmc_analysis(analysis_core=problem, config=config, ...)`` samples the
-posterior of :mod:`homodyne.optimization.mcmc_common` with NumPyro's NUTS. The model c2 is
+posterior of :mod:`homodyne.bayes` with NumPyro's NUTS. The model c2 is
 :func:`homodyne.model.c2_pairs` evaluated with ``jax.numpy`` as the array namespace;
 priors and the likelihood are NumPyro distributions (``Normal``, ``LogNormal``,
 ``Uniform``), the whitened sampling vector ``z`` has an improper flat prior and the
@@ -23,19 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from .mcmc_common import (
-    NOISE_PRIOR,
-    MCMCBackend,
-    MCMCResult,
-    PosteriorSpec,
-    build_result,
-    cpu_description,
-    gaussian_log_likelihood,
-    initial_points,
-    module_available,
-    setup_run,
-    timer,
-)
+from ..bayes.posterior import PosteriorSpec, gaussian_log_likelihood
+from ..bayes.priors import NOISE_PRIOR
+from ..bayes.result import MCMCResult, build_result
+from ..bayes.run import cpu_description, setup_run, timer
+from ..bayes.sampler import MCMCBackend, module_available
+from ..bayes.start import initial_points
 
 __all__ = [
     "BACKEND",

@@ -99,7 +99,7 @@ def main() -> int:
             "offset": offset.tolist(),
         }
         if case == "static":
-            from homodyne.optimization.mcmc_common import build_posterior_spec
+            from homodyne.bayes.posterior import build_posterior_spec
 
             mod = __import__(
                 "homodyne.optimization.mcmc_cpu_backend"

@@ -9,17 +9,15 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from homodyne.bayes.diagnostics import verdict
+from homodyne.bayes.posterior import build_posterior_spec
+from homodyne.bayes.prepare import prepare_problem
+from homodyne.bayes.priors import prior_for
+from homodyne.bayes.run import setup_run
+from homodyne.bayes.settings import MCMCSettings
 from homodyne.config import config_from_dict, template
 from homodyne.errors import ConfigError
 from homodyne.optimization.classical import fit
-from homodyne.optimization.mcmc_common import (
-    MCMCSettings,
-    build_posterior_spec,
-    prepare_problem,
-    prior_for,
-    setup_run,
-    verdict,
-)
 from homodyne.parameters import Parameter, Prior
 
 from .simdata import LAMINAR, STATIC, laminar_problem, static_problem
@@ -147,26 +145,26 @@ def test_power_law_amplitudes_are_sampled_through_their_value(specs) -> None:
 def test_power_law_kept_only_far_from_its_zero_density_wall(monkeypatch, specs) -> None:
     """auto: a power-law map whose wall f(t_ref) - c = 0 is within POWER_LAW_WALL_SD
     posterior sd of the start is dropped (that amplitude keeps its logit coordinate)."""
-    from homodyne.optimization import mcmc_common
+    from homodyne.bayes import space as mcmc_space
 
     spec = specs["static"]
     (pl,) = spec.space.power_laws
-    dist = mcmc_common._wall_distance_sd(spec.space, pl)
+    dist = mcmc_space._wall_distance_sd(spec.space, pl)
     # the distance in sd of value - c, from the whitening's covariance
     theta = spec.start["theta"]
     value = spec.space.to_y(theta)[pl.amp]
-    assert dist > mcmc_common.POWER_LAW_WALL_SD
+    assert dist > mcmc_space.POWER_LAW_WALL_SD
     assert value - theta[pl.off] > 0
     problem, _, _ = static_problem()
     start = fit(problem, multistart=4)
     monkeypatch.delenv("HOMODYNE_MCMC_REPARAM", raising=False)
-    monkeypatch.setattr(mcmc_common, "POWER_LAW_WALL_SD", 1.01 * dist)
+    monkeypatch.setattr(mcmc_space, "POWER_LAW_WALL_SD", 1.01 * dist)
     near = build_posterior_spec(problem, start)
     assert near.space.power_laws == () and near.space.names[0] == "D0"
     monkeypatch.setenv("HOMODYNE_MCMC_REPARAM", "power_law")  # forced: kept regardless
     forced = build_posterior_spec(problem, start)
     assert forced.space.names[0] == "J_ref"
-    monkeypatch.setattr(mcmc_common, "POWER_LAW_WALL_SD", 0.99 * dist)
+    monkeypatch.setattr(mcmc_space, "POWER_LAW_WALL_SD", 0.99 * dist)
     monkeypatch.setenv("HOMODYNE_MCMC_REPARAM", "auto")
     assert build_posterior_spec(problem, start).space.names[0] == "J_ref"
 
@@ -174,17 +172,17 @@ def test_power_law_kept_only_far_from_its_zero_density_wall(monkeypatch, specs) 
 def test_loose_exponent_turns_every_power_law_map_off(monkeypatch, specs) -> None:
     """auto: when the data leave any exponent loosely determined (sd above
     POWER_LAW_EXPONENT_SPREAD of its bound width), no amplitude uses the value coordinate."""
-    from homodyne.optimization import mcmc_common
+    from homodyne.bayes import space as mcmc_space
 
     spec = specs["laminar"]
-    spreads = [mcmc_common._exponent_spread(spec.space, pl) for pl in spec.space.power_laws]
-    assert len(spreads) == 2 and max(spreads) < mcmc_common.POWER_LAW_EXPONENT_SPREAD
+    spreads = [mcmc_space._exponent_spread(spec.space, pl) for pl in spec.space.power_laws]
+    assert len(spreads) == 2 and max(spreads) < mcmc_space.POWER_LAW_EXPONENT_SPREAD
     problem, _, _ = laminar_problem()
     start = fit(problem, multistart=4)
     monkeypatch.delenv("HOMODYNE_MCMC_REPARAM", raising=False)
     # a threshold between the two spreads: one exponent counts as loose, and both maps go
     assert spreads[0] != spreads[1]
-    monkeypatch.setattr(mcmc_common, "POWER_LAW_EXPONENT_SPREAD", 0.5 * (spreads[0] + spreads[1]))
+    monkeypatch.setattr(mcmc_space, "POWER_LAW_EXPONENT_SPREAD", 0.5 * (spreads[0] + spreads[1]))
     loose = build_posterior_spec(problem, start)
     assert loose.space.power_laws == ()
     assert loose.space.names[0] == "D0" and loose.space.names[3] == "gamma_dot_t0"
@@ -218,9 +216,9 @@ def test_data_reduction_is_applied_and_reported() -> None:
     full, spec, settings, _ = setup_run(
         problem, None, None, None, True, None, {"frame_stride": 2, "max_lag": 5, "init": "config"}
     )
-    red = __import__(
-        "homodyne.optimization.mcmc_common", fromlist=["reduction_report"]
-    ).reduction_report(full, spec.problem)
+    red = __import__("homodyne.bayes.prepare", fromlist=["reduction_report"]).reduction_report(
+        full, spec.problem
+    )
     assert settings.frame_stride == 2 and settings.max_lag == 5
     assert red["n_frames_full"] == 50 and red["n_frames_used"] == 25
     assert red["n_pairs_used"] == sum(min(5, 24 - i) for i in range(25)) == spec.problem.n_pairs
@@ -320,7 +318,8 @@ def test_result_from_draws_shared_scaling(tmp_path) -> None:
     import json as _json
     from dataclasses import replace
 
-    from homodyne.optimization.mcmc_common import MCMCSettings, build_result
+    from homodyne.bayes.result import build_result
+    from homodyne.bayes.settings import MCMCSettings
 
     problem, _, _ = static_problem()
     problem = replace(problem, scaling_mode="shared")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from homodyne.bayes.sampler import MCMCBackend
 from homodyne.errors import BackendUnavailableError, ConfigError
 from homodyne.optimization import backends
-from homodyne.optimization.mcmc_common import MCMCBackend
 
 from .conftest import STACK_MODULES, run_python
 
@@ -183,7 +183,7 @@ def test_third_party_plugin_is_listed_and_selectable(tmp_path: Path) -> None:
     (site / "toy_plugin").mkdir(parents=True)
     (site / "toy_plugin" / "__init__.py").write_text(
         textwrap.dedent("""
-        from homodyne.optimization.mcmc_common import MCMCBackend
+        from homodyne.bayes.sampler import MCMCBackend
 
         def run_toy(**kwargs):
             return "toy ran"
