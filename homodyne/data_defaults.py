@@ -14,7 +14,7 @@ parameters, and they are set here, once the data are loaded, from:
 Diffusion: g1² = exp(-q² J Δt), so the slowest angle gives the transport scale
 ``J_s = 1 / (q² τ_slow)``. Shear: the angle decaying fastest loses correlation also by
 sinc²(q L |cos(φ0 - φ)| γ̇ Δt / 2), which is 1/e near an argument of 1.6; with
-``1/τ_shear = 1/τ_fast - 1/τ_slow`` (or the frame window when no angle decays faster)
+``1/τ_shear = 1/τ_fast - 1/τ_slow`` (or τ_fast when no angle decays clearly faster)
 the shear-rate scale is ``γ̇_s = 3.2 / (q L τ_shear)``.
 
 =====================  ================  ======================================
@@ -87,7 +87,9 @@ def data_scales(c2: np.ndarray, t: np.ndarray, q: float, gap: float) -> dict[str
     tau = np.clip(np.asarray(taus), dt, 1e3 * window)
     tau_slow, tau_fast = float(np.max(tau)), float(np.min(tau))
     rate_shear = 1.0 / tau_fast - 1.0 / tau_slow
-    tau_shear = 1.0 / rate_shear if rate_shear > 0.5 / tau_slow else window
+    # no angle clearly slower than the fastest: shear may cause all of the decay, so take
+    # the rate that would explain the fastest decay by shear alone (an upper scale)
+    tau_shear = 1.0 / rate_shear if rate_shear > 0.5 / tau_slow else tau_fast
     return {
         "tau_slow_s": tau_slow,
         "tau_fast_s": tau_fast,

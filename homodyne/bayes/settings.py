@@ -23,7 +23,7 @@ class MCMCSettings:
     seed: int = 0
     frame_stride: int = 1
     max_lag: int | None = None
-    init: str = "auto"
+    init: str = "classical"
     rhat_max: float = 1.01
     ess_min: float = 400.0
     divergence_max_fraction: float = 0.01
