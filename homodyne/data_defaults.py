@@ -20,13 +20,16 @@ the shear-rate scale is ``γ̇_s = 3.2 / (q L τ_shear)``.
 =====================  ================  ======================================
 parameter              initial value     bounds
 =====================  ================  ======================================
-D0                     J_s               [1e-4 J_s, 1e4 J_s]
-D_offset               0                 [-10 J_s, 10 J_s]
-gamma_dot_t0           γ̇_s              [1e-4 γ̇_s, 1e4 γ̇_s]
-gamma_dot_t_offset     0                 [-10 γ̇_s, 10 γ̇_s]
+D0                     J_s               [1e-3 J_s, 1e3 J_s]
+D_offset               0                 [-3 J_s, 3 J_s]
+gamma_dot_t0           γ̇_s              [1e-3 γ̇_s, 1e3 γ̇_s]
+gamma_dot_t_offset     0                 [-3 γ̇_s, 3 γ̇_s]
 =====================  ================  ======================================
 
-The dimensionless exponents (alpha, beta) and phi0 keep their table defaults. Every
+Six decades for the amplitudes (as many as the former absolute defaults, centred on the
+data) and ±3 scales for the offsets (J and γ̇ are rates that the power law and the
+offset share; a larger offset would have to be cancelled by the power law). The
+dimensionless exponents (alpha, beta) and phi0 keep their table defaults. Every
 chosen number is logged and recorded in results.json (``input.defaults_from_data``).
 """
 
@@ -38,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .parameters import Parameters
 
 __all__ = ["AUTO", "AUTO_PARAMETERS", "data_scales", "resolve_auto"]
@@ -77,13 +80,24 @@ def data_scales(c2: np.ndarray, t: np.ndarray, q: float, gap: float) -> dict[str
     lags = np.arange(1, n) * dt
     taus = []
     for a in range(c2.shape[0]):
-        m = np.array([np.nanmean(np.diagonal(c2[a], k)) for k in range(1, n)])
+        m = np.full(n - 1, np.nan)
+        for k in range(1, n):
+            d = np.diagonal(c2[a], k)
+            d = d[np.isfinite(d)]  # masked values (NaN/inf) do not count
+            if d.size:
+                m[k - 1] = d.mean()
+        ok = np.isfinite(m)
+        if not ok[0] or m[0] - 1.0 <= 0:
+            continue  # no decay to time at this angle
+        m = np.where(ok, m, np.interp(lags, lags[ok], m[ok]))
         amp = m[0] - 1.0
-        if not np.isfinite(amp) or amp <= 0:
-            taus.append(np.inf)
-            continue
         # normalised at the first lag, so the decay is timed from there
         taus.append(_decay_time((m - 1.0) / amp, lags - lags[0]))
+    if not taus:
+        raise DataError(
+            "cannot set the 'auto' parameters from these data: no angle shows a positive "
+            "contrast at the first lag (c2 - 1 <= 0); give numbers for value, min and max"
+        )
     tau = np.clip(np.asarray(taus), dt, 1e3 * window)
     tau_slow, tau_fast = float(np.max(tau)), float(np.min(tau))
     rate_shear = 1.0 / tau_fast - 1.0 / tau_slow
@@ -104,10 +118,10 @@ def data_scales(c2: np.ndarray, t: np.ndarray, q: float, gap: float) -> dict[str
 def _rules(s: dict[str, float]) -> dict[str, tuple[float, float, float]]:
     J, g = s["J_scale"], s["gamma_dot_scale"]
     return {
-        "D0": (J, 1e-4 * J, 1e4 * J),
-        "D_offset": (0.0, -10.0 * J, 10.0 * J),
-        "gamma_dot_t0": (g, 1e-4 * g, 1e4 * g),
-        "gamma_dot_t_offset": (0.0, -10.0 * g, 10.0 * g),
+        "D0": (J, 1e-3 * J, 1e3 * J),
+        "D_offset": (0.0, -3.0 * J, 3.0 * J),
+        "gamma_dot_t0": (g, 1e-3 * g, 1e3 * g),
+        "gamma_dot_t_offset": (0.0, -3.0 * g, 3.0 * g),
     }
 
 

@@ -304,3 +304,19 @@ def test_load_config_accepts_numpy_layout(tmp_path: Path) -> None:
     raw["data"]["layout"] = "numpy"
     (tmp_path / "c.json").write_text(json.dumps(raw))
     assert load_config(tmp_path / "c.json").data["layout"] == "numpy"
+
+
+def test_data_scales_ignore_masked_values_and_need_a_decay() -> None:
+    ds = simulate_dataset(
+        "static_anisotropic", {"D0": 2000.0, "alpha": 0.0, "D_offset": 0.0}, phi=[0.0, 90.0],
+        frames=(1, 200),
+    )  # fmt: skip
+    clean = data_scales(ds.c2, ds.t, 0.0054, 2e6)
+    c2 = ds.c2.copy()
+    c2[1, 0, 1] = c2[1, 1, 0] = np.inf
+    c2[0, 3, 50] = c2[0, 50, 3] = np.nan
+    assert data_scales(c2, ds.t, 0.0054, 2e6)["J_scale"] == pytest.approx(
+        clean["J_scale"], rel=1e-3
+    )
+    with pytest.raises(DataError, match="no angle shows a positive contrast"):
+        data_scales(np.ones_like(c2), ds.t, 0.0054, 2e6)
