@@ -62,7 +62,9 @@ def _main_parser(prog: str) -> _Parser:
         "--config", "-c", metavar="FILE", help="JSON configuration (write one with homodyne-config)"
     )
     p.add_argument(
-        "--data", metavar="HDF5", help="data file; overrides data.file of the configuration"
+        "--data",
+        metavar="FILE",
+        help="data file (APS HDF5, or NumPy .npy/.npz); overrides data.file of the configuration",
     )
     p.add_argument(
         "--method",
