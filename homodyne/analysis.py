@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config
+from .data.angle_selection import input_lines
 from .errors import ConfigError
 from .problem import Problem
 from .progress import Progress
@@ -67,22 +68,10 @@ def load_data(config: Config, data_file: str | Path | None = None) -> Any:
 
 
 def fit_classical(config: Config, problem: Problem, progress: Progress | None = None) -> Any:
-    from .optimization.classical import fit
+    """The classical fit with the configuration's ``classical`` settings."""
+    from .optimization.classical import fit_configured
 
-    c = config.classical
-    if progress:
-        progress.set("classical fit")
-    return fit(
-        problem,
-        method=c["method"],
-        multistart=c["multistart"],
-        coarse_frames=c["coarse_frames"],
-        max_iterations=c["max_iterations"],
-        ftol=c["ftol"],
-        xtol=c["xtol"],
-        seed=c["seed"],
-        progress=progress.update if progress else None,
-    )
+    return fit_configured(config, problem, progress)
 
 
 def _fitted_matrices(problem: Problem, result: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -96,20 +85,6 @@ def _fitted_matrices(problem: Problem, result: Any) -> tuple[np.ndarray, np.ndar
     return fitted.astype(np.float32), resid.astype(np.float32)
 
 
-def _input_lines(problem: Problem) -> str:
-    """The report's lines on the input: angles used of those available, masked values."""
-    from .angle_selection import selection_line
-
-    lines = [selection_line(problem.angle_selection)]
-    m = problem.provenance.get("masked")
-    if m:
-        lines.append(
-            f"masked: {m['nonfinite_values']} NaN/inf values off the diagonal; "
-            f"{m['pairs_left_out']} pairs (i, j) left out at every angle"
-        )
-    return "".join(f"{line}\n" for line in lines if line)
-
-
 def write_run(
     outcome: RunOutcome,
     *,
@@ -121,48 +96,17 @@ def write_run(
     progress: Progress | None = None,
 ) -> Path:
     """Write the run folder of an outcome; returns its path."""
-    import datetime as _dt
-
-    from .results.writer import environment_info, fit_to_dict, run_folder
+    from .results.document import results_document
+    from .results.writer import run_folder
 
     problem, config = outcome.problem, outcome.config
     with run_folder(output_dir, run_name, overwrite=overwrite) as rf:
         if progress:
             progress.set("writing results")
-        doc: dict[str, Any] = {
-            "homodyne_version": environment_info()["homodyne_analysis"],
-            "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-            "command": command or [],
-            "analysis_mode": problem.mode,
-            "input": {
-                "file": problem.provenance.get("source"),
-                "sha256": problem.provenance.get("source_sha256"),
-                "layout": problem.provenance.get("layout"),
-                "q": problem.q,
-                "dt": problem.provenance.get("dt"),
-                "frames": problem.provenance.get("frames"),
-                "phi_used": problem.phi.tolist(),
-                "angle_selection": problem.angle_selection,
-                "n_pairs_per_angle": problem.n_pairs,
-                "masked": problem.provenance.get("masked"),
-                "defaults_from_data": problem.provenance.get("defaults_from_data"),
-            },
-            "truth": problem.truth,
-            "environment": environment_info(),
-            "config": config.to_dict(),
-        }
+        doc = results_document(problem, config, outcome.classical, outcome.mcmc, command)
         if outcome.classical is not None:
             res = outcome.classical
-            cl = fit_to_dict(res, problem)
-            doc["parameters"] = cl["parameters"]
-            doc["chi2"] = {
-                "chi2": cl["chi2"],
-                "reduced_chi2": cl["reduced_chi2"],
-                "reduced_chi2_per_angle": cl["reduced_chi2_per_angle"],
-            }
-            doc["scaling"] = cl["scaling"]
-            doc["classical"] = cl
-            rf.write_text("report.txt", res.report() + "\n" + _input_lines(problem))
+            rf.write_text("report.txt", res.report() + "\n" + input_lines(problem))
             fitted, resid = _fitted_matrices(problem, res)
             rf.write_npz(
                 "fit.npz",
@@ -187,19 +131,7 @@ def write_run(
                     problem.phi.tolist(),
                 )
         if outcome.mcmc is not None:
-            doc["mcmc"] = outcome.mcmc.summary
             outcome.mcmc.save(rf.path)
-            if "parameters" not in doc:
-                doc["parameters"] = {
-                    name: {
-                        "value": s["mean"],
-                        "stderr": s["sd"],
-                        "unit": problem.parameters[name].unit,
-                        "fixed": problem.parameters[name].fixed,
-                    }
-                    for name, s in outcome.mcmc.summary.get("parameters", {}).items()
-                    if name in problem.parameters
-                }
         rf.write_json("results.json", doc)
         final = rf.final
     outcome.run_dir = final

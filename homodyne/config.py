@@ -19,10 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .data_defaults import AUTO, AUTO_PARAMETERS
 from .errors import ConfigError
 from .model import MODES
-from .parameters import PARAMETER_TABLE, PRIOR_KINDS, Parameter, Parameters, Prior
+from .parameters import (
+    AUTO,
+    AUTO_PARAMETERS,
+    PARAMETER_TABLE,
+    PRIOR_KINDS,
+    Parameter,
+    Parameters,
+    Prior,
+)
 
 __all__ = [
     "SCHEMA",
@@ -447,7 +454,7 @@ def _check_parameters(
                     + f", got {v!r}"
                 )
             vals[key] = float(v)
-        if len(vals) < 3:  # placeholders until the data set them (homodyne.data_defaults)
+        if len(vals) < 3:  # placeholders until the data set them (homodyne.data.auto_defaults)
             lo = vals.get(
                 "min", min(spec.min, vals.get("value", spec.min), vals.get("max", spec.min) - 1.0)
             )
@@ -508,7 +515,7 @@ class Config:
     sections: dict[str, dict[str, Any]]
     description: str = ""
     path: Path | None = None
-    #: (parameter, key) pairs given as "auto": set from the data (homodyne.data_defaults)
+    #: (parameter, key) pairs given as "auto": set from the data (homodyne.data.auto_defaults)
     auto: frozenset[tuple[str, str]] = frozenset()
 
     def __getattr__(self, name: str) -> dict[str, Any]:
@@ -676,7 +683,7 @@ def write_template(
     mode: str, path: str | Path, *, overwrite: bool = False, data_file: str | None = None
 ) -> Path:
     """Write a template configuration; refuses to replace a file unless asked."""
-    from .results.atomic import atomic_write_text
+    from ._util.atomic import atomic_write_text
 
     p = Path(path)
     if p.exists() and not overwrite:

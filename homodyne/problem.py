@@ -88,7 +88,7 @@ class Problem:
     provenance: dict[str, Any] = field(default_factory=dict)
     #: the parameter values the data were simulated with (name -> value), or None
     truth: dict[str, float] | None = None
-    #: {"used", "available", "excluded": [{"phi", "reason"}]} (see homodyne.angle_selection)
+    #: {"used", "available", "excluded": [{"phi", "reason"}]} (see homodyne.data.angle_selection)
     angle_selection: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ construction
@@ -222,8 +222,8 @@ class Problem:
         Every angle of the data set is used unless the angle filter is enabled; the
         choice is recorded in :attr:`angle_selection`. A laminar-flow fit whose angles
         cannot separate phi0 from the shear amplitude is refused (or phi0 fixed, see
-        :mod:`homodyne.angle_selection`)."""
-        from . import angle_selection as sel
+        :mod:`homodyne.data.angle_selection`)."""
+        from .data import angle_selection as sel
 
         phi = np.asarray(dataset.phi, dtype=float)
         c2 = dataset.c2
@@ -235,7 +235,7 @@ class Problem:
         log.info("%s", sel.selection_line(record))
         if keep.size < phi.size:
             phi, c2 = phi[keep], c2[keep]
-        from .data_defaults import resolve_auto
+        from .data.auto_defaults import resolve_auto
 
         parameters, from_data = resolve_auto(
             parameters,

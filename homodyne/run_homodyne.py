@@ -210,9 +210,9 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         quiet=args.quiet,
     )
     if not args.quiet:
-        from .analysis import _input_lines
+        from .data.angle_selection import input_lines
 
-        print(_input_lines(outcome.problem), end="")
+        print(input_lines(outcome.problem), end="")
         if outcome.classical is not None:
             print(outcome.classical.report())
         if outcome.mcmc is not None:

@@ -11,6 +11,7 @@ echo "-- ruff check";          "$py" -m ruff check .
 echo "-- ruff format --check"; "$py" -m ruff format --check .
 echo "-- mypy (package)";      "$py" -m mypy homodyne
 echo "-- mypy --strict (core)"; "$py" -m mypy --strict $core
+echo "-- import layers";     "$(dirname "$py")/lint-imports" --no-cache --no-logo
 echo "-- bandit";              "$py" -m bandit -q -r homodyne -c pyproject.toml
 echo "-- pip-audit"
 if ! "$py" -m pip_audit --version >/dev/null 2>&1; then

@@ -267,7 +267,10 @@ def test_bad_mcmc_override_gives_one_line_and_exit_1(
 ) -> None:
     import re
 
-    monkeypatch.delenv("HOMODYNE_MCMC_BACKEND", raising=False)
+    # main() sets HOMODYNE_MCMC_BACKEND for --mcmc-backend: setenv first, so that
+    # monkeypatch records the variable and removes it again afterwards
+    monkeypatch.setenv("HOMODYNE_MCMC_BACKEND", "")
+    monkeypatch.delenv("HOMODYNE_MCMC_BACKEND")
     cfg = write_config(tmp_path, "laminar_flow", laminar_file)
     code, out, err = run(["--config", str(cfg), "--method", "mcmc", *argv], capsys)
     assert code == 1, (out, err)

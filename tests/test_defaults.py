@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from homodyne.angle_selection import distinct_directions
 from homodyne.cli.config_cli import main as config_main
 from homodyne.cli.subcommands import DEMO_TRUTH
 from homodyne.config import config_from_dict, load_config, template
 from homodyne.data import load_dataset, simulate_dataset, write_simulated_file
-from homodyne.data_defaults import AUTO_PARAMETERS, data_scales
+from homodyne.data.angle_selection import distinct_directions
+from homodyne.data.auto_defaults import AUTO_PARAMETERS, data_scales
 from homodyne.errors import ConfigError, DataError
 from homodyne.problem import Problem
 from homodyne.run_homodyne import main

@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
+from .._util.jsonable import jsonable
 from .settings import MCMCSettings
 
 __all__ = ["HDI_PROB", "summary_table", "verdict"]
 
 #: Probability mass of the reported highest-density intervals (ArviZ's default, 3%-97%).
 HDI_PROB = 0.94
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return _jsonable(v.tolist())
-    if isinstance(v, np.integer):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    if isinstance(v, float | np.floating):
-        f = float(v)
-        return f if math.isfinite(f) else None
-    return v
 
 
 _STAT_COLUMNS = (
@@ -52,7 +33,7 @@ def summary_table(idata: Any, var_names: Sequence[str]) -> dict[str, dict[str, f
     df = az.summary(idata, var_names=list(var_names), hdi_prob=HDI_PROB, round_to="none")
     out = {}
     for label, row in df.iterrows():
-        out[str(label)] = {c: _jsonable(row[c]) for c in _STAT_COLUMNS if c in row}
+        out[str(label)] = {c: jsonable(row[c]) for c in _STAT_COLUMNS if c in row}
     return out
 
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..results.figures import new_figure, save_png
+
 if TYPE_CHECKING:
     from .result import MCMCResult
 
@@ -15,18 +17,11 @@ __all__ = ["plot_corner", "plot_residuals", "plot_trace", "posterior_predictive_
 
 
 def _figure(w: float, h: float) -> Any:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(w, h), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+    return new_figure(w, h, layout="constrained")
 
 
 def _save_png(fig: Any, path: Path) -> Path:
-    from ..results.atomic import atomic_call
-
-    return atomic_call(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110), suffix=".png")
+    return save_png(fig, path)
 
 
 def _plot_names(result: MCMCResult) -> list[str]:

@@ -72,7 +72,7 @@ def prepare_problem(
     gap = getattr(core, "gap", None) or config.geometry["stator_rotor_gap"]
     params = getattr(core, "parameters", None)
     if not isinstance(params, Parameters):
-        from ..data_defaults import resolve_auto
+        from ..data.auto_defaults import resolve_auto
 
         params, _ = resolve_auto(
             config.parameters, getattr(config, "auto", frozenset()), c2, t, float(q), float(gap)

@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from .._util.jsonable import jsonable
 from ..problem import Problem
-from .diagnostics import HDI_PROB, _jsonable, summary_table, verdict
+from .diagnostics import HDI_PROB, summary_table, verdict
 from .idata import build_idata
 from .posterior import PosteriorSpec
 from .prepare import reduction_report
@@ -122,7 +123,7 @@ class MCMCResult:
         samp_s = self.timing.get("sampling_s") or self.timing.get("total_s")
         tot_s = self.timing.get("total_s")
         nsteps = np.asarray(ss["n_steps"].values) if "n_steps" in ss else None
-        return _jsonable(
+        return jsonable(
             {
                 "backend": self.backend,
                 "backend_name": self.backend_name,
@@ -169,49 +170,15 @@ class MCMCResult:
 
     # ------------------------------------------------------------------ report
     def report(self) -> str:
-        s = self.summary
-        red = s["data_reduction"]
-        lines = [
-            f"[[MCMC]] backend={self.backend} ({self.backend_name})  device={self.device}",
-            f"    chains={self.settings.chains}  tune={self.settings.tune}  draws={self.settings.draws}  "
-            f"target_accept={self.settings.target_accept}  max_treedepth={self.settings.max_treedepth}  seed={self.settings.seed}",
-            f"    data: {red['n_angles']} angles x {red['n_pairs_used']} pairs = {red['n_values_used']} values "
-            f"({100 * red['fraction_used']:.1f}% of {red['n_values_full']}; frame_stride={red['frame_stride']}, max_lag={red['max_lag']})",
-            f"    time: {s['time'].get('total_s', float('nan')):.1f} s (sampling {s['time'].get('sampling_s', float('nan')):.1f} s)  "
-            f"divergences={s['divergences']}  mean tree depth={s['tree_depth']['mean'] or float('nan'):.2f}",
-            f"    start: {s['start']['source']}",
-            f"    verdict: {s['verdict']['text']}",
-            "[[Posterior]]  mean, sd, 94% HDI, R-hat, bulk/tail ESS",
-        ]
+        """A human-readable report (:func:`homodyne.results.report.mcmc_report`)."""
+        from ..results.report import mcmc_report
 
-        def fmt(v: Any, spec: str) -> str:
-            return "nan" if v is None else format(v, spec)
-
-        for name, row in s["parameters"].items():
-            if row.get("fixed"):
-                lines.append(f"    {name:<20s} = {row['mean']:< 12.6g} (fixed) {row['unit']}")
-                continue
-            lines.append(
-                f"    {name:<20s} {fmt(row['mean'], '< 12.6g')} ± {fmt(row['sd'], '<10.3g')} "
-                f"[{fmt(row['hdi_3%'], '.5g')}, {fmt(row['hdi_97%'], '.5g')}]  R-hat {fmt(row['r_hat'], '.4f')}  "
-                f"ESS {fmt(row['ess_bulk'], '.0f')}/{fmt(row['ess_tail'], '.0f')}  {row['unit']}"
-            )
-        ss = s["sigma_scale"]
-        lines.append(
-            f"    {'sigma_scale':<20s} {fmt(ss.get('mean'), '< 12.6g')} ± {fmt(ss.get('sd'), '<10.3g')}  R-hat {fmt(ss.get('r_hat'), '.4f')}"
-        )
-        for kind in ("contrast", "offset"):
-            means = [r.get("mean") for r in s["scaling"][kind]]
-            if means and all(m is not None for m in means):
-                lines.append(
-                    f"    {kind:<20s} {np.array2string(np.asarray(means), precision=4, max_line_width=90)}"
-                )
-        return "\n".join(lines)
+        return mcmc_report(self)
 
     # ------------------------------------------------------------------ files
     def save(self, run_dir: str | Path, *, plots: bool | None = None) -> list[Path]:
         """Write ``mcmc_<backend>.nc``, ``mcmc_summary.json`` and the PNG plots; atomic writes."""
-        from ..results.atomic import atomic_call, atomic_write_text
+        from .._util.atomic import atomic_call, atomic_write_text
 
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,12 @@
-"""The orchestration shared by every backend: problem, settings, start, timing."""
+"""The one orchestration of every MCMC backend: problem, settings, start, result, timing.
+
+:func:`run_mcmc` prepares the problem (the seed API's ``analysis_core`` or arrays, the
+configuration's angle filter, the data reduction), resolves the settings, finds the
+starting point (a classical fit when ``mcmc.init`` asks for one), builds the posterior
+specification and the chains' initial points, hands them to the backend's
+:class:`~homodyne.bayes.sampler.Sampler` and builds the shared
+:class:`~homodyne.bayes.result.MCMCResult` from its draws, with the timing.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +21,12 @@ from ..errors import AnalysisError
 from ..problem import Problem
 from .posterior import PosteriorSpec, build_posterior_spec
 from .prepare import prepare_problem
+from .result import MCMCResult, build_result
+from .sampler import Sampler
 from .settings import MCMCSettings, resolve_config, resolve_settings
+from .start import initial_points
 
-__all__ = ["cpu_description", "setup_run", "timer"]
+__all__ = ["cpu_description", "run_function", "run_mcmc", "setup_run", "timer"]
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +68,7 @@ def setup_run(
             "MCMC on %d c2 values is slow; consider mcmc.frame_stride / mcmc.max_lag (data reduction)",
             problem.n_data,
         )
-    from ..mcmc_start import resolve_start
+    from .mcmc_init import resolve_start
 
     start = resolve_start(settings.init, cfg, problem, init)
     if start is not None and problem is not full:
@@ -95,3 +106,93 @@ def cpu_description() -> str:
 def timer() -> Callable[[], float]:
     t0 = time.perf_counter()
     return lambda: time.perf_counter() - t0
+
+
+def run_mcmc(
+    sampler: Sampler,
+    *,
+    backend: str,
+    backend_name: str,
+    analysis_core: Any = None,
+    config: Any = None,
+    c2_experimental: Any = None,
+    phi_angles: Any = None,
+    filter_angles_for_optimization: bool = True,
+    init: Any = None,
+    progress: bool = True,
+    options: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> MCMCResult:
+    """Sample the posterior of a problem with ``sampler``; the arguments are those of the
+    seed's run functions (:func:`homodyne.optimization.mcmc_cpu_backend.run_cpu_mcmc_analysis`).
+
+    ``backend`` and ``backend_name`` are the entry-point name and the reported name;
+    ``options`` the backend's own arguments, passed to :meth:`Sampler.draw`;
+    ``overrides`` replace keys of the configuration's ``mcmc`` section. The timing holds
+    ``setup_s`` (everything before the first step: problem, start, posterior, the
+    sampler's preparation), ``sampling_s`` and ``total_s``.
+    """
+    clock = timer()
+    full, spec, settings, cfg = setup_run(
+        analysis_core,
+        config,
+        c2_experimental,
+        phi_angles,
+        filter_angles_for_optimization,
+        init,
+        overrides or {},
+    )
+    z0 = initial_points(spec, settings.chains, settings.seed)
+    t_setup = clock()
+    draws = sampler.draw(spec, settings, z0, progress=progress, options=dict(options or {}))
+    timing = {
+        "setup_s": t_setup + draws.prepare_s,
+        "sampling_s": draws.sampling_s,
+        "total_s": clock(),
+    }
+    return build_result(
+        spec=spec,
+        full_problem=full,
+        z=draws.z,
+        stats=draws.stats,
+        backend=backend,
+        backend_name=backend_name,
+        device=draws.device,
+        settings=settings,
+        timing=timing,
+        library=draws.library,
+        plots=bool(cfg.output["plots"]),
+        extra=draws.extra,
+    )
+
+
+def run_function(sampler: Sampler, backend: str, backend_name: str) -> Callable[..., MCMCResult]:
+    """A run function with the seed's signature for a :class:`Sampler` (what a third-party
+    backend puts into its :class:`~homodyne.bayes.sampler.MCMCBackend` record)."""
+
+    def run(
+        analysis_core: Any = None,
+        config: Any = None,
+        c2_experimental: Any = None,
+        phi_angles: Any = None,
+        filter_angles_for_optimization: bool = True,
+        init: Any = None,
+        progress: bool = True,
+        **overrides: Any,
+    ) -> MCMCResult:
+        return run_mcmc(
+            sampler,
+            backend=backend,
+            backend_name=backend_name,
+            analysis_core=analysis_core,
+            config=config,
+            c2_experimental=c2_experimental,
+            phi_angles=phi_angles,
+            filter_angles_for_optimization=filter_angles_for_optimization,
+            init=init,
+            progress=progress,
+            overrides=overrides,
+        )
+
+    run.__name__ = f"run_{backend}_mcmc_analysis"
+    return run

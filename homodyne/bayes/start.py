@@ -83,7 +83,7 @@ def start_point(problem: Problem, init: Any) -> dict[str, Any]:
         raise AnalysisError(
             "the model is not finite at the MCMC starting point; check the initial parameter values"
         )
-    from ..mcmc_start import start_record
+    from .mcmc_init import start_record
 
     return {
         "values": values,

@@ -128,10 +128,10 @@ def _demo(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentPars
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("-q", "--quiet", action="store_true")
     a = p.parse_args(argv)
+    from .._util.atomic import atomic_write_text
     from ..analysis import run_analysis
     from ..config import config_from_dict, template
     from ..data import write_simulated_file
-    from ..results.atomic import atomic_write_text
 
     root = Path(a.output_dir)
     root.mkdir(parents=True, exist_ok=True)
@@ -163,9 +163,9 @@ def _demo(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentPars
     )
     truth_of_file = outcome.problem.truth or DEMO_TRUTH  # read back from the file's attributes
     if not a.quiet and outcome.classical is not None:
-        from ..analysis import _input_lines
+        from ..data.angle_selection import input_lines
 
-        print(_input_lines(outcome.problem), end="")
+        print(input_lines(outcome.problem), end="")
         print(outcome.classical.report())
         print("\nrecovery (truth vs fit):")
         for name, truth in truth_of_file.items():

@@ -28,8 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from homodyne._util.atomic import atomic_open
+from homodyne._util.hashing import file_sha256 as _file_sha256
 from homodyne.errors import DataError
 
 from .dataset import Dataset
@@ -55,19 +55,13 @@ logger = logging.getLogger(__name__)
 #: Bump whenever what is stored, or how a selection is made, changes meaning.
 CACHE_FORMAT_VERSION = 1
 
-_CHUNK = 1 << 20
-
 
 def file_sha256(path: Path) -> str:
     """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (constant memory)."""
-    digest = hashlib.sha256()
     try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                digest.update(chunk)
+        return _file_sha256(path)
     except OSError as exc:
         raise DataError(f"{path}: cannot read the file to checksum it ({exc})") from exc
-    return digest.hexdigest()
 
 
 def _source_identity(source: Path) -> tuple[str, int, int]:
@@ -132,17 +126,8 @@ def write_cache(
         arrays["sigma"] = dataset.sigma
     if dataset.truth is not None:
         arrays["truth"] = np.str_(json.dumps(dataset.truth, sort_keys=True))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as fh:
+        np.savez(fh, **arrays)
     logger.info(
         "cached %s (%d angles x %d frames) at %s",
         dataset.source.name,

@@ -11,11 +11,13 @@ refused with a message saying so.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .._util.atomic import atomic_call
+from .._util.hashing import file_sha256
 
 PLATFORM = "linux-64"
 PROJECT = "homodyne-analysis"
@@ -62,14 +64,6 @@ def require_rattler() -> None:
             "homodyne-deploy needs py-rattler (pip install py-rattler, or the conda "
             "package py-rattler) in the Python that runs it"
         ) from exc
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read(path: Path, env: str) -> Locked:
@@ -235,12 +229,10 @@ def write_release_lock(
             ) from exc
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    helpers.write_lock(
-        tmp,
-        solved,
-        {e: sources for e in solved},
-        virtual=[f"__cuda={cuda}"] if cuda and any(e != "cpu" for e in solved) else None,
+    virtual = [f"__cuda={cuda}"] if cuda and any(e != "cpu" for e in solved) else None
+    atomic_call(
+        output,
+        lambda tmp: helpers.write_lock(tmp, solved, {e: sources for e in solved}, virtual=virtual),
+        suffix=output.suffix,
     )
-    os.replace(tmp, output)
     return output

@@ -23,11 +23,11 @@ Scalar variables use ``pushenv``, so unloading restores the value a user had bef
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .._util.atomic import atomic_write_text
 
 FAMILY = "homodyne"
 BACKENDS = {
@@ -264,18 +264,7 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
         if (path.stat().st_mode & 0o777) != mode:
             path.chmod(mode)
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text, mode=mode)
     return True
 
 

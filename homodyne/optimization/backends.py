@@ -37,11 +37,12 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from ..bayes.sampler import MCMCBackend
+from ..bayes.sampler import BackendRecord, MCMCBackend
 from ..errors import BackendUnavailableError, ConfigError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "BackendRecord",
     "MCMCBackend",
     "get_mcmc_backend",
     "gpu_intent",
@@ -90,7 +91,7 @@ def registered_backends() -> dict[str, str]:
     return found
 
 
-def load_backend(name: str) -> MCMCBackend:
+def load_backend(name: str) -> BackendRecord:
     """The backend object registered as ``name`` (imports its module, not its stack)."""
     reg = registered_backends()
     if name not in reg:
@@ -101,11 +102,16 @@ def load_backend(name: str) -> MCMCBackend:
     obj: Any = importlib.import_module(module)
     for part in (attr or "BACKEND").split("."):
         obj = getattr(obj, part)
-    for need in ("name", "run", "is_available"):
-        if not hasattr(obj, need):
-            raise ConfigError(
-                f"the MCMC backend entry point {name!r} ({reg[name]}) has no {need!r}"
-            )
+    if not isinstance(obj, BackendRecord):
+        lacking = [
+            a
+            for a in (*BackendRecord.__annotations__, "is_available", "missing", "install_hint")
+            if not hasattr(obj, a)
+        ]
+        raise ConfigError(
+            f"the MCMC backend entry point {name!r} ({reg[name]}) is not a backend record "
+            f"(homodyne.bayes.sampler.MCMCBackend); it has no {', '.join(map(repr, lacking))}"
+        )
     return obj
 
 
@@ -149,11 +155,9 @@ def get_mcmc_backend(name: str | None = None) -> tuple[Callable[..., Any], str, 
     if not backend.is_available():
         by_name = name or os.environ.get("HOMODYNE_MCMC_BACKEND")
         why = "(requested by name)" if by_name else f"(selected by {selection_reason()})"
-        if hasattr(backend, "unavailable_error"):
-            raise backend.unavailable_error(why)
-        raise BackendUnavailableError(f"the MCMC backend {chosen!r} {why} is not installed here")
-    has_gpu = bool(getattr(backend, "uses_gpu", False)) and gpu_visible()
-    return backend.run, getattr(backend, "backend_name", chosen), has_gpu
+        raise backend.unavailable_error(why)
+    has_gpu = backend.uses_gpu and gpu_visible()
+    return backend.run, backend.backend_name, has_gpu
 
 
 def list_backends() -> list[dict[str, Any]]:
@@ -175,16 +179,15 @@ def list_backends() -> list[dict[str, Any]]:
             rows.append(row)
             continue
         available = bool(b.is_available())
-        uses_gpu = bool(getattr(b, "uses_gpu", False))
         row.update(
-            backend_name=getattr(b, "backend_name", name),
-            description=getattr(b, "description", ""),
+            backend_name=b.backend_name,
+            description=b.description,
             available=available,
-            requires=list(getattr(b, "requires", ())),
-            missing=list(b.missing()) if hasattr(b, "missing") else [],
-            device=("GPU" if visible else "JAX CPU (no GPU visible)") if uses_gpu else "CPU",
+            requires=list(b.requires),
+            missing=list(b.missing()),
+            device=("GPU" if visible else "JAX CPU (no GPU visible)") if b.uses_gpu else "CPU",
         )
-        if not available and hasattr(b, "install_hint"):
+        if not available:
             row["install"] = b.install_hint()
         rows.append(row)
     return rows

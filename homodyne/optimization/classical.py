@@ -104,58 +104,10 @@ class FitResult:
         return f"good: reduced χ² = {self.chi2_red:.3g}"
 
     def report(self) -> str:
-        """A human-readable fit report."""
-        lines = [
-            f"[[Fit]] method={self.method}  converged={self.success}  ({self.message})",
-            f"    iterations={self.n_iterations}  model evaluations={self.n_evaluations}  time={self.wall_time:.3f} s",
-            f"    data points={self.n_data}  free parameters={self.n_free}  noise={self.noise_model}"
-            f" (σ per angle {np.array2string(self.sigma, precision=3)})",
-            f"    χ²={self.chi2:.6g}  reduced χ²={self.chi2_red:.4f}",
-            f"    verdict: {self.verdict()}",
-            "[[Parameters]]"
-            + ("  (errors scaled by sqrt(reduced χ²))" if self.errors_scaled else ""),
-        ]
-        for name, p in self.parameters.items():
-            if p.fixed:
-                lines.append(f"    {name:<20s} = {p.value:< 14.6g} (fixed) {p.unit}")
-                continue
-            err = p.stderr if p.stderr is not None else float("nan")
-            rel = abs(err / p.value) * 100 if p.value else float("inf")
-            flag = "  AT BOUND" if name in self.at_bounds else ""
-            if np.isfinite(err) and err > abs(p.value) and err > 0.1 * (p.max - p.min):
-                flag += "  (not constrained by these data)"
-            lines.append(
-                f"    {name:<20s} = {p.value:< 14.6g} +/- {err:<11.4g} ({rel:.3g}%) {p.unit}{flag}"
-            )
-        lines.append("[[Scaling]] contrast / offset per angle")
-        for k in range(self.contrast.size):
-            lines.append(
-                f"    {k:3d}: contrast {self.contrast[k]:.5f} +/- {self.contrast_stderr[k]:.2g}"
-                f"   offset {self.offset[k]:.5f} +/- {self.offset_stderr[k]:.2g}"
-                f"   reduced χ² {self.chi2_red_per_angle[min(k, self.chi2_red_per_angle.size - 1)]:.3f}"
-            )
-        if self.free_names:
-            lines.append("[[Correlations]] (|r| > 0.5)")
-            hits = 0
-            for i in range(len(self.free_names)):
-                for j in range(i + 1, len(self.free_names)):
-                    r = self.correlation[i, j]
-                    if abs(r) > 0.5:
-                        hits += 1
-                        lines.append(
-                            f"    C({self.free_names[i]}, {self.free_names[j]}) = {r:+.4f}"
-                        )
-            if not hits:
-                lines.append("    none")
-        if self.starts:
-            best = min(s["chi2"] for s in self.starts)
-            near = sum(1 for s in self.starts if s["chi2"] <= best * (1 + 1e-3) + 1e-9)
-            lines.append(
-                f"[[Multistart]] {len(self.starts)} starts; {near} reached the best χ² (within 0.1%)"
-            )
-        for w in self.warnings:
-            lines.append(f"WARNING: {w}")
-        return "\n".join(lines)
+        """A human-readable fit report (:func:`homodyne.results.report.fit_report`)."""
+        from ..results.report import fit_report
+
+        return fit_report(self)
 
 
 # =========================================================================== scaling
@@ -613,6 +565,26 @@ def fit(
         return _fit(
             problem, method, multistart, coarse_frames, max_iterations, ftol, xtol, seed, progress
         )
+
+
+def fit_configured(config: Any, problem: Problem, progress: Any = None) -> FitResult:
+    """:func:`fit` with the settings of a configuration's ``classical`` section.
+
+    ``progress`` is a :class:`homodyne.progress.Progress` (or None)."""
+    c = config.classical
+    if progress:
+        progress.set("classical fit")
+    return fit(
+        problem,
+        method=c["method"],
+        multistart=c["multistart"],
+        coarse_frames=c["coarse_frames"],
+        max_iterations=c["max_iterations"],
+        ftol=c["ftol"],
+        xtol=c["xtol"],
+        seed=c["seed"],
+        progress=progress.update if progress else None,
+    )
 
 
 def _fit(

@@ -9,7 +9,8 @@ once nothing imports it; new code must import from :mod:`homodyne.bayes`.
 
 from __future__ import annotations
 
-from ..bayes.diagnostics import HDI_PROB, _jsonable, verdict
+from .._util.jsonable import jsonable as _jsonable
+from ..bayes.diagnostics import HDI_PROB, verdict
 from ..bayes.diagnostics import summary_table as _summary_table
 from ..bayes.idata import SAMPLE_STATS, build_idata
 from ..bayes.plots import plot_corner, plot_residuals, plot_trace, posterior_predictive_mean

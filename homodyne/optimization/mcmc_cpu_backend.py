@@ -21,18 +21,21 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ..bayes.posterior import PosteriorSpec
-from ..bayes.result import MCMCResult, build_result
-from ..bayes.run import cpu_description, setup_run, timer
-from ..bayes.sampler import MCMCBackend, module_available
-from ..bayes.start import initial_points
+from ..bayes.result import MCMCResult
+from ..bayes.run import cpu_description, run_mcmc, timer
+from ..bayes.sampler import Draws, MCMCBackend, module_available
+from ..bayes.settings import MCMCSettings
 
 __all__ = [
     "BACKEND",
+    "SAMPLER",
+    "PyMCSampler",
     "build_pymc_model",
     "is_cpu_mcmc_available",
     "log_density",
@@ -127,6 +130,97 @@ def _pytensor_mode(requested: str | None, n_values: int = 0) -> str:
     return mode
 
 
+class PyMCSampler:
+    """The :class:`~homodyne.bayes.sampler.Sampler` of this backend: PyMC's NUTS."""
+
+    def draw(
+        self,
+        spec: PosteriorSpec,
+        settings: MCMCSettings,
+        start: np.ndarray,
+        *,
+        progress: bool,
+        options: Mapping[str, Any],
+    ) -> Draws:
+        clock = timer()
+        mode = _pytensor_mode(options.get("pytensor_mode"), spec.problem.n_data)
+        import arviz
+        import pymc as pm
+        import pytensor
+
+        model = build_pymc_model(spec)
+        cores, mp_ctx = options.get("cores"), options.get("mp_ctx")
+        n_cores = int(cores) if cores else min(settings.chains, 2)
+        log.info(
+            "PyMC NUTS: %d chains x (%d tune + %d draws) on %d core(s), %d c2 values, pytensor mode %s",
+            settings.chains,
+            settings.tune,
+            settings.draws,
+            n_cores,
+            spec.problem.n_data,
+            mode,
+        )
+        if (
+            mp_ctx is None
+            and n_cores > 1
+            and sys.platform.startswith("linux")
+            and "jax" not in sys.modules
+        ):
+            # The workers inherit the loaded PyMC and the compiled model instead of importing
+            # and compiling again (forkserver, PyMC's default, exists for fork-unsafe JAX).
+            mp_ctx = "fork"
+        t_sample0 = clock()
+        # One BLAS/OpenMP thread per sampling process: the model's matrix products are tiny,
+        # and PyMC applies no thread limit to forked workers, whose idle BLAS threads would
+        # otherwise compete with the other chains for the cores.
+        from threadpoolctl import threadpool_limits
+
+        with model, threadpool_limits(limits=1):
+            idata = pm.sample(
+                draws=settings.draws,
+                tune=settings.tune,
+                chains=settings.chains,
+                cores=n_cores,
+                random_seed=settings.seed,
+                initvals=[{"z": start[c]} for c in range(settings.chains)],
+                init="adapt_diag",
+                nuts={
+                    "target_accept": settings.target_accept,
+                    "max_treedepth": settings.max_treedepth,
+                },
+                progressbar=progress,
+                compute_convergence_checks=False,
+                idata_kwargs={"log_likelihood": False},
+                compile_kwargs={"mode": _MODES[mode]},
+                mp_ctx=mp_ctx,
+            )
+        t_sample = clock() - t_sample0
+        ss = idata.sample_stats
+        stats = {
+            "diverging": np.asarray(ss["diverging"].values, dtype=bool),
+            "n_steps": np.asarray(ss["n_steps"].values, dtype=np.int64),
+            "tree_depth": np.asarray(ss["tree_depth"].values, dtype=np.int64),
+            "reached_max_treedepth": np.asarray(ss["reached_max_treedepth"].values, dtype=bool),
+            "step_size": np.asarray(ss["step_size"].values, dtype=float),
+            "acceptance_rate": np.asarray(ss["acceptance_rate"].values, dtype=float),
+            "energy": np.asarray(ss["energy"].values, dtype=float),
+            "lp": np.asarray(ss["lp"].values, dtype=float),
+        }
+        return Draws(
+            z=np.asarray(idata.posterior["z"].values, dtype=float),
+            stats=stats,
+            device=f"CPU: {cpu_description()}; {n_cores} worker process(es); PyTensor {mode} backend",
+            library={
+                "pymc": pm.__version__,
+                "pytensor": pytensor.__version__,
+                "arviz": arviz.__version__,
+            },
+            prepare_s=t_sample0,
+            sampling_s=t_sample,
+            extra={"pytensor_mode": mode},
+        )
+
+
 def run_cpu_mcmc_analysis(
     analysis_core: Any = None,
     config: Any = None,
@@ -150,103 +244,28 @@ def run_cpu_mcmc_analysis(
     ``mcmc.init`` is ``classical`` or ``auto``). ``overrides`` replace keys of the
     configuration's ``mcmc`` section (draws, tune, chains, target_accept, max_treedepth,
     seed, frame_stride, max_lag, init, rhat_max, ess_min, divergence_max_fraction).
+    ``cores`` is the number of worker processes (default ``min(chains, 2)``), ``mp_ctx``
+    their multiprocessing start method.
     """
     if not is_cpu_mcmc_available():
         raise BACKEND.unavailable_error()
-    clock = timer()
-    full, spec, settings, cfg = setup_run(
-        analysis_core,
-        config,
-        c2_experimental,
-        phi_angles,
-        filter_angles_for_optimization,
-        init,
-        overrides,
-    )
-    mode = _pytensor_mode(pytensor_mode, spec.problem.n_data)
-    import pymc as pm
-    import pytensor
-
-    t_setup = clock()
-    model = build_pymc_model(spec)
-    z0 = initial_points(spec, settings.chains, settings.seed)
-    n_cores = int(cores) if cores else min(settings.chains, 2)
-    log.info(
-        "PyMC NUTS: %d chains x (%d tune + %d draws) on %d core(s), %d c2 values, pytensor mode %s",
-        settings.chains,
-        settings.tune,
-        settings.draws,
-        n_cores,
-        spec.problem.n_data,
-        mode,
-    )
-    if (
-        mp_ctx is None
-        and n_cores > 1
-        and sys.platform.startswith("linux")
-        and "jax" not in sys.modules
-    ):
-        # The workers inherit the loaded PyMC and the compiled model instead of importing
-        # and compiling again (forkserver, PyMC's default, exists for fork-unsafe JAX).
-        mp_ctx = "fork"
-    t_sample0 = clock()
-    # One BLAS/OpenMP thread per sampling process: the model's matrix products are tiny,
-    # and PyMC applies no thread limit to forked workers, whose idle BLAS threads would
-    # otherwise compete with the other chains for the cores.
-    from threadpoolctl import threadpool_limits
-
-    with model, threadpool_limits(limits=1):
-        idata = pm.sample(
-            draws=settings.draws,
-            tune=settings.tune,
-            chains=settings.chains,
-            cores=n_cores,
-            random_seed=settings.seed,
-            initvals=[{"z": z0[c]} for c in range(settings.chains)],
-            init="adapt_diag",
-            nuts={"target_accept": settings.target_accept, "max_treedepth": settings.max_treedepth},
-            progressbar=progress,
-            compute_convergence_checks=False,
-            idata_kwargs={"log_likelihood": False},
-            compile_kwargs={"mode": _MODES[mode]},
-            mp_ctx=mp_ctx,
-        )
-    t_sample = clock() - t_sample0
-    ss = idata.sample_stats
-    stats = {
-        "diverging": np.asarray(ss["diverging"].values, dtype=bool),
-        "n_steps": np.asarray(ss["n_steps"].values, dtype=np.int64),
-        "tree_depth": np.asarray(ss["tree_depth"].values, dtype=np.int64),
-        "reached_max_treedepth": np.asarray(ss["reached_max_treedepth"].values, dtype=bool),
-        "step_size": np.asarray(ss["step_size"].values, dtype=float),
-        "acceptance_rate": np.asarray(ss["acceptance_rate"].values, dtype=float),
-        "energy": np.asarray(ss["energy"].values, dtype=float),
-        "lp": np.asarray(ss["lp"].values, dtype=float),
-    }
-    z = np.asarray(idata.posterior["z"].values, dtype=float)
-    timing = {"setup_s": t_setup, "sampling_s": t_sample, "total_s": clock()}
-    import arviz
-
-    return build_result(
-        spec=spec,
-        full_problem=full,
-        z=z,
-        stats=stats,
+    return run_mcmc(
+        SAMPLER,
         backend=BACKEND.name,
         backend_name=BACKEND.backend_name,
-        device=f"CPU: {cpu_description()}; {n_cores} worker process(es); PyTensor {mode} backend",
-        settings=settings,
-        timing=timing,
-        library={
-            "pymc": pm.__version__,
-            "pytensor": pytensor.__version__,
-            "arviz": arviz.__version__,
-        },
-        plots=bool(cfg.output["plots"]),
-        extra={"pytensor_mode": mode},
+        analysis_core=analysis_core,
+        config=config,
+        c2_experimental=c2_experimental,
+        phi_angles=phi_angles,
+        filter_angles_for_optimization=filter_angles_for_optimization,
+        init=init,
+        progress=progress,
+        options={"pytensor_mode": pytensor_mode, "cores": cores, "mp_ctx": mp_ctx},
+        overrides=overrides,
     )
 
 
+SAMPLER = PyMCSampler()
 BACKEND = MCMCBackend(
     name="pymc",
     backend_name="PyMC_CPU",

@@ -19,22 +19,28 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from ..bayes.posterior import PosteriorSpec, gaussian_log_likelihood
 from ..bayes.priors import NOISE_PRIOR
-from ..bayes.result import MCMCResult, build_result
-from ..bayes.run import cpu_description, setup_run, timer
-from ..bayes.sampler import MCMCBackend, module_available
-from ..bayes.start import initial_points
+from ..bayes.result import MCMCResult
+from ..bayes.run import cpu_description, run_mcmc, timer
+from ..bayes.sampler import Draws, MCMCBackend, module_available
+from ..bayes.settings import MCMCSettings
+from ..trig import polynomial_sin
 
 __all__ = [
     "BACKEND",
+    "SAMPLER",
+    "CpuJaxNumpy",
+    "NumPyroSampler",
     "choose_chain_method",
     "is_gpu_mcmc_available",
     "jax_device",
+    "jax_namespace",
     "log_density",
     "numpyro_model",
     "run_gpu_mcmc_analysis",
@@ -135,6 +141,34 @@ def choose_chain_method(
     return method
 
 
+class CpuJaxNumpy:
+    """``jax.numpy`` with :func:`homodyne.trig.polynomial_sin` as its ``sin``.
+
+    The array namespace this backend evaluates the model with on the JAX CPU platform:
+    XLA's scalar CPU ``sin`` dominated the gradient of the laminar model, the polynomial
+    form vectorises (see :mod:`homodyne.trig`). Everything else is ``jax.numpy``'s."""
+
+    __name__ = "jax.numpy"
+
+    def __init__(self, jnp: Any) -> None:
+        self._jnp = jnp
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._jnp, name)
+
+    def sin(self, x: Any) -> Any:
+        return polynomial_sin(x, self._jnp)
+
+
+def jax_namespace() -> Any:
+    """The array namespace of the model: ``jax.numpy``, with the polynomial sine on the
+    JAX CPU platform (a GPU's own sine is fast). Imports JAX."""
+    import jax
+    import jax.numpy as jnp
+
+    return CpuJaxNumpy(jnp) if jax.default_backend() == "cpu" else jnp
+
+
 def numpyro_model(spec: PosteriorSpec) -> Any:
     """The NumPyro model function of a posterior specification.
 
@@ -150,6 +184,7 @@ def numpyro_model(spec: PosteriorSpec) -> Any:
     pr = spec.problem
     clo, chi = pr.contrast_bounds
     olo, ohi = pr.offset_bounds
+    xp = jax_namespace()
 
     def prior_logp(prior: Any, value: Any) -> Any:
         if prior.dist == "Uniform":
@@ -175,7 +210,7 @@ def numpyro_model(spec: PosteriorSpec) -> Any:
             "prior_sigma_scale",
             dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale),
         )
-        mu = spec.c2_model(params, contrast, offset, jnp, t=t, iu=iu, ju=ju)
+        mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
         numpyro.factor("c2_obs", gaussian_log_likelihood(data, mu, sigma, sigma_scale, jnp))
 
     return model
@@ -207,6 +242,110 @@ def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
     return float(value)
 
 
+class NumPyroSampler:
+    """The :class:`~homodyne.bayes.sampler.Sampler` of this backend: NumPyro's NUTS."""
+
+    def draw(
+        self,
+        spec: PosteriorSpec,
+        settings: MCMCSettings,
+        start: np.ndarray,
+        *,
+        progress: bool,
+        options: Mapping[str, Any],
+    ) -> Draws:
+        clock = timer()
+        method = (options.get("chain_method") or "auto").lower()
+        if method not in (*_CHAIN_METHODS, "auto"):
+            from ..errors import ConfigError
+
+            raise ConfigError(
+                f"chain_method must be auto or one of {', '.join(_CHAIN_METHODS)}, got {method!r}"
+            )
+        device, on_gpu = jax_device()
+        import arviz
+        import jax
+        import numpyro
+
+        cores = usable_cores()
+        method = choose_chain_method(
+            method,
+            settings.chains,
+            on_gpu,
+            jax.local_device_count(),
+            cores=len(cores),
+        )
+        z0 = start
+        # One key per chain, split as NumPyro splits them: chain c gets the same key (and so
+        # the same draws) whichever chain method runs it.
+        key = jax.random.PRNGKey(settings.seed)
+        keys = np.asarray(
+            jax.random.split(key, settings.chains) if settings.chains > 1 else key[None]
+        )
+        n_workers = min(settings.chains, len(cores)) if method == "processes" else 1
+        log.info(
+            "NumPyro NUTS: %d chains x (%d tune + %d draws), chain method %s%s, %d c2 values, on %s",
+            settings.chains,
+            settings.tune,
+            settings.draws,
+            method,
+            f" ({n_workers} worker processes, one core each)" if method == "processes" else "",
+            spec.problem.n_data,
+            device,
+        )
+        t_sample0 = clock()
+        if method == "processes":
+            from concurrent.futures.process import BrokenProcessPool
+
+            try:
+                z, ex = _sample_in_processes(spec, settings, keys, z0, cores[:n_workers], progress)
+            except BrokenProcessPool as exc:
+                # e.g. a script that starts sampling without an `if __name__ == "__main__":`
+                # guard, which the spawned workers cannot import
+                method = choose_chain_method(
+                    "parallel", settings.chains, False, jax.local_device_count()
+                )
+                log.warning(
+                    "the chain worker processes could not run (%s); sampling the chains in this "
+                    "process instead (chain method %s)",
+                    exc,
+                    method,
+                )
+                z, ex = _sample(spec, settings, method, keys, z0, progress)
+        else:
+            z, ex = _sample(spec, settings, method, keys, z0, progress)
+        t_sample = clock() - t_sample0
+        n_steps = ex["num_steps"].astype(np.int64)
+        depth = np.ceil(np.log2(n_steps + 1.0)).astype(np.int64)
+        stats = {
+            "diverging": ex["diverging"].astype(bool),
+            "n_steps": n_steps,
+            "tree_depth": depth,
+            "reached_max_treedepth": depth >= settings.max_treedepth,
+            "step_size": ex["adapt_state.step_size"].astype(float),
+            "acceptance_rate": ex["accept_prob"].astype(float),
+            "energy": ex["energy"].astype(float),
+            "lp": -ex["potential_energy"].astype(float),
+        }
+        return Draws(
+            z=z,
+            stats=stats,
+            device=device,
+            library={
+                "numpyro": numpyro.__version__,
+                "jax": jax.__version__,
+                "arviz": arviz.__version__,
+            },
+            prepare_s=t_sample0,
+            sampling_s=t_sample,
+            extra={
+                "chain_method": method,
+                "on_gpu": on_gpu,
+                **({"worker_processes": n_workers} if method == "processes" else {}),
+            },
+        )
+
+
 def run_gpu_mcmc_analysis(
     analysis_core: Any = None,
     config: Any = None,
@@ -222,116 +361,26 @@ def run_gpu_mcmc_analysis(
     """Sample the posterior with NumPyro's NUTS (GPU when visible, else JAX on the CPU).
 
     Same arguments as :func:`homodyne.optimization.mcmc_cpu_backend.run_cpu_mcmc_analysis`.
-    ``chain_method`` (or ``HOMODYNE_CHAIN_METHOD``): ``auto`` (default: ``vectorized`` on
-    a GPU, ``parallel`` on the CPU; see :func:`choose_chain_method`), ``vectorized`` (all
-    chains in one program), ``sequential``, ``parallel`` (one XLA device per chain) or
-    ``processes`` (one worker process per core, Linux).
+    ``chain_method``: ``auto`` (default: ``vectorized`` on a GPU, ``parallel`` on the
+    CPU; see :func:`choose_chain_method`), ``vectorized`` (all chains in one program),
+    ``sequential``, ``parallel`` (one XLA device per chain) or ``processes`` (one worker
+    process per core, Linux).
     """
     if not is_gpu_mcmc_available():
         raise BACKEND.unavailable_error()
-    clock = timer()
-    full, spec, settings, cfg = setup_run(
-        analysis_core,
-        config,
-        c2_experimental,
-        phi_angles,
-        filter_angles_for_optimization,
-        init,
-        overrides,
-    )
-    method = (chain_method or os.environ.get("HOMODYNE_CHAIN_METHOD") or "auto").lower()
-    if method not in (*_CHAIN_METHODS, "auto"):
-        from ..errors import ConfigError
-
-        raise ConfigError(
-            f"chain_method must be auto or one of {', '.join(_CHAIN_METHODS)}, got {method!r}"
-        )
-    device, on_gpu = jax_device()
-    import arviz
-    import jax
-    import numpyro
-
-    t_setup = clock()
-    cores = usable_cores()
-    method = choose_chain_method(
-        method,
-        settings.chains,
-        on_gpu,
-        jax.local_device_count(),
-        cores=len(cores),
-    )
-    z0 = initial_points(spec, settings.chains, settings.seed)
-    # One key per chain, split as NumPyro splits them: chain c gets the same key (and so
-    # the same draws) whichever chain method runs it.
-    key = jax.random.PRNGKey(settings.seed)
-    keys = np.asarray(jax.random.split(key, settings.chains) if settings.chains > 1 else key[None])
-    n_workers = min(settings.chains, len(cores)) if method == "processes" else 1
-    log.info(
-        "NumPyro NUTS: %d chains x (%d tune + %d draws), chain method %s%s, %d c2 values, on %s",
-        settings.chains,
-        settings.tune,
-        settings.draws,
-        method,
-        f" ({n_workers} worker processes, one core each)" if method == "processes" else "",
-        spec.problem.n_data,
-        device,
-    )
-    t_sample0 = clock()
-    if method == "processes":
-        from concurrent.futures.process import BrokenProcessPool
-
-        try:
-            z, ex = _sample_in_processes(spec, settings, keys, z0, cores[:n_workers], progress)
-        except BrokenProcessPool as exc:
-            # e.g. a script that starts sampling without an `if __name__ == "__main__":`
-            # guard, which the spawned workers cannot import
-            method = choose_chain_method(
-                "parallel", settings.chains, False, jax.local_device_count()
-            )
-            log.warning(
-                "the chain worker processes could not run (%s); sampling the chains in this "
-                "process instead (chain method %s)",
-                exc,
-                method,
-            )
-            z, ex = _sample(spec, settings, method, keys, z0, progress)
-    else:
-        z, ex = _sample(spec, settings, method, keys, z0, progress)
-    t_sample = clock() - t_sample0
-    n_steps = ex["num_steps"].astype(np.int64)
-    depth = np.ceil(np.log2(n_steps + 1.0)).astype(np.int64)
-    stats = {
-        "diverging": ex["diverging"].astype(bool),
-        "n_steps": n_steps,
-        "tree_depth": depth,
-        "reached_max_treedepth": depth >= settings.max_treedepth,
-        "step_size": ex["adapt_state.step_size"].astype(float),
-        "acceptance_rate": ex["accept_prob"].astype(float),
-        "energy": ex["energy"].astype(float),
-        "lp": -ex["potential_energy"].astype(float),
-    }
-    timing = {"setup_s": t_setup, "sampling_s": t_sample, "total_s": clock()}
-    return build_result(
-        spec=spec,
-        full_problem=full,
-        z=z,
-        stats=stats,
+    return run_mcmc(
+        SAMPLER,
         backend=BACKEND.name,
         backend_name=BACKEND.backend_name,
-        device=device,
-        settings=settings,
-        timing=timing,
-        library={
-            "numpyro": numpyro.__version__,
-            "jax": jax.__version__,
-            "arviz": arviz.__version__,
-        },
-        plots=bool(cfg.output["plots"]),
-        extra={
-            "chain_method": method,
-            "on_gpu": on_gpu,
-            **({"worker_processes": n_workers} if method == "processes" else {}),
-        },
+        analysis_core=analysis_core,
+        config=config,
+        c2_experimental=c2_experimental,
+        phi_angles=phi_angles,
+        filter_angles_for_optimization=filter_angles_for_optimization,
+        init=init,
+        progress=progress,
+        options={"chain_method": chain_method or os.environ.get("HOMODYNE_CHAIN_METHOD")},
+        overrides=overrides,
     )
 
 
@@ -436,6 +485,8 @@ def _sample_in_processes(
     ex = {k: np.concatenate([p[1][k] for p in parts], axis=0) for k in parts[0][1]}
     return z, ex
 
+
+SAMPLER = NumPyroSampler()
 
 BACKEND = MCMCBackend(
     name="numpyro",

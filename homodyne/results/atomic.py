@@ -1,64 +1,16 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename.
+"""Atomic file writes (see :mod:`homodyne._util.atomic`, where they live).
 
-A reader (or a crash) never sees a half-written file: either the old file or the new one.
+Kept as the import path of the results layer and of existing callers.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import IO, Any
+from .._util.atomic import (
+    atomic_call,
+    atomic_open,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+)
 
-__all__ = ["atomic_call", "atomic_path", "atomic_write_bytes", "atomic_write_text"]
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it over ``path``.
-
-    On an exception the temporary file is removed and ``path`` is left untouched.
-    """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
-
-
-def _write(path: str | Path, mode: str, data: Any, **kw: Any) -> Path:
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        fh: IO[Any]
-        with open(tmp, mode, **kw) as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return target
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    return _write(path, "w", text, encoding="utf-8")
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    return _write(path, "wb", data)
-
-
-def atomic_call(path: str | Path, writer: Callable[[Path], None], suffix: str = "") -> Path:
-    """Run ``writer(tmp_path)`` and move the result to ``path`` atomically.
-
-    ``suffix`` keeps the extension that some writers need (``.npz``, ``.png``).
-    """
-    with atomic_path(path, suffix=suffix) as tmp:
-        writer(tmp)
-    return Path(path)
+__all__ = ["atomic_call", "atomic_open", "atomic_path", "atomic_write_bytes", "atomic_write_text"]

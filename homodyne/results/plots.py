@@ -1,4 +1,5 @@
-"""PNG plots of data, fit and residuals (matplotlib, non-interactive Agg backend).
+"""PNG plots of data, fit and residuals (matplotlib Figures on their own Agg canvas,
+without pyplot: the user's backend is left alone; see :mod:`.figures`).
 
 * ``c2_heatmaps_phi_<angle>.png``: data, fit and residual (data − fit, in units of σ)
   two-time maps of one angle;
@@ -19,20 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_call
+from .figures import new_figure, save_png
 
 __all__ = ["one_time_g2", "plot_fit", "plot_maps"]
 
 _MAX_PIXELS = 400
-
-
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _downsample(m: np.ndarray) -> np.ndarray:
@@ -46,15 +38,7 @@ def _downsample(m: np.ndarray) -> np.ndarray:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    plt = _pyplot()
-
-    def writer(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            fig.savefig(fh, format="png", dpi=110, bbox_inches="tight")
-
-    atomic_call(path, writer)
-    plt.close(fig)
-    return path
+    return save_png(fig, path, bbox_inches="tight")
 
 
 def _angle_tag(phi: float) -> str:
@@ -71,11 +55,11 @@ def plot_maps(
     folder: Path, c2: np.ndarray, t: np.ndarray, phi: Sequence[float], kind: str
 ) -> list[Path]:
     """One map per angle (``kind`` is 'experimental' or 'simulated')."""
-    plt = _pyplot()
     out = []
     extent = (t[0], t[-1], t[0], t[-1])
     for a, angle in enumerate(phi):
-        fig, ax = plt.subplots(figsize=(5, 4.2))
+        fig = new_figure(5, 4.2)
+        ax = fig.subplots()
         im = ax.imshow(_downsample(c2[a]), origin="lower", extent=extent, cmap="viridis")
         ax.set_xlabel("t2 [s]")
         ax.set_ylabel("t1 [s]")
@@ -96,7 +80,6 @@ def plot_fit(
     max_angles: int = 8,
 ) -> list[Path]:
     """Heatmaps per angle, lag cuts and one-time g2 for a fit (full (A, n, n) matrices)."""
-    plt = _pyplot()
     out: list[Path] = []
     A, n = data.shape[0], data.shape[-1]
     extent = (t[0], t[-1], t[0], t[-1])
@@ -106,7 +89,8 @@ def plot_fit(
         r = _downsample((data[a] - fitted[a]) / sigma[a])
         lo = np.nanpercentile(d, 1)
         hi = np.nanpercentile(d, 99)
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
+        fig = new_figure(15, 4.4, layout="constrained")
+        axes = fig.subplots(1, 3)
         for ax, m, title, kw in (
             (axes[0], d, "data", {"vmin": lo, "vmax": hi, "cmap": "viridis"}),
             (axes[1], f, "fit", {"vmin": lo, "vmax": hi, "cmap": "viridis"}),
@@ -120,14 +104,8 @@ def plot_fit(
         out.append(_save(fig, folder / f"c2_heatmaps_phi_{_angle_tag(phi[a])}.png"))
 
     lags = sorted({max(1, round(x)) for x in (n * 0.02, n * 0.1, n * 0.3)})
-    fig, axes = plt.subplots(
-        1,
-        len(shown),
-        figsize=(3.6 * len(shown), 3.4),
-        squeeze=False,
-        sharey=True,
-        layout="constrained",
-    )
+    fig = new_figure(3.6 * len(shown), 3.4, layout="constrained")
+    axes = fig.subplots(1, len(shown), squeeze=False, sharey=True)
     for ax, a in zip(axes[0], shown, strict=True):
         for k, lag in enumerate(lags):
             color = f"C{k}"
@@ -145,7 +123,8 @@ def plot_fit(
     axes[0][0].legend(fontsize=7)
     out.append(_save(fig, folder / "c2_lag_cuts.png"))
 
-    fig, ax = plt.subplots(figsize=(6, 4.2))
+    fig = new_figure(6, 4.2)
+    ax = fig.subplots()
     tau = t[1:] - t[0]
     for k, a in enumerate(shown):
         color = f"C{k % 10}"

@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
+from .._util.atomic import atomic_call, atomic_write_text
+from .._util.jsonable import json_default, jsonable
 from .._version import __version__
 from ..errors import OutputExistsError
-from .atomic import atomic_call, atomic_write_text
 
 __all__ = [
     "RunFolder",
@@ -72,22 +73,8 @@ def environment_info() -> dict[str, Any]:
     }
 
 
-def json_default(obj: Any) -> Any:
-    """JSON conversion for NumPy scalars/arrays and paths."""
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
 def _finite_or_none(x: float | None) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if np.isfinite(x) else None
+    return None if x is None else jsonable(float(x))
 
 
 def fit_to_dict(result: Any, problem: Any) -> dict[str, Any]:

@@ -247,19 +247,20 @@ def test_settings_come_from_config_and_overrides() -> None:
 
 def test_classical_start_uses_the_configured_classical_fit(monkeypatch) -> None:
     """mcmc.init = classical without a given fit: the start is the configured classical fit
-    (homodyne.analysis.fit_classical, all classical.* settings), as under --method classical."""
-    from homodyne import analysis
+    (homodyne.optimization.classical.fit_configured, all classical.* settings), as under
+    --method classical."""
+    from homodyne.optimization import classical
 
     problem, _, _ = static_problem()
     cfg = config_from_dict({**template("static_anisotropic"), "classical": {"ftol": 1e-6}})
     seen = {}
-    real = analysis.fit_classical
+    real = classical.fit_configured
 
     def spy(config, prob, progress=None):
         seen["ftol"] = config.classical["ftol"]
         return real(config, prob, progress)
 
-    monkeypatch.setattr(analysis, "fit_classical", spy)
+    monkeypatch.setattr(classical, "fit_configured", spy)
     _, spec, _, _ = setup_run(problem, cfg, None, None, True, None, {"init": "classical"})
     assert seen == {"ftol": 1e-6}
     assert spec.start["source"].startswith("classical fit")

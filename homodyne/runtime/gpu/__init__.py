@@ -41,12 +41,9 @@ _state: dict[str, object] = {}
 
 
 def _find(name: str) -> bool:
-    import importlib.util
+    from ..._util.modules import module_available
 
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
+    return module_available(name)
 
 
 def cuda_plugin_installed() -> bool:

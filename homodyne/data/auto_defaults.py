@@ -41,17 +41,13 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, DataError
-from .parameters import Parameters
+from ..errors import ConfigError, DataError
+from ..parameters import AUTO, AUTO_PARAMETERS, Parameters
 
 __all__ = ["AUTO", "AUTO_PARAMETERS", "data_scales", "resolve_auto"]
 
 log = logging.getLogger(__name__)
 
-#: The configuration value that asks for a data-derived number.
-AUTO = "auto"
-#: Parameters whose value and bounds may be "auto".
-AUTO_PARAMETERS = ("D0", "D_offset", "gamma_dot_t0", "gamma_dot_t_offset")
 
 _E = float(np.exp(-1.0))
 

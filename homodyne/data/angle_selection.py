@@ -24,13 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
-from .parameters import Parameters
+from ..errors import ConfigError
+from ..parameters import Parameters
+from .angles import filter_angles
 
 __all__ = [
     "DIRECTION_TOLERANCE_DEG",
     "check_flow_angles",
     "distinct_directions",
+    "input_lines",
     "select",
     "selection_line",
     "selection_record",
@@ -59,7 +61,6 @@ def select(
     phi: np.ndarray, angle_filter: dict[str, Any], mode: str
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """Indices of the angles to fit and the selection record."""
-    from .data import filter_angles
 
     phi = np.asarray(phi, dtype=float)
     keep = np.arange(phi.size)
@@ -140,3 +141,16 @@ def check_flow_angles(
         "phi0 (parameters.phi0.fixed = true, at the value you know); or set "
         "angle_filter.phi0_when_undetermined to 'fix' to hold phi0 at its initial value"
     )
+
+
+def input_lines(problem: Any) -> str:
+    """The report's lines on the input (console and report.txt): the angles used of those
+    available, and the values masked as NaN/inf."""
+    lines = [selection_line(getattr(problem, "angle_selection", None))]
+    m = getattr(problem, "provenance", {}).get("masked")
+    if m:
+        lines.append(
+            f"masked: {m['nonfinite_values']} NaN/inf values off the diagonal; "
+            f"{m['pairs_left_out']} pairs (i, j) left out at every angle"
+        )
+    return "".join(f"{line}\n" for line in lines if line)

@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError
-from .parameters import Parameters
+from ..errors import ConfigError
+from ..parameters import Parameters
 
 __all__ = ["PreviousRun", "load_previous_run", "resolve_start", "start_record"]
 
@@ -100,10 +100,10 @@ def resolve_start(init: str, config: Any, problem: Any, given: Any = None) -> An
     if init in ("classical", "auto"):
         if given is not None:
             return given
-        from .analysis import fit_classical
+        from ..optimization.classical import fit_configured
 
         log.info("MCMC start: a classical fit of the same problem first (mcmc.init 'classical')")
-        return fit_classical(config, problem)
+        return fit_configured(config, problem)
     path = config.resolve_path(init) if hasattr(config, "resolve_path") else Path(init)
     run = load_previous_run(path, problem.parameters, problem.n_scaling)
     log.info("MCMC start: the fitted values of %s", run.path)
