@@ -17,14 +17,10 @@ sinc²(q L |cos(φ0 - φ)| γ̇ Δt / 2), which is 1/e near an argument of 1.6; 
 ``1/τ_shear = 1/τ_fast - 1/τ_slow`` (or τ_fast when no angle decays clearly faster)
 the shear-rate scale is ``γ̇_s = 3.2 / (q L τ_shear)``.
 
-=====================  ================  ======================================
-parameter              initial value     bounds
-=====================  ================  ======================================
-D0                     J_s               [1e-3 J_s, 1e3 J_s]
-D_offset               0                 [-3 J_s, 3 J_s]
-gamma_dot_t0           γ̇_s              [1e-3 γ̇_s, 1e3 γ̇_s]
-gamma_dot_t_offset     0                 [-3 γ̇_s, 3 γ̇_s]
-=====================  ================  ======================================
+* ``D0``: initial J_s, bounds [1e-3 J_s, 1e3 J_s];
+* ``D_offset``: initial 0, bounds [-3 J_s, 3 J_s];
+* ``gamma_dot_t0``: initial γ̇_s, bounds [1e-3 γ̇_s, 1e3 γ̇_s];
+* ``gamma_dot_t_offset``: initial 0, bounds [-3 γ̇_s, 3 γ̇_s].
 
 Six decades for the amplitudes (as many as the former absolute defaults, centred on the
 data) and ±3 scales for the offsets (J and γ̇ are rates that the power law and the
