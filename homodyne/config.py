@@ -459,14 +459,15 @@ def _check_parameters(
                 "min", min(spec.min, vals.get("value", spec.min), vals.get("max", spec.min) - 1.0)
             )
             hi = vals.get("max", max(spec.max, vals.get("value", spec.max), lo + 1.0))
+            if "value" in vals and not lo <= vals["value"] <= hi:  # only a given bound can
+                side = "below min" if vals["value"] < lo else "above max"
+                raise ConfigError(
+                    f"{pw}.value: initial value {vals['value']!r} is {side} "
+                    f"({lo if vals['value'] < lo else hi!r}); the other bound is 'auto'"
+                )
             vals.setdefault("min", lo)
             vals.setdefault("max", hi)
             vals.setdefault("value", min(max(spec.value, lo), hi))
-            if (name, "value") not in auto and not lo <= vals["value"] <= hi:
-                raise ConfigError(
-                    f"{pw}.value: initial value {vals['value']!r} is outside the bounds "
-                    f"[{lo!r}, {hi!r}]"
-                )
         fixed = entry.get("fixed", False)
         if not isinstance(fixed, bool):
             raise ConfigError(f"{pw}.fixed: expected true or false, got {fixed!r}")

@@ -181,12 +181,22 @@ def test_auto_is_only_for_dimensional_parameters_and_bounds_are_checked() -> Non
     with pytest.raises(ConfigError, match=r"parameters.alpha.min: 'auto' .* available for D0"):
         config_from_dict(raw)
     raw = template("static_isotropic")
-    raw["parameters"]["D0"]["value"] = 5.0  # a number inside bounds set from the data later
+    raw["parameters"]["D0"]["value"] = 5.0  # below the given min; max stays "auto"
     raw["parameters"]["D0"]["min"] = 10.0
     ds = simulate_dataset(
         "static_isotropic", {"D0": 1000.0, "alpha": 0.0, "D_offset": 0.0}, noise_sigma=0.003
     )
-    with pytest.raises(ConfigError, match=r"initial value 5\.0 is outside the bounds"):
+    with pytest.raises(
+        ConfigError, match=r"parameters\.D0\.value: initial value 5\.0 is below min"
+    ):
+        config_from_dict(raw)
+    raw["parameters"]["D0"].update(value=20.0, min="auto", max=15.0)
+    with pytest.raises(ConfigError, match=r"initial value 20\.0 is above max \(15\.0\)"):
+        config_from_dict(raw)
+    raw["parameters"]["D0"].update(value=1e7, min=10.0, max="auto")  # outside the data's range
+    with pytest.raises(
+        ConfigError, match=r"D0\.value 1e\+07 is outside the bounds \[10, .*\] set from"
+    ):
         Problem.from_config(config_from_dict(raw), ds)
     raw["parameters"]["D0"]["value"] = "auto"
     p = Problem.from_config(config_from_dict(raw), ds).parameters["D0"]
