@@ -11,16 +11,19 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 start=$(date +%s)
 
-PY=${PYTHON:-python3}
 venv="${HOMODYNE_PACKAGING_VENV:-$root/_work/venv-packaging}"
+if [ -x "$venv/bin/python" ] && ! bash scripts/find_python.sh --check "$venv/bin/python"; then
+    rm -rf "$venv"  # made by an interpreter older than requires-python
+fi
 if [ ! -x "$venv/bin/python" ]; then
-    "$PY" -m venv "$venv"
+    "$(bash scripts/find_python.sh)" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip </dev/null
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
     -r tools/conda_offline/requirements-ci.txt </dev/null
 export PATH="$venv/bin:$PATH"
 export UV_PYTHON_DOWNLOADS=never
+export HOMODYNE_PACKAGING_STAGE=1  # tests needing this stage's tools (conda-lock) fail, not skip
 export PYTHONDONTWRITEBYTECODE=1
 export MPLBACKEND=Agg
 

@@ -40,14 +40,14 @@ extensions = [
 ]
 # No intersphinx: the build must not fetch anything from the network.
 
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_measured", "Thumbs.db", ".DS_Store"]  # _measured: included pages
 templates_path: list[str] = []
 nitpicky = False
 language = "en"
 today_fmt = "%Y-%m-%d"
 
 # -- autodoc -----------------------------------------------------------------------------
-autodoc_mock_imports = ["pymc", "pytensor", "arviz", "jax", "jaxlib", "numpyro", "corner"]
+autodoc_mock_imports = ["pymc", "pytensor", "arviz", "jax", "jaxlib", "numpyro"]
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"

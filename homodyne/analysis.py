@@ -106,7 +106,15 @@ def write_run(
         doc = results_document(problem, config, outcome.classical, outcome.mcmc, command)
         if outcome.classical is not None:
             res = outcome.classical
-            rf.write_text("report.txt", res.report() + "\n" + input_lines(problem))
+            from .results.derived import derived_curves, derived_report_lines
+
+            derived = derived_curves(problem, res.parameters.values(), covariance=res.covariance)
+            doc["derived"] = {"classical": derived}
+            report = res.report(truth=getattr(problem, "truth", None))
+            rf.write_text(
+                "report.txt",
+                "\n".join([report, *derived_report_lines(derived)]) + "\n" + input_lines(problem),
+            )
             fitted, resid = _fitted_matrices(problem, res)
             rf.write_npz(
                 "fit.npz",
@@ -130,8 +138,14 @@ def write_run(
                     problem.t,
                     problem.phi.tolist(),
                 )
+                from .results.derived import plot_derived
+
+                plot_derived(derived, rf.path / "derived_physics.png")
         if outcome.mcmc is not None:
             outcome.mcmc.save(rf.path)
+            from .results.mcmc_outputs import write_mcmc_report
+
+            write_mcmc_report(rf, outcome.mcmc, problem, doc, plots=plots)
         rf.write_json("results.json", doc)
         final = rf.final
     outcome.run_dir = final
@@ -149,18 +163,32 @@ def run_analysis(
     quiet: bool = False,
 ) -> RunOutcome:
     """Run the configured analysis end to end and write its run folder."""
-    from .results.writer import default_run_name, run_exists_error
+    from .results.guard import reserve_run
+    from .results.writer import default_run_name
 
     out = config.output
     out_dir = Path(output_dir) if output_dir is not None else Path(out["directory"])
-    run_name = out["run_name"] or default_run_name(config.mode)
-    if (out_dir / run_name).exists() and not out["overwrite"]:
-        raise run_exists_error(out_dir / run_name)  # refuse before any work
+    run_name = default_run_name(config.mode) if out["run_name"] is None else out["run_name"]
+    # name, writable directory, no concurrent run, replaceable folder: before any work
+    with reserve_run(out_dir, run_name, overwrite=out["overwrite"]):
+        return _run_reserved(config, data_file, method, out_dir, run_name, command, quiet)
+
+
+def _run_reserved(
+    config: Config,
+    data_file: str | Path | None,
+    method: str,
+    out_dir: Path,
+    run_name: str,
+    command: list[str] | None,
+    quiet: bool,
+) -> RunOutcome:
+    out = config.output
     mcmc_fn = backend_name = None
     if method in ("mcmc", "all"):
         from .optimization.backends import get_mcmc_backend  # fails early, naming the extra
 
-        mcmc_fn, backend_name, _ = get_mcmc_backend()
+        mcmc_fn, backend_name, _ = get_mcmc_backend(config.mcmc["backend"])
     with Progress(quiet=quiet) as progress:
         progress.set("loading data")
         dataset = load_data(config, data_file)

@@ -52,12 +52,15 @@ __all__ = [
     "angle_groups",
     "c2_matrix",
     "c2_pairs",
+    "decorrelation_time",
     "g1_squared_pairs",
     "g1_squared_pairs_and_jacobian",
     "negative_rate_warnings",
     "power_law_antiderivative",
     "shear_phase_scale",
+    "shear_rate",
     "sinc_squared",
+    "transport_coefficient",
     "triangle_indices",
 ]
 
@@ -448,6 +451,58 @@ def _g1sq_flow_numpy(
             xs2 = xs * xs
             out[a, small] = diffusion[small] * (1.0 - xs2 / 3.0 + 2.0 * xs2 * xs2 / 45.0)
     return out
+
+
+# --------------------------------------------------------------------------- derived
+def transport_coefficient(params: ParamsLike, t: Any, xp: Any = np) -> Any:
+    """J(t) = D0 t^alpha + D_offset [Å²/s] at times t [s]."""
+    return params[0] * t ** params[1] + params[2]
+
+
+def shear_rate(params: ParamsLike, t: Any, xp: Any = np) -> Any:
+    """gdot(t) = gamma_dot_t0 t^beta + gamma_dot_t_offset [1/s] at times t [s]."""
+    return params[3] * t ** params[4] + params[5]
+
+
+def decorrelation_time(
+    params: ParamsLike,
+    t: np.ndarray,
+    q: float,
+    *,
+    phi_deg: float | None = None,
+    gap: float = 0.0,
+    iterations: int = 80,
+) -> np.ndarray:
+    """Local 1/e decorrelation time τ_e(t) [s] of g1² from the rates at time t.
+
+    With the rates frozen at their values at t, g1²(t, t + τ) = exp(-q² J(t) τ) ·
+    sinc²(θ_φ gdot(t) τ), and τ_e solves q² J(t) τ - ln sinc²(θ_φ gdot(t) τ) = 1.
+    Without an angle (``phi_deg`` None, or a static mode) only the diffusion term
+    enters: τ_e = 1 / (q² J(t)). Both terms grow monotonically in τ up to the first zero
+    of sinc at θ gdot τ = π, so bisection below min(1/(q² J), π/|θ gdot|) finds the root;
+    τ_e is +inf where nothing decorrelates (J ≤ 0 and no shear). NumPy only.
+    """
+    t = np.asarray(t, dtype=float)
+    p = [float(v) for v in params]
+    rate_d = q * q * np.asarray(transport_coefficient(p, t))
+    tau_d = np.where(rate_d > 0, 1.0 / np.where(rate_d > 0, rate_d, 1.0), np.inf)
+    if phi_deg is None or len(p) < 7:
+        return np.asarray(tau_d, dtype=float)
+    w = np.abs(float(shear_phase_scale(p[6], float(phi_deg), q, gap)) * shear_rate(p, t))
+    tau_s = np.where(w > 0, math.pi / np.where(w > 0, w, 1.0), np.inf)
+    hi = np.minimum(tau_d, tau_s)
+    lo = np.zeros_like(hi)
+    finite = np.isfinite(hi)
+    hi_f = np.where(finite, hi, 1.0)
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi_f)
+        x = w * mid
+        sq = np.where(x < math.pi, sinc_squared(np.minimum(x, math.pi * (1 - 1e-12))), 0.0)
+        f = rate_d * mid - np.log(np.maximum(sq, 1e-300))
+        above = f > 1.0
+        hi_f = np.where(above, mid, hi_f)
+        lo = np.where(above, lo, mid)
+    return np.where(finite, 0.5 * (lo + hi_f), np.inf)
 
 
 # --------------------------------------------------------------------------- checks

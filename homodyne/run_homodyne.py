@@ -2,8 +2,10 @@
 
 ``homodyne --config FILE [--data HDF5] [--method classical|mcmc|all] ...`` runs an
 analysis; ``homodyne simulate``, ``homodyne demo`` and ``homodyne backends`` are helper
-subcommands. Exit status: 0 success, 1 analysis failure (bad data, bad config, failed
-fit), 2 usage error; failures print one line on stderr (``-v`` adds the traceback).
+subcommands. Exit status (:data:`EXIT_STATUSES`, docs/cli.rst): 0 success, 1 analysis
+failure, 2 usage or configuration error, 3 results written but the verdict is not good,
+130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP; failures print one line on stderr (``-v``
+adds the traceback).
 
 Heavy modules (NumPy, SciPy, h5py, matplotlib, the MCMC stacks) are imported only once a
 command needs them, so ``homodyne --help`` and ``--version`` stay fast.
@@ -15,15 +17,26 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from ._version import __version__
 
-__all__ = ["get_mcmc_backend", "main"]
+__all__ = ["EXIT_STATUSES", "get_mcmc_backend", "main"]
 
 PROG = "homodyne"
 _SUBCOMMANDS = ("simulate", "demo", "backends")
+
+#: Every exit status of the commands and its meaning (``--help``, README, docs/cli.rst).
+EXIT_STATUSES = (
+    (0, "success"),
+    (1, "analysis failure"),
+    (2, "usage or configuration error"),
+    (3, "results written, but the verdict is not good"),
+    (130, "interrupted by SIGINT (Ctrl-C)"),
+    (143, "interrupted by SIGTERM"),
+    (129, "interrupted by SIGHUP"),
+)
 
 
 class UsageError(Exception):
@@ -54,8 +67,9 @@ def _main_parser(prog: str) -> _Parser:
         description="Fit the homodyne model of nonequilibrium XPCS to two-time correlation data.",
         epilog=(
             "subcommands: '%(prog)s simulate' writes synthetic data, '%(prog)s demo' runs a complete "
-            "example fit, '%(prog)s backends' lists the MCMC backends. Exit status: 0 ok, 1 analysis "
-            "failure, 2 usage error."
+            "example fit, '%(prog)s backends' lists the MCMC backends. Exit status: "
+            + "; ".join(f"{code} {text}" for code, text in EXIT_STATUSES)
+            + "."
         ),
     )
     p.add_argument(
@@ -123,8 +137,9 @@ def _main_parser(prog: str) -> _Parser:
         mc.add_argument(flag, dest=f"mcmc_{key}", type=typ, metavar=key.upper(), help=text)
     mc.add_argument(
         "--mcmc-backend",
+        dest="mcmc_backend",
         metavar="NAME",
-        help="registered MCMC backend to use (as HOMODYNE_MCMC_BACKEND; see '%(prog)s backends')",
+        help="registered MCMC backend to use, mcmc.backend (see '%(prog)s backends')",
     )
     verb = p.add_mutually_exclusive_group()
     verb.add_argument(
@@ -151,7 +166,32 @@ _MCMC_FLAGS = (
     ("--seed", "seed", int, "random seed of the sampler"),
     ("--frame-stride", "frame_stride", int, "data reduction: keep every k-th frame"),
     ("--max-lag", "max_lag", int, "data reduction: keep pairs with j - i <= MAX_LAG"),
+    ("--reparam", "reparam", str, "power-law coordinates: auto, plain or power_law"),
+    ("--pytensor-mode", "pytensor_mode", str, "PyMC backend: PyTensor compiler, auto, c or numba"),
+    (
+        "--chain-method",
+        "chain_method",
+        str,
+        "NumPyro backend: auto, vectorized, sequential, parallel or processes",
+    ),
 )
+
+#: Behaviour switches that may also come from the environment: variable -> mcmc key. The
+#: environment is read here, at the entry point, and nowhere in the library (except
+#: HOMODYNE_GPU_INTENT and HOMODYNE_MCMC_BACKEND, the routing of get_mcmc_backend); a
+#: command-line option wins over the variable, the variable over the configuration file.
+_MCMC_ENV = {
+    "HOMODYNE_MCMC_REPARAM": "reparam",
+    "HOMODYNE_PYTENSOR_MODE": "pytensor_mode",
+    "HOMODYNE_CHAIN_METHOD": "chain_method",
+    "HOMODYNE_MCMC_BACKEND": "backend",
+}
+
+
+def environment_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The ``mcmc`` keys set by ``HOMODYNE_*`` variables (:data:`_MCMC_ENV`)."""
+    env = os.environ if environ is None else environ
+    return {key: env[var].strip() for var, key in _MCMC_ENV.items() if env.get(var, "").strip()}
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -171,21 +211,23 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     config = load_config(args.config)
     if args.mode:
         config = config.with_mode(args.mode)
+    config = config.with_overrides("mcmc", environment_overrides(), "environment")
     overrides = {
         key: getattr(args, f"mcmc_{key}")
         for _flag, key, _t, _h in _MCMC_FLAGS
         if getattr(args, f"mcmc_{key}") is not None
     }
-    config = config.with_overrides("mcmc", overrides, "command line")
     if args.mcmc_backend:
-        os.environ["HOMODYNE_MCMC_BACKEND"] = args.mcmc_backend
-    out = config.output
-    if args.run_name:
-        out["run_name"] = args.run_name
+        overrides["backend"] = args.mcmc_backend
+    config = config.with_overrides("mcmc", overrides, "command line")
+    output: dict[str, Any] = {}
+    if args.run_name is not None:
+        output["run_name"] = args.run_name
     if args.overwrite:
-        out["overwrite"] = True
+        output["overwrite"] = True
     if args.no_plots:
-        out["plots"] = False
+        output["plots"] = False
+    config = config.with_overrides("output", output, "command line")
     if args.plot_experimental_data or args.plot_simulated_data:
         from .cli.plot_only import plot_only
 
@@ -214,44 +256,50 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
 
         print(input_lines(outcome.problem), end="")
         if outcome.classical is not None:
-            print(outcome.classical.report())
+            print(outcome.classical.report(truth=getattr(outcome.problem, "truth", None)))
         if outcome.mcmc is not None:
-            print(outcome.mcmc.report())
+            print(outcome.mcmc.report(getattr(outcome.problem, "truth", None)))
         print(f"results written to {outcome.run_dir}")
-    if outcome.classical is not None and not outcome.classical.success:
+    return _verdict_status(outcome)
+
+
+def _verdict_status(outcome: Any) -> int:
+    """0 when the run's verdict is good, else 3 (results are written either way)."""
+    from .results.verdict import run_verdict
+
+    v = run_verdict(outcome.classical, outcome.mcmc)
+    if not v["good"]:
         print(
-            f"{PROG}: error: the classical fit did not converge: {outcome.classical.message}",
+            f"{PROG}: the results are written, but the verdict is not good ({v['text']}); "
+            f"exit status {v['exit_status']}",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    return int(v["exit_status"])
 
 
 def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     """Entry point of the ``homodyne`` command; returns the exit status."""
+    from .runtime import signals
+
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in argv or "--verbose" in argv or any(a.startswith("-vv") for a in argv)
     try:
-        if argv and argv[0] in _SUBCOMMANDS:
-            from .cli import subcommands
-
-            return int(
-                subcommands.dispatch(
-                    argv[0], argv[1:], prog=f"{prog} {argv[0]}", parser_cls=_Parser
-                )
-            )
-        parser = _main_parser(prog)
-        args = parser.parse_args(argv)
-        _setup_logging(args.verbose, args.quiet)
-        return _run(args, argv)
+        with signals.guard(prog):
+            return _dispatch(argv, prog)
     except UsageError as exc:
         print(f"{prog}: usage error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; no results were written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # signals.Interrupted for SIGINT, SIGTERM, SIGHUP
+        signum = getattr(exc, "signum", None) or signals.interrupted() or 2
+        print(signals.message(signum, getattr(exc, "stage", "the run"), prog), file=sys.stderr)
+        return signals.exit_code(signum)
     except Exception as exc:  # every failure becomes one line (and a traceback with -v)
         from .errors import HomodyneError
+
+        signum = signals.interrupted()
+        if signum is not None:  # a library failed because it was interrupted
+            print(signals.message(signum, signals.current_stage(), prog), file=sys.stderr)
+            return signals.exit_code(signum)
 
         if verbose:
             import traceback
@@ -266,11 +314,27 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
                 file=sys.stderr,
             )
             return 1
+        if isinstance(exc, OSError) and exc.filename:
+            print(f"{prog}: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
         print(
             f"{prog}: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback and report it)",
             file=sys.stderr,
         )
         return 1
+
+
+def _dispatch(argv: list[str], prog: str) -> int:
+    if argv and argv[0] in _SUBCOMMANDS:
+        from .cli import subcommands
+
+        return int(
+            subcommands.dispatch(argv[0], argv[1:], prog=f"{prog} {argv[0]}", parser_cls=_Parser)
+        )
+    parser = _main_parser(prog)
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    return _run(args, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

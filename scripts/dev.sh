@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One-command set-up and run for a fresh machine (Python >= 3.11 and pip needed).
+# One-command set-up and run for a fresh machine (a Python that meets pyproject.toml's
+# requires-python, with venv and pip; scripts/find_python.sh finds it by itself).
 #
 #   bash scripts/dev.sh demo    # install into .venv, then run a complete example fit
 #   bash scripts/dev.sh test    # install into .venv, then run the test suite
@@ -10,9 +11,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${HOMODYNE_VENV:-.venv}"
-python="${PYTHON:-python3}"
 
+# A venv made with an interpreter older than requires-python (an earlier checkout) is rebuilt.
+if [ -x "$venv/bin/python" ] && ! bash scripts/find_python.sh --check "$venv/bin/python"; then
+    echo "dev.sh: $venv has an interpreter older than requires-python: recreating it" >&2
+    rm -rf "$venv"
+fi
 if [ ! -x "$venv/bin/python" ]; then
+    python="$(bash scripts/find_python.sh)"
+    echo "dev.sh: creating $venv with $python" >&2
     "$python" -m venv "$venv"
 fi
 stamp="$venv/.homodyne-installed"

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 py="${1:-python3}"
 # Core modules: the physics, parameters, configuration, problem and classical fitting.
-core="homodyne/model.py homodyne/parameters.py homodyne/config.py homodyne/problem.py homodyne/optimization/classical.py homodyne/errors.py"
+core="homodyne/model.py homodyne/parameters.py homodyne/config homodyne/problem.py homodyne/optimization/classical.py homodyne/optimization/engine.py homodyne/errors.py"
 
 echo "-- ruff check";          "$py" -m ruff check .
 echo "-- ruff format --check"; "$py" -m ruff format --check .

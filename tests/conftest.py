@@ -5,7 +5,8 @@ every test runs under (see docs/testing.rst):
   undone and reported as an error of the test that made it (use ``monkeypatch``);
 * with ``CI=true`` a test that skips because something is not installed fails instead
   (gpu-marked tests excepted, and tests/hpc outside its own stage, ``HOMODYNE_HPC_DEPLOY=1``);
-* tests under tests/mcmc carry the ``mcmc`` marker.
+* tests under tests/mcmc carry the ``mcmc`` marker, those that sample through the shared
+  backend runs also ``slow``.
 """
 
 from __future__ import annotations
@@ -123,6 +124,32 @@ def _no_leaked_environment() -> Iterator[None]:
         )
 
 
+def keep_environment(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """Have ``monkeypatch`` restore these variables after the test, set or not.
+
+    ``monkeypatch.delenv(name, raising=False)`` records nothing when the variable is not
+    set, so a variable that the code under test then sets (the CLI's
+    HOMODYNE_MCMC_BACKEND, the JAX variables the NumPyro backend sets before importing
+    JAX) would outlive the test. Setting it first makes monkeypatch remember its absence.
+    """
+    for name in names:
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:
+            monkeypatch.setenv(name, "")
+            monkeypatch.delenv(name)
+
+
+#: What the NumPyro backend and the GPU wrapper set in this process before importing JAX.
+JAX_ENVIRONMENT = (
+    "HOMODYNE_GPU_INTENT",
+    "JAX_ENABLE_X64",
+    "JAX_PLATFORMS",
+    "XLA_FLAGS",
+    "XLA_PYTHON_CLIENT_PREALLOCATE",
+)
+
+
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
@@ -150,7 +177,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``mcmc`` on everything in tests/mcmc; ``slow`` on the tests that sample a posterior
+    through the shared worker runs (minutes each on two cores)."""
     mcmc_dir = Path(__file__).parent / "mcmc"
     for item in items:
         if Path(str(item.fspath)).is_relative_to(mcmc_dir):
             item.add_marker(pytest.mark.mcmc)
+        # (tests/mcmc/test_backends.py reaches them through its session fixture "runs")
+        uses = set(getattr(item, "fixturenames", ()))
+        if {"pymc_run", "numpyro_run"} & uses or (
+            item.module.__name__.endswith("test_backends") and "runs" in uses
+        ):
+            item.add_marker(pytest.mark.slow)

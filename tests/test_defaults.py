@@ -111,7 +111,7 @@ def test_one_flow_direction_is_refused_or_phi0_fixed_on_request(
     cfg = tmp_path / "c.json"
     cfg.write_text(json.dumps(raw))
     code, out, err = _run(["--config", str(cfg), "--no-plots"], capsys)
-    assert code == 1 and out == ""
+    assert code == 2 and out == ""  # a configuration error
     lines = [ln for ln in err.splitlines() if not ln.startswith(("INFO", "WARNING"))]
     assert len(lines) == 1
     assert "one direction modulo 180°" in lines[0] and "phi0_when_undetermined" in lines[0]

@@ -65,7 +65,7 @@ def test_conf_reads_the_single_version_source():
     assert conf["project"] == "homodyne-analysis"
     assert not conf["nitpicky"]
     assert "sphinx.ext.intersphinx" not in conf["extensions"]
-    for name in ("pymc", "pytensor", "arviz", "jax", "jaxlib", "numpyro", "corner"):
+    for name in ("pymc", "pytensor", "arviz", "jax", "jaxlib", "numpyro"):
         assert name in conf["autodoc_mock_imports"]
 
 

@@ -28,9 +28,9 @@ _STAT_COLUMNS = (
 
 
 def summary_table(idata: Any, var_names: Sequence[str]) -> dict[str, dict[str, float | None]]:
-    import arviz as az
+    from ..results.inference_data import summary_frame
 
-    df = az.summary(idata, var_names=list(var_names), hdi_prob=HDI_PROB, round_to="none")
+    df = summary_frame(idata, var_names, HDI_PROB)
     out = {}
     for label, row in df.iterrows():
         out[str(label)] = {c: jsonable(row[c]) for c in _STAT_COLUMNS if c in row}
@@ -105,7 +105,7 @@ def verdict(
     if not checks["divergences"]["ok"]:
         problems.append(
             f"{divergences} divergent draws ({100 * frac:.2f}% ≥ {100 * settings.divergence_max_fraction:g}%; "
-            "if J(t) or the shear rate is poorly determined, try HOMODYNE_MCMC_REPARAM=plain)"
+            "if J(t) or the shear rate is poorly determined, try mcmc.reparam = 'plain' (--reparam plain))"
         )
     passed = not problems
     text = (

@@ -36,7 +36,7 @@ def build_idata(
     ``z`` holds the sampled vectors, shape (chains, draws, k); ``stats`` the sample
     statistics of :data:`SAMPLE_STATS`, each (chains, draws).
     """
-    import arviz as az
+    from ..results.inference_data import from_groups
 
     pr = spec.problem
     theta = spec.space.to_theta(z)
@@ -91,13 +91,6 @@ def build_idata(
         "noise_model": pr.noise_model,
         **{k: (v if isinstance(v, str | int | float) else json.dumps(v)) for k, v in attrs.items()},
     }
-    idata = az.from_dict(
-        posterior=posterior,
-        sample_stats=sample_stats,
-        observed_data={"c2_obs": pr.data},
-        constant_data=constant,
-        coords=coords,
-        dims=dims,
-        attrs=all_attrs,
-    )
-    return idata
+    groups = {"posterior": posterior, "sample_stats": sample_stats}
+    groups |= {"observed_data": {"c2_obs": pr.data}, "constant_data": constant}
+    return from_groups(groups, coords=coords, dims=dims, attrs=all_attrs)

@@ -53,6 +53,8 @@ def plot_trace(result: MCMCResult, path: Path) -> Path:
 def plot_corner(result: MCMCResult, path: Path, max_points: int = 4000) -> Path:
     """Pair (corner) plot of the free physical parameters: marginals and 2-D histograms."""
     names = list(result.free_names)
+    units = [result.problem.parameters[n].unit for n in names]
+    labels = [f"{n} [{u}]" if u and u != "1" else n for n, u in zip(names, units, strict=True)]
     k = len(names)
     x = np.column_stack([result.draws(n) for n in names])
     if x.shape[0] > max_points:
@@ -75,11 +77,11 @@ def plot_corner(result: MCMCResult, path: Path, max_points: int = 4000) -> Path:
                 ax.hist2d(x[:, j], x[:, i], bins=35, cmap="Blues")
                 ax.plot(means[j], means[i], "k+", ms=8)
             if i == k - 1:
-                ax.set_xlabel(names[j], fontsize=8)
+                ax.set_xlabel(labels[j], fontsize=8)
             else:
                 ax.set_xticklabels([])
             if j == 0 and i > 0:
-                ax.set_ylabel(names[i], fontsize=8)
+                ax.set_ylabel(labels[i], fontsize=8)
             elif j > 0:
                 ax.set_yticklabels([])
             ax.tick_params(labelsize=6)
@@ -108,11 +110,16 @@ def posterior_predictive_mean(result: MCMCResult, n_draws: int | None = None) ->
 
 
 def plot_residuals(result: MCMCResult, path: Path, max_angles: int = 8) -> Path:
-    """Posterior-predictive residuals: (data - E[model]) / (sigma_scale σ) per angle, and their histogram."""
+    """Posterior-predictive residuals: (data - E[model]) / σ per angle, and their histogram.
+
+    σ is the noise model's σ per angle, not sigma_scale · σ: a sampler stuck in a wrong
+    region shows residuals far wider than N(0, 1) instead of being rescaled to it, and
+    the fitted sigma_scale is stated beside them.
+    """
     pr = result.problem
     mean = posterior_predictive_mean(result)
     scale = float(result.draws("sigma_scale").mean())
-    z = (pr.data - mean) / (scale * pr.sigma[:, None])
+    z = (pr.data - mean) / pr.sigma[:, None]
     shown = np.unique(np.linspace(0, pr.n_angles - 1, min(max_angles, pr.n_angles)).astype(int))
     ncol = min(4, shown.size)
     nrow = math.ceil(shown.size / ncol) + 1
@@ -155,7 +162,8 @@ def plot_residuals(result: MCMCResult, path: Path, max_angles: int = 8) -> Path:
     xs = np.linspace(-6, 6, 400)
     ax.plot(xs, np.exp(-0.5 * xs * xs) / math.sqrt(2 * math.pi), "k", lw=1, label="N(0, 1)")
     ax.set_title(
-        f"posterior-predictive residuals: mean {flat.mean():.3f}, sd {flat.std():.3f} (ideal 0, 1)",
+        f"residuals / noise σ: mean {flat.mean():.3f}, sd {flat.std():.3f} (ideal 0, 1); "
+        f"fitted sigma_scale {scale:.3g} (ideal 1)",
         fontsize=9,
     )
     ax.legend(fontsize=8)

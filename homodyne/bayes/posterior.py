@@ -16,7 +16,12 @@ from .priors import NOISE_PRIOR, PriorSpec, prior_for
 from .space import SamplingSpace, choose_space
 from .start import start_point
 
-__all__ = ["PosteriorSpec", "build_posterior_spec", "gaussian_log_likelihood"]
+__all__ = [
+    "PosteriorSpec",
+    "build_posterior_spec",
+    "gaussian_log_likelihood",
+    "gaussian_log_likelihood_from_sums",
+]
 
 
 def gaussian_log_likelihood(data: Any, mu: Any, sigma: Any, sigma_scale: Any, xp: Any) -> Any:
@@ -30,8 +35,15 @@ def gaussian_log_likelihood(data: Any, mu: Any, sigma: Any, sigma_scale: Any, xp
     """
     r = data - mu
     ss = xp.sum(r * r, axis=1)  # (A,)
+    return gaussian_log_likelihood_from_sums(ss, data.shape[1], sigma, sigma_scale, xp)
+
+
+def gaussian_log_likelihood_from_sums(
+    ss: Any, m: int, sigma: Any, sigma_scale: Any, xp: Any
+) -> Any:
+    """:func:`gaussian_log_likelihood` from the per-angle sums of squared residuals ss (A,)
+    over m pairs each (the form the hand-written gradient of :mod:`.gradient` feeds)."""
     scale = sigma_scale * sigma  # (A,)
-    m = data.shape[1]
     return (
         -0.5 * xp.sum(ss / (scale * scale))
         - m * xp.sum(xp.log(scale))
@@ -117,8 +129,13 @@ class PosteriorSpec:
         return out
 
 
-def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
-    """Priors, starting point and whitened sampling space of a problem."""
+def build_posterior_spec(
+    problem: Problem, init: Any = None, reparam: str = "auto"
+) -> PosteriorSpec:
+    """Priors, starting point and whitened sampling space of a problem.
+
+    ``init`` is a classical fit to start from (None: the configured values); ``reparam``
+    the ``mcmc.reparam`` choice of the power-law coordinates (auto, plain, power_law)."""
     params = problem.parameters
     free_index = np.array(
         [i for i, n in enumerate(params.names) if not params[n].fixed], dtype=np.intp
@@ -126,7 +143,7 @@ def build_posterior_spec(problem: Problem, init: Any = None) -> PosteriorSpec:
     free_names = tuple(params.names[i] for i in free_index)
     priors = tuple(prior_for(n, params[n]) for n in free_names)
     start = start_point(problem, init)
-    space, theta_c = choose_space(problem, free_index, free_names, priors, start)
+    space, theta_c = choose_space(problem, free_index, free_names, priors, start, reparam)
     start["theta"] = theta_c
     return PosteriorSpec(
         problem,

@@ -45,6 +45,7 @@ class MCMCResult:
     extra: dict[str, Any] = field(default_factory=dict)
     plots: bool = True
     _summary: dict[str, Any] | None = field(default=None, repr=False)
+    _assessment: Any = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ views
     @property
@@ -164,16 +165,31 @@ class MCMCResult:
                 "ess_bulk_min_per_sampling_s": (ess_min / samp_s) if (ess_min and samp_s) else None,
                 "hdi_prob": HDI_PROB,
                 "verdict": v,
+                "assessment": self._assess(v),
                 **self.extra,
             }
         )
 
+    def _assess(self, convergence: dict[str, Any]) -> dict[str, Any]:
+        from ..results.mcmc_outputs import mcmc_assessment
+
+        self._assessment = mcmc_assessment(self, convergence)
+        return dict(self._assessment.to_dict())
+
+    @property
+    def assessment(self) -> Any:
+        """The shared verdict (:class:`homodyne.results.verdict.Verdict`) of this run."""
+        if self._assessment is None:
+            self._summary = self._make_summary()
+        return self._assessment
+
     # ------------------------------------------------------------------ report
-    def report(self) -> str:
-        """A human-readable report (:func:`homodyne.results.report.mcmc_report`)."""
+    def report(self, truth: Mapping[str, float | None] | None = None) -> str:
+        """report.txt of the run (:func:`homodyne.results.report.mcmc_report`), in the
+        classical report's format, with a truth column when ``truth`` is given."""
         from ..results.report import mcmc_report
 
-        return mcmc_report(self)
+        return mcmc_report(self, truth)
 
     # ------------------------------------------------------------------ files
     def save(self, run_dir: str | Path, *, plots: bool | None = None) -> list[Path]:

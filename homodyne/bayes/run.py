@@ -85,7 +85,7 @@ def setup_run(
             log.info(
                 "refining the MCMC start on the reduced data failed (%s); using the given fit", exc
             )
-    spec = build_posterior_spec(problem, start)
+    spec = build_posterior_spec(problem, start, settings.reparam)
     return full, spec, settings, cfg
 
 

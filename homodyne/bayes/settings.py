@@ -1,35 +1,29 @@
-"""Sampler settings: the ``mcmc`` configuration section after command-line overrides."""
+"""Sampler settings: the ``mcmc`` configuration section after command-line overrides.
+
+There is no separate settings type: :data:`MCMCSettings` is the typed ``mcmc`` section of
+:mod:`homodyne.config` (a key added to ``SCHEMA["mcmc"]`` is a setting)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+from ..config.sections import MCMCSection, Section
 from ..errors import ConfigError
 
 __all__ = ["MCMCSettings", "resolve_config", "resolve_settings", "with_settings"]
 
 
-@dataclass(frozen=True)
-class MCMCSettings:
-    """Sampler settings (the ``mcmc`` configuration section, after command-line overrides)."""
-
-    draws: int = 1000
-    tune: int = 1000
-    chains: int = 4
-    target_accept: float = 0.9
-    max_treedepth: int = 10
-    seed: int = 0
-    frame_stride: int = 1
-    max_lag: int | None = None
-    init: str = "classical"
-    rhat_max: float = 1.01
-    ess_min: float = 400.0
-    divergence_max_fraction: float = 0.01
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+#: The sampler settings: the configuration's ``mcmc`` section (a typed, frozen section
+#: generated from ``SCHEMA["mcmc"]``, with every key as an attribute: draws, tune, chains,
+#: target_accept, max_treedepth, seed, frame_stride, max_lag, init, the verdict
+#: thresholds, reparam, backend, pytensor_mode, chain_method). ``MCMCSettings()`` holds
+#: the defaults.
+if TYPE_CHECKING:
+    MCMCSettings = Section
+else:
+    MCMCSettings = MCMCSection
 
 
 def resolve_config(config: Any, mode: str) -> Any:
@@ -61,14 +55,13 @@ def resolve_settings(config: Any, overrides: Mapping[str, Any]) -> MCMCSettings:
     unknown = [k for k in overrides if k not in allowed]
     if unknown:
         raise ConfigError(f"unknown MCMC option(s) {unknown}; allowed: {', '.join(allowed)}")
-    section = dict(config.mcmc)
-    section.update({k: v for k, v in overrides.items() if v is not None})
-    if overrides:
-        d = config.to_dict()
-        d["mcmc"] = section
-        section = config_from_dict(d, source="<MCMC options>").mcmc
-    return MCMCSettings(**{k: section[k] for k in allowed})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if not given:
+        return config.mcmc
+    d = config.to_dict()
+    d["mcmc"].update(given)
+    return config_from_dict(d, source="<MCMC options>").mcmc
 
 
 def with_settings(settings: MCMCSettings, **changes: Any) -> MCMCSettings:
-    return replace(settings, **changes)
+    return replace(settings, **changes)  # type: ignore[type-var]

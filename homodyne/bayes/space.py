@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +23,10 @@ from ..parameters import Parameters
 from ..problem import Problem
 from .priors import NOISE_PRIOR, PriorSpec
 
-__all__ = ["LOG_SPACE_RATIO", "PowerLawMap", "SamplingSpace", "choose_space"]
+__all__ = ["LOG_SPACE_RATIO", "REPARAM_CHOICES", "PowerLawMap", "SamplingSpace", "choose_space"]
+
+#: The values of ``mcmc.reparam``.
+REPARAM_CHOICES = ("auto", "plain", "power_law")
 
 log = logging.getLogger(__name__)
 
@@ -259,15 +261,13 @@ def _power_law(
     off: str,
     log_tref: float,
     start: Mapping[str, float],
+    choice: str,
 ) -> PowerLawMap | None:
     """The (value, slope, offset) map of one power law, when its amplitude is free.
 
-    ``HOMODYNE_MCMC_REPARAM``: ``auto`` (default: used unless the start is near the
+    ``choice`` (``mcmc.reparam``): ``auto`` (used unless the start is near the
     amplitude's or exponent's bounds), ``plain`` (never) or ``power_law`` (always).
     """
-    choice = os.environ.get("HOMODYNE_MCMC_REPARAM", "auto").strip().lower()
-    if choice not in ("auto", "plain", "power_law"):
-        raise ConfigError(f"HOMODYNE_MCMC_REPARAM must be auto, plain or power_law, got {choice!r}")
     if amp not in free_names or choice == "plain":
         return None
     if choice == "auto":
@@ -303,21 +303,27 @@ def choose_space(
     free_names: tuple[str, ...],
     priors: tuple[PriorSpec, ...],
     start: dict[str, Any],
+    reparam: str = "auto",
 ) -> tuple[SamplingSpace, np.ndarray]:
     """The sampling space of a problem: which power-law maps to use, and the whitening.
 
+    ``reparam`` is the configuration's ``mcmc.reparam`` (auto, plain or power_law).
     Returns the space and the (bound-safe) starting θ.
     """
+    if reparam not in REPARAM_CHOICES:
+        raise ConfigError(
+            f"mcmc.reparam must be one of {', '.join(REPARAM_CHOICES)}, got {reparam!r}"
+        )
     params = problem.parameters
     log_tref = float(np.mean(np.log(problem.t)))
     at = dict(zip(params.names, start["values"], strict=True))
     laws = [("D0", "alpha", "D_offset")]
     if problem.mode == "laminar_flow":
         laws.append(("gamma_dot_t0", "beta", "gamma_dot_t_offset"))
-    maps = [_power_law(params, free_names, *law, log_tref, at) for law in laws]
+    maps = [_power_law(params, free_names, *law, log_tref, at, reparam) for law in laws]
     power_laws = tuple(m for m in maps if m is not None)
     space, theta_c = _sampling_space(problem, free_index, free_names, priors, start, power_laws)
-    if os.environ.get("HOMODYNE_MCMC_REPARAM", "auto").strip().lower() == "auto":
+    if reparam == "auto":
         # A loosely determined exponent (the data barely constrain the shape of J(t) or
         # of the shear rate) bends the ridges that the value coordinates straighten;
         # then every amplitude keeps its logit coordinate (seen: 13-19% divergent draws

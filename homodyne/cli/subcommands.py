@@ -177,7 +177,9 @@ def _demo(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentPars
     if not a.quiet and outcome.mcmc is not None:
         print(outcome.mcmc.report())
     print(f"data: {data}\nconfig: {cfg_path}\nresults: {outcome.run_dir}")
-    return 0 if outcome.classical is None or outcome.classical.success else 1
+    from ..run_homodyne import _verdict_status
+
+    return _verdict_status(outcome)
 
 
 def _backends(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentParser]) -> int:

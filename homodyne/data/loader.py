@@ -2,8 +2,9 @@
 
 What :func:`load_dataset` does, in order:
 
-1. With ``cache_dir``: look up the cache entry of (file identity, selection); a hit returns
-   without opening the HDF5 file or checksumming it again.
+1. Hash the file's content (SHA-256, once). With ``cache_dir``: look up the cache entry
+   of (content hash, selection); a hit (whose own checksum holds) returns without
+   opening the HDF5 file.
 2. Open the file and detect its layout (APS-U or old APS), or check the one requested.
 3. Read the bin table (q, φ, key of each stored matrix) and pick the q ring nearest to
    the requested q, within ``q_rel_tolerance``; then all its angles, or the requested ones
@@ -366,15 +367,17 @@ def load_dataset(
         selection["nonfinite"] = nonfinite
     entry: Path | None = None
     key = ""
+    identity_before = _identity(source)
+    # the content hash, once per load: the cache key and the sha256 that results record
+    digest = file_sha256(source) if (checksum or cache_dir is not None) else None
     if cache_dir is not None:
-        key = cache_key(source, selection)
+        key = cache_key(source, selection, digest)
         entry = cache_path(Path(cache_dir), source, key)
         cached = read_cache(entry, key=key, source=source)
         if cached is not None:
             logger.info("%s: loaded from cache %s", source.name, entry)
             return cached
 
-    identity_before = _identity(source)
     c2, phi_sel, q_bins, q_ring, frame_dt, window, name, truth = _read_stack(
         source,
         q=q,
@@ -386,7 +389,8 @@ def load_dataset(
         layout=layout,
         strict=nonfinite == "error",
     )
-    digest = file_sha256(source) if (checksum or entry is not None) else None
+    if _identity(source) != identity_before:  # the hash may not be of what was read
+        raise DataError(f"{source}: the file changed while it was read; run again")
     dataset = Dataset(
         c2=c2,
         phi=phi_sel,
@@ -400,13 +404,10 @@ def load_dataset(
         nonfinite=nonfinite,
     )
     if entry is not None:
-        if _identity(source) != identity_before:
-            logger.warning("%s changed while it was read; not caching it", source)
-        else:
-            try:
-                write_cache(entry, dataset, key=key, selection=selection, q_per_angle=q_bins)
-            except OSError as exc:
-                logger.warning("could not write the cache entry %s (%s)", entry, exc)
+        try:
+            write_cache(entry, dataset, key=key, selection=selection, q_per_angle=q_bins)
+        except OSError as exc:
+            logger.warning("could not write the cache entry %s (%s)", entry, exc)
     return dataset
 
 

@@ -5,7 +5,8 @@
         [--lmod-dir DIR] [--tcl-dir DIR] [--dialect lmod|tcl ...] [--no-fit] [--force] [--note TEXT]
   homodyne-deploy verify --prefix ROOT --version V --env cpu|gpu [--no-fit]
   homodyne-deploy modulefiles --prefix ROOT --version V --env cpu|gpu [--lmod-dir DIR] [--tcl-dir DIR]
-  homodyne-deploy lock --version V --env cpu [--env gpu] --channel URL ... --output FILE [--cuda 12]
+  homodyne-deploy lock --version V --env cpu [--env gpu] --channel URL ... --output FILE
+                       [--cuda 12] [--cuda-driver 12.2]
 
 install: frozen install of the lock's records with py-rattler (no solve), smoke test
 (homodyne --version, is_<env>_mcmc_available(), a tiny classical fit), modulefiles
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -100,14 +102,25 @@ def _parser() -> argparse.ArgumentParser:
     common(p)
     module_dirs(p)
 
-    p = sub.add_parser("lock", help="write a deployment lock (source checkout; needs the channels)")
+    p = sub.add_parser("lock", help="write a deployment lock (needs py-rattler and the channels)")
     p.add_argument("--version", dest="release", default=__version__)
     p.add_argument("--env", action="append", choices=("cpu", "gpu"), required=True)
     p.add_argument(
         "--channel", action="append", required=True, help="channel name, URL or folder (repeatable)"
     )
     p.add_argument("--output", type=Path, required=True)
-    p.add_argument("--cuda", default="12", help="CUDA major of the gpu environment (default 12)")
+    p.add_argument(
+        "--cuda",
+        default="12",
+        help="CUDA major of the gpu build (default 12; build strings cuda12_*)",
+    )
+    p.add_argument(
+        "--cuda-driver",
+        default=None,
+        metavar="VERSION",
+        help="CUDA version of the site's NVIDIA driver (nvidia-smi, e.g. 12.2) to solve the "
+        "gpu environment for; default: the --cuda major",
+    )
     return ap
 
 
@@ -173,14 +186,28 @@ def main(argv: list[str] | None = None) -> int:
                 args.release,
                 args.channel,
                 specs,
-                cuda=args.cuda if "gpu" in specs else None,
+                cuda=(args.cuda_driver or lockfile.cuda_major(args.cuda))
+                if "gpu" in specs
+                else None,
             )
             sha = lockfile.file_sha256(lock_path)
             print(f"wrote {lock_path} ({', '.join(specs)}; sha256 {sha})")
     except (install.DeployError, lockfile.LockError) as exc:
         print(f"homodyne-deploy: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        return _exit_after_solve(args, 1, hard=argv is None)
+    return _exit_after_solve(args, 0, hard=argv is None)
+
+
+def _exit_after_solve(args: argparse.Namespace, code: int, hard: bool) -> int:
+    """py-rattler 0.28 can crash (SIGSEGV) while the interpreter shuts down after a solve
+    (seen after a failed one, 1 run in 6); the lock is written atomically before, so the
+    command line (``hard``: main() called without argv, as the console script and
+    ``python -m`` do) skips the interpreter's shutdown there and keeps the exit status."""
+    if hard and args.command == "lock":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Lockfiles for site deployment: read the exact records, point them at a mirror, check
-the machine's virtual packages, and (from a source checkout) write a release lock.
+the machine's virtual packages, and write a release lock (homodyne.deploy.solver).
 
 A deployment lock is a pixi.lock (format 7, written and read by ``rattler.LockFile``) whose
 environments ``cpu`` and ``gpu`` hold the conda packages ``homodyne-analysis-cpu ==V`` and
@@ -61,8 +61,9 @@ def require_rattler() -> None:
         import rattler  # noqa: F401
     except ImportError as exc:
         raise LockError(
-            "homodyne-deploy needs py-rattler (pip install py-rattler, or the conda "
-            "package py-rattler) in the Python that runs it"
+            "homodyne-deploy needs py-rattler in the Python that runs it: "
+            'pip install "homodyne-analysis[deploy]", or conda install -c conda-forge py-rattler'
+            " into the admin's environment"
         ) from exc
 
 
@@ -192,10 +193,23 @@ def unmet_virtual(records: list[Any], available: dict[str, str]) -> list[str]:
     return sorted(unmet)
 
 
+def cuda_major(value: str) -> str:
+    """The CUDA major of a build from ``--cuda`` (``12``; ``12.2`` also gives ``12``)."""
+    major = str(value).strip().split(".")[0]
+    if not major.isdigit():
+        raise LockError(f"--cuda {value!r}: expected a CUDA major such as 12")
+    return major
+
+
 def release_specs(env: str, version: str, cuda: str = "12") -> list[str]:
+    """The specs of one deployable environment; ``cuda`` is the *build's* CUDA major
+    (the build strings are ``cuda12_*``: a driver version such as 12.2 matches none)."""
     if env not in RELEASE_SPECS:
         raise LockError(f"unknown environment {env!r} (cpu or gpu)")
-    return [s.format(project=PROJECT, version=version, cuda=cuda) for s in RELEASE_SPECS[env]]
+    return [
+        s.format(project=PROJECT, version=version, cuda=cuda_major(cuda))
+        for s in RELEASE_SPECS[env]
+    ]
 
 
 def write_release_lock(
@@ -207,22 +221,18 @@ def write_release_lock(
 ) -> Path:
     """Solve each environment's specs against ``channels`` and write one pixi.lock (v7).
 
-    Uses the conda-offline helpers of the source checkout (``tools/conda_offline/envs.py``):
-    run from the repository root. ``cuda``: the ``__cuda`` version to solve the gpu
-    environment for (what ``CONDA_OVERRIDE_CUDA`` does on a machine without a GPU).
+    ``cuda``: the NVIDIA driver's CUDA version to solve the gpu environment for (``12.2``;
+    the ``__cuda`` virtual package, what ``CONDA_OVERRIDE_CUDA`` sets on a machine without
+    a GPU). Self-contained: the solver helpers are :mod:`homodyne.deploy.solver`.
     """
-    try:
-        from tools.conda_offline import envs as helpers
-    except ImportError as exc:
-        raise LockError(
-            "`homodyne-deploy lock` runs from a source checkout of homodyne-analysis "
-            "(it uses tools/conda_offline); run it from the repository root"
-        ) from exc
+    require_rattler()
+    from . import solver
+
     sources = [normalise_channel(c) if "://" in c or os.path.isdir(c) else c for c in channels]
     solved = {}
     for env, specs in envs.items():
         try:
-            solved[env] = helpers.solve(sources, specs, cuda=cuda if env != "cpu" else None)
+            solved[env] = solver.solve(sources, specs, cuda=cuda if env != "cpu" else None)
         except Exception as exc:
             raise LockError(
                 f"cannot solve {env!r} ({', '.join(specs)}) from {', '.join(sources)}: {exc}"
@@ -232,7 +242,7 @@ def write_release_lock(
     virtual = [f"__cuda={cuda}"] if cuda and any(e != "cpu" for e in solved) else None
     atomic_call(
         output,
-        lambda tmp: helpers.write_lock(tmp, solved, {e: sources for e in solved}, virtual=virtual),
+        lambda tmp: solver.write_lock(tmp, solved, {e: sources for e in solved}, virtual=virtual),
         suffix=output.suffix,
     )
     return output

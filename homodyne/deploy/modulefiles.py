@@ -6,13 +6,19 @@
 Both modules of one version belong to the family ``homodyne`` (Tcl: ``family`` where the
 module tool has it, Environment Modules >= 5.1 and Lmod; otherwise ``conflict homodyne``),
 so ``module load homodyne/1.0.0-gpu`` replaces ``homodyne/1.0.0-cpu`` (Lmod) or
-``module swap`` does (both). They set only ``PATH`` (the environment's ``bin`` prepended),
+``module swap`` does (both). The cpu module is the default version (``module load
+homodyne`` loads it; ``.modulerc.lua`` / ``.modulerc`` in the family folder, rewritten by
+each cpu deployment). They set only ``PATH`` (a shim folder ``<prefix>/homodyne-bin``
+prepended, holding the package's own commands and ``homodyne-python``, never the
+environment's ``bin``: conda-forge's pytensor pulls in gxx, whose unprefixed ``gcc`` and
+``g++`` would shadow the site's compilers),
 the environment's own activation variables (``CONDA_PREFIX`` and whatever its activation
 scripts export, recorded at deployment), ``PYTHONNOUSERSITE=1``, and per backend:
 
 * cpu: ``PYTENSOR_FLAGS=base_compiledir=${TMPDIR:-/tmp}/pytensor-$USER[-job<ID>]``, worked
   out when the module is loaded, so each batch job compiles into its own directory instead
-  of fighting over the lock of one shared compile cache;
+  of fighting over the lock of one shared compile cache; with ``,cxx=<prefix>/bin/g++``
+  when the environment has its own compiler, so PyTensor uses it without it being on PATH;
 * gpu: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (JAX takes GPU memory as it needs it rather
   than 75 % of the card at start-up).
 
@@ -23,8 +29,9 @@ Scalar variables use ``pushenv``, so unloading restores the value a user had bef
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .._util.atomic import atomic_write_text
@@ -36,6 +43,18 @@ BACKENDS = {
 }
 # Never written into a modulefile, whatever an activation script exports.
 FORBIDDEN = frozenset({"LD_LIBRARY_PATH", "LD_PRELOAD", "PYTHONPATH", "PYTHONHOME", "PATH"})
+#: The folder of ``<prefix>`` the modules put on PATH, and what it holds: name -> target in
+#: ``<prefix>/bin`` (homodyne-python runs the environment's interpreter).
+SHIM_DIR = "homodyne-bin"
+SHIMS = {
+    "homodyne": "homodyne",
+    "homodyne-config": "homodyne-config",
+    "homodyne-gpu": "homodyne-gpu",
+    "homodyne-deploy": "homodyne-deploy",
+    "homodyne-python": "python",
+}
+#: The environment's C++ compiler, as conda-forge's gxx installs it (unprefixed link first).
+_CXX = ("g++", "x86_64-conda-linux-gnu-g++", "aarch64-conda-linux-gnu-g++")
 _JOB_ID_VARS = ("SLURM_JOB_ID", "PBS_JOBID", "LSB_JOBID", "JOB_ID")
 
 
@@ -53,6 +72,7 @@ class ModuleInfo:
     packages: int
     env_vars: dict[str, str] = field(default_factory=dict)  # activation variables, PATH aside
     note: str = ""
+    pytensor_cxx: str = ""  # the environment's g++ for PyTensor (cpu), found by write()
 
     @property
     def name(self) -> str:
@@ -78,7 +98,8 @@ class ModuleInfo:
             f"  sha256:     {self.lock_sha256}",
             f"  copy:       {self.lock_copy}",
             "",
-            "Commands: homodyne, homodyne-config, homodyne-gpu (see `homodyne --help`).",
+            "Commands: homodyne, homodyne-config, homodyne-gpu, homodyne-deploy, and",
+            "homodyne-python (this environment's Python); the environment's bin is not on PATH.",
             f"Family {FAMILY!r}: loading homodyne/{self.version}-{_other(self.env)} swaps this one out.",
         ]
         if self.env == "cpu":
@@ -133,7 +154,7 @@ def render_lua(info: ModuleInfo) -> str:
         f"family({_lua(FAMILY)})",
         "",
         f"local root = {_lua(info.prefix)}",
-        'prepend_path("PATH", pathJoin(root, "bin"))',
+        f'prepend_path("PATH", pathJoin(root, {_lua(SHIM_DIR)}))',
     ]
     out += [f"pushenv({_lua(k)}, {_lua(v)})" for k, v in info.variables().items()]
     if info.env == "cpu":
@@ -150,6 +171,11 @@ def render_lua(info: ModuleInfo) -> str:
             'local dir = pathJoin(nonempty("TMPDIR") or "/tmp", "pytensor-" .. (nonempty("USER") or "user")',
             '                     .. (job and ("-job" .. job) or ""))',
             'local flags = "base_compiledir=" .. dir',
+            *(
+                [f"flags = flags .. {_lua(',cxx=' + info.pytensor_cxx)}"]
+                if info.pytensor_cxx
+                else []
+            ),
             'local old = nonempty("PYTENSOR_FLAGS")',
             "-- the user's own flags stay (later entries win); unloading pops what load pushed",
             'if mode() == "load" then',
@@ -213,7 +239,7 @@ def render_tcl(info: ModuleInfo) -> str:
         "}",
         "",
         f"set root {_tcl(info.prefix)}",
-        "prepend-path PATH $root/bin",
+        f"prepend-path PATH $root/{SHIM_DIR}",
     ]
     out += [f"homodyne_setenv {k} {_tcl(v)}" for k, v in info.variables().items()]
     if info.env == "cpu":
@@ -233,6 +259,7 @@ def render_tcl(info: ModuleInfo) -> str:
             "set user [homodyne_getenv USER]",
             "if {$user eq {}} { set user user }",
             "set flags base_compiledir=$tmp/pytensor-$user$job",
+            *([f"append flags {_tcl(',cxx=' + info.pytensor_cxx)}"] if info.pytensor_cxx else []),
             "# the user's own flags stay (later entries win); unloading pops the value load pushed",
             "set old [homodyne_getenv PYTENSOR_FLAGS]",
             "if {[module-info mode load]} {",
@@ -268,8 +295,58 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> bool:
     return True
 
 
+def find_cxx(prefix: str | Path) -> str:
+    """The environment's own C++ compiler (conda-forge's gxx), or "" when it has none."""
+    for name in _CXX:
+        path = Path(prefix) / "bin" / name
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    return ""
+
+
+def write_shims(prefix: str | Path) -> list[str]:
+    """``<prefix>/homodyne-bin``: one small script per command of the package (and
+    ``homodyne-python``) that execs it from ``<prefix>/bin``; nothing else, so that a loaded
+    module adds no compiler, python or other tool of the environment to PATH."""
+    if not (Path(prefix) / "bin").is_dir():
+        return []  # no environment there (yet): nothing to point at
+    folder = Path(prefix) / SHIM_DIR
+    folder.mkdir(exist_ok=True)
+    made = []
+    for name, target in SHIMS.items():
+        dest = Path(prefix) / "bin" / target
+        shim = folder / name
+        if not dest.exists():
+            shim.unlink(missing_ok=True)
+            continue
+        write_atomic(shim, f'#!/bin/sh\nexec "{dest}" "$@"\n', mode=0o755)
+        made.append(name)
+    return made
+
+
+def write_default(version: str, lmod_dir: Path | None, tcl_dir: Path | None) -> list[str]:
+    """Make ``homodyne/<version>-cpu`` the default of ``module load homodyne``."""
+    out = []
+    name = f"{FAMILY}/{version}-cpu"
+    if lmod_dir is not None:
+        p = Path(lmod_dir) / FAMILY / ".modulerc.lua"
+        write_atomic(p, f'module_version({_lua(name)}, "default")\n')
+        out.append(str(p))
+    if tcl_dir is not None:
+        p = Path(tcl_dir) / FAMILY / ".modulerc"
+        write_atomic(p, f"#%Module1.0\nmodule-version {name} default\n")
+        out.append(str(p))
+    return out
+
+
 def write(info: ModuleInfo, lmod_dir: Path | None, tcl_dir: Path | None) -> dict[str, str]:
-    """Write the modulefiles of the dialects asked for; returns {dialect: path}."""
+    """Write the modulefiles of the dialects asked for, the shim folder they put on PATH
+    and, for the cpu module, the default version; returns {dialect: path}."""
+    write_shims(info.prefix)
+    if info.env == "cpu" and not info.pytensor_cxx:
+        info = replace(info, pytensor_cxx=find_cxx(info.prefix))
+    if info.env == "cpu":
+        write_default(info.version, lmod_dir, tcl_dir)
     written = {}
     if lmod_dir is not None:
         p = lua_path(lmod_dir, info.version, info.env)

@@ -14,14 +14,14 @@ backend never imports PyMC, PyTensor, JAX or NumPyro.
 
 Routing, :func:`get_mcmc_backend`:
 
-=================================  ==============================================================
-``HOMODYNE_GPU_INTENT``            backend
-=================================  ==============================================================
-``false`` (default of ``homodyne``)  PyMC on the CPU
-``true`` (set by ``homodyne-gpu``)   NumPyro/JAX: the GPU when JAX sees one, else the JAX CPU
-``auto``                           NumPyro when a GPU is visible, else PyMC if installed, else
-                                   NumPyro on the CPU
-=================================  ==============================================================
+====================================  ==========================================================
+``HOMODYNE_GPU_INTENT``               backend
+====================================  ==========================================================
+``false`` (default of ``homodyne``)   PyMC on the CPU
+``true`` (set by ``homodyne-gpu``)    NumPyro/JAX: the GPU when JAX sees one, else the JAX CPU
+``auto``                              NumPyro when a GPU is visible, else PyMC if installed,
+                                      else NumPyro on the CPU
+====================================  ==========================================================
 
 ``HOMODYNE_MCMC_BACKEND=<entry-point name>`` (or the ``name`` argument) picks a registered
 backend by name instead, e.g. a third-party plugin. When the wanted backend is not

@@ -10,8 +10,9 @@ reparameterisation's log-Jacobian a ``pm.Potential``.
 Chains run in ``min(chains, 2)`` worker processes (forked on Linux). The PyTensor graph
 is compiled with the C backend for small problems and with PyTensor's Numba backend from
 :data:`NUMBA_MIN_VALUES` c2 values on (several times faster per gradient, at the price of
-a JIT compilation of some seconds per new problem); ``pytensor_mode="c"|"numba"`` or
-``HOMODYNE_PYTENSOR_MODE`` overrides the choice (see ``docs/mcmc.rst``).
+a JIT compilation of some seconds per new problem); the configuration's
+``mcmc.pytensor_mode`` (``--pytensor-mode``, or the ``pytensor_mode`` argument) overrides
+the choice (see ``docs/mcmc.rst``).
 
 Importing this module is cheap: PyMC is imported when sampling starts.
 """
@@ -19,18 +20,20 @@ Importing this module is cheap: PyMC is imported when sampling starts.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from ..bayes.gradient import kernel_log_likelihood, uses_kernel
 from ..bayes.posterior import PosteriorSpec
 from ..bayes.result import MCMCResult
 from ..bayes.run import cpu_description, run_mcmc, timer
 from ..bayes.sampler import Draws, MCMCBackend, module_available
 from ..bayes.settings import MCMCSettings
+from ..runtime import signals
+from ..runtime.stacks import imported
 
 __all__ = [
     "BACKEND",
@@ -53,8 +56,12 @@ def is_cpu_mcmc_available() -> bool:
     return all(module_available(m) for m in _REQUIRES)
 
 
-def build_pymc_model(spec: PosteriorSpec) -> Any:
-    """The PyMC model of a posterior specification (variables: ``z`` and ``c2_obs``)."""
+def build_pymc_model(spec: PosteriorSpec, gradient: str | None = None) -> Any:
+    """The PyMC model of a posterior specification (variables: ``z`` and ``c2_obs``).
+
+    ``gradient`` (default ``HOMODYNE_MCMC_GRADIENT``, else ``auto``) selects the
+    likelihood's gradient: the hand-written kernel of :mod:`homodyne.bayes.gradient`
+    where it applies (laminar flow, Numba installed), else automatic differentiation."""
     import pymc as pm
     import pytensor
     import pytensor.tensor as pt
@@ -90,8 +97,17 @@ def build_pymc_model(spec: PosteriorSpec) -> Any:
             "prior_sigma_scale",
             pm.logp(pm.LogNormal.dist(mu=NOISE_PRIOR.mu, sigma=NOISE_PRIOR.sigma), sigma_scale),
         )
-        mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
-        pm.Potential("c2_obs", gaussian_log_likelihood(data, mu, sigma, sigma_scale, pt))
+        if uses_kernel(pr.mode, gradient):
+            from .pytensor_gradient import weighted_sums_function
+
+            sums = weighted_sums_function(pr.q * pr.q, data, iu, ju)
+            loglik = kernel_log_likelihood(
+                spec, params, contrast, offset, sigma, sigma_scale, pt, sums, t=t
+            )
+        else:
+            mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
+            loglik = gaussian_log_likelihood(data, mu, sigma, sigma_scale, pt)
+        pm.Potential("c2_obs", loglik)
     return model
 
 
@@ -105,9 +121,9 @@ def _prior_logp(pm: Any, prior: Any, value: Any) -> Any:
     raise ValueError(f"unknown prior {prior.dist!r}")  # pragma: no cover
 
 
-def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
+def log_density(spec: PosteriorSpec, z: np.ndarray, gradient: str | None = None) -> float:
     """The model's log density at z (for tests: it must equal the NumPyro backend's)."""
-    model = build_pymc_model(spec)
+    model = build_pymc_model(spec, gradient)
     fn = model.compile_logp()
     return float(fn({"z": np.asarray(z, dtype=float)}))
 
@@ -120,7 +136,7 @@ NUMBA_MIN_VALUES = 20_000
 
 def _pytensor_mode(requested: str | None, n_values: int = 0) -> str:
     default = "numba" if module_available("numba") and n_values >= NUMBA_MIN_VALUES else "c"
-    mode = (requested or os.environ.get("HOMODYNE_PYTENSOR_MODE") or "auto").lower()
+    mode = (requested or "auto").lower()
     if mode == "auto":
         mode = default
     if mode not in _MODES:
@@ -143,12 +159,13 @@ class PyMCSampler:
         options: Mapping[str, Any],
     ) -> Draws:
         clock = timer()
-        mode = _pytensor_mode(options.get("pytensor_mode"), spec.problem.n_data)
+        mode = _pytensor_mode(settings.pytensor_mode, spec.problem.n_data)
         import arviz
         import pymc as pm
         import pytensor
 
-        model = build_pymc_model(spec)
+        gradient = "kernel" if uses_kernel(spec.problem.mode) else "autodiff"
+        model = build_pymc_model(spec, gradient)
         cores, mp_ctx = options.get("cores"), options.get("mp_ctx")
         n_cores = int(cores) if cores else min(settings.chains, 2)
         log.info(
@@ -164,7 +181,7 @@ class PyMCSampler:
             mp_ctx is None
             and n_cores > 1
             and sys.platform.startswith("linux")
-            and "jax" not in sys.modules
+            and not imported("jax")
         ):
             # The workers inherit the loaded PyMC and the compiled model instead of importing
             # and compiling again (forkserver, PyMC's default, exists for fork-unsafe JAX).
@@ -194,6 +211,7 @@ class PyMCSampler:
                 compile_kwargs={"mode": _MODES[mode]},
                 mp_ctx=mp_ctx,
             )
+        signals.check()  # PyMC returns a partial trace after Ctrl-C: that is an interruption
         t_sample = clock() - t_sample0
         ss = idata.sample_stats
         stats = {
@@ -217,7 +235,7 @@ class PyMCSampler:
             },
             prepare_s=t_sample0,
             sampling_s=t_sample,
-            extra={"pytensor_mode": mode},
+            extra={"pytensor_mode": mode, "gradient": gradient},
         )
 
 
@@ -244,8 +262,9 @@ def run_cpu_mcmc_analysis(
     ``mcmc.init`` is ``classical`` or ``auto``). ``overrides`` replace keys of the
     configuration's ``mcmc`` section (draws, tune, chains, target_accept, max_treedepth,
     seed, frame_stride, max_lag, init, rhat_max, ess_min, divergence_max_fraction).
-    ``cores`` is the number of worker processes (default ``min(chains, 2)``), ``mp_ctx``
-    their multiprocessing start method.
+    ``pytensor_mode`` overrides ``mcmc.pytensor_mode`` (auto, c, numba); ``cores`` is the
+    number of worker processes (default ``min(chains, 2)``), ``mp_ctx`` their
+    multiprocessing start method.
     """
     if not is_cpu_mcmc_available():
         raise BACKEND.unavailable_error()
@@ -260,8 +279,8 @@ def run_cpu_mcmc_analysis(
         filter_angles_for_optimization=filter_angles_for_optimization,
         init=init,
         progress=progress,
-        options={"pytensor_mode": pytensor_mode, "cores": cores, "mp_ctx": mp_ctx},
-        overrides=overrides,
+        options={"cores": cores, "mp_ctx": mp_ctx},
+        overrides={**overrides, "pytensor_mode": pytensor_mode},
     )
 
 

@@ -67,4 +67,7 @@ def results_document(
                 for name, s in mcmc.summary.get("parameters", {}).items()
                 if name in problem.parameters
             }
+    from .verdict import run_verdict
+
+    doc["verdict"] = run_verdict(classical, mcmc)
     return doc

@@ -20,7 +20,7 @@ def new_figure(width: float, height: float, *, layout: str | None = None) -> Any
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout=layout)
+    fig = Figure(figsize=(width, height), layout=layout)  # type: ignore[arg-type]
     FigureCanvasAgg(fig)
     return fig
 

@@ -3,9 +3,12 @@ without pyplot: the user's backend is left alone; see :mod:`.figures`).
 
 * ``c2_heatmaps_phi_<angle>.png``: data, fit and residual (data − fit, in units of σ)
   two-time maps of one angle;
-* ``c2_lag_cuts.png``: c2 against t1 at a few fixed lags (shows aging), data and fit;
-* ``g2_one_time.png``: the one-time g2(τ) (c2 averaged along each diagonal) of every
-  angle, data as points and fit as lines, for a quick look;
+* ``c2_lag_cuts.png``: c2 against t1 at a few fixed lags (shows aging), one panel per
+  shown angle wrapped four to a row, data as open circles (at most 60 per lag) and the
+  fit as lines;
+* ``g2_one_time.png``: the one-time g2(τ) (c2 averaged along each diagonal), one panel
+  per shown angle wrapped the same way, data as points (log-spaced lags) and fit as lines;
+* ``derived_physics.png`` (:mod:`.derived`): J(t), gdot(t) and τ_e(t) with their bands;
 * ``c2_experimental_phi_<angle>.png`` / ``c2_simulated_phi_<angle>.png``: single maps for
   ``--plot-experimental-data`` and ``--plot-simulated-data``.
 
@@ -14,6 +17,7 @@ Large matrices are block-averaged to at most ``_MAX_PIXELS`` per side before dra
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,26 @@ def _downsample(m: np.ndarray) -> np.ndarray:
 
 def _save(fig: Any, path: Path) -> Path:
     return save_png(fig, path, bbox_inches="tight")
+
+
+def _panel_grid(count: int, ncol_max: int = 4) -> tuple[Any, list[Any]]:
+    """A figure of ``count`` panels wrapped into rows of at most ``ncol_max``."""
+    ncol = max(1, min(ncol_max, count))
+    nrow = math.ceil(count / ncol)
+    fig = new_figure(3.4 * ncol, 2.9 * nrow + 0.4, layout="constrained")
+    axes = list(np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False)).ravel())
+    for ax in axes[count:]:
+        ax.set_axis_off()
+    return fig, axes[:count]
+
+
+def _thin(m: int, at_most: int) -> np.ndarray:
+    """At most ``at_most`` evenly spaced indices of ``range(m)`` (data markers stay legible)."""
+    return np.unique(np.linspace(0, m - 1, min(m, at_most)).round().astype(int))
+
+
+def _legend(ax: Any, title: str) -> None:
+    ax.legend(fontsize=7, title=title or None, title_fontsize=7)
 
 
 def _angle_tag(phi: float) -> str:
@@ -104,35 +128,52 @@ def plot_fit(
         out.append(_save(fig, folder / f"c2_heatmaps_phi_{_angle_tag(phi[a])}.png"))
 
     lags = sorted({max(1, round(x)) for x in (n * 0.02, n * 0.1, n * 0.3)})
-    fig = new_figure(3.6 * len(shown), 3.4, layout="constrained")
-    axes = fig.subplots(1, len(shown), squeeze=False, sharey=True)
-    for ax, a in zip(axes[0], shown, strict=True):
+    fig, axes = _panel_grid(len(shown))
+    for ax, a in zip(axes, shown, strict=False):
         for k, lag in enumerate(lags):
             color = f"C{k}"
-            ax.plot(t[: n - lag], np.diagonal(data[a], lag), ".", ms=2, color=color, alpha=0.5)
+            m = n - lag
+            pick = _thin(m, 60)
             ax.plot(
-                t[: n - lag],
+                t[:m][pick],
+                np.diagonal(data[a], lag)[pick],
+                "o",
+                ms=2.5,
+                mfc="none",
+                mew=0.6,
+                color=color,
+                alpha=0.7,
+            )
+            ax.plot(
+                t[:m],
                 np.diagonal(fitted[a], lag),
                 "-",
+                lw=1.4,
                 color=color,
                 label=f"lag {lag * (t[1] - t[0]):.3g} s",
             )
-        ax.set_title(f"φ = {phi[a]:g}°")
-        ax.set_xlabel("t1 [s]")
-    axes[0][0].set_ylabel("c2")
-    axes[0][0].legend(fontsize=7)
+        ax.set_title(f"φ = {phi[a]:g}°", fontsize=9)
+        ax.set_xlabel("t1 [s]", fontsize=8)
+        ax.set_ylabel("c2", fontsize=8)
+        ax.tick_params(labelsize=7)
+    _legend(axes[0], "data (open circles), fit (lines)")
+    fig.suptitle("c2 along fixed lags (ageing): data and fit", fontsize=10)
     out.append(_save(fig, folder / "c2_lag_cuts.png"))
 
-    fig = new_figure(6, 4.2)
-    ax = fig.subplots()
+    fig, axes = _panel_grid(len(shown))
     tau = t[1:] - t[0]
-    for k, a in enumerate(shown):
-        color = f"C{k % 10}"
-        ax.semilogx(tau, one_time_g2(data[a]), ".", ms=3, color=color, alpha=0.6)
-        ax.semilogx(tau, one_time_g2(fitted[a]), "-", color=color, label=f"φ = {phi[a]:g}°")
-    ax.set_xlabel("lag τ [s]")
-    ax.set_ylabel("g2(τ) (mean over t1)")
-    ax.legend(fontsize=7)
-    ax.set_title("one-time g2: data (points), fit (lines)")
+    pick = np.unique(np.geomspace(1, tau.size, min(tau.size, 50)).round().astype(int) - 1)
+    for ax, a in zip(axes, shown, strict=False):
+        ax.semilogx(
+            tau[pick], one_time_g2(data[a])[pick], "o", ms=3, mfc="none", mew=0.7, color="C0",
+            label="data",
+        )  # fmt: skip
+        ax.semilogx(tau, one_time_g2(fitted[a]), "-", lw=1.4, color="C3", label="fit")
+        ax.set_title(f"φ = {phi[a]:g}°", fontsize=9)
+        ax.set_xlabel("lag τ [s]", fontsize=8)
+        ax.set_ylabel("g2(τ)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    _legend(axes[0], "")
+    fig.suptitle("one-time g2 (c2 averaged over t1): data (points), fit (lines)", fontsize=10)
     out.append(_save(fig, folder / "g2_one_time.png"))
     return out

@@ -63,6 +63,60 @@ def test_release_specs():
         lockfile.release_specs("tpu", "1.0.0")
 
 
+def test_cuda_driver_version_is_not_a_build_string():
+    """`--cuda 12.2` (a driver version) still selects the cuda12_* builds."""
+    assert lockfile.cuda_major("12.2") == "12" and lockfile.cuda_major("13") == "13"
+    assert lockfile.release_specs("gpu", "1.0.0", "12.2") == [
+        "homodyne-analysis-gpu ==1.0.0 cuda12*"
+    ]
+    with pytest.raises(lockfile.LockError, match="CUDA major"):
+        lockfile.cuda_major("twelve")
+
+
+def test_lock_runs_outside_a_source_checkout_with_the_driver_version(tmp_path):
+    """homodyne-deploy lock is self-contained (homodyne.deploy.solver): run from an empty
+    folder, with the build's CUDA major and the driver's CUDA version given apart; the
+    lock records the driver version as its __cuda."""
+    pytest.importorskip("rattler")
+    from rattler import LockFile
+
+    from tools.conda_offline import exclusion
+
+    rec = exclusion._record
+    channel = exclusion.write_channel(
+        tmp_path / "ch",
+        [
+            rec("homodyne-analysis", VERSION, "pyh0_0"),
+            rec("cuda-version", "12.9", "h0_3", constrains=["__cuda >=12"]),
+            rec(
+                "homodyne-analysis-gpu",
+                VERSION,
+                "cuda12_h0_0",
+                ["homodyne-analysis", "cuda-version >=12,<13"],
+            ),
+        ],
+    )
+    out = tmp_path / "site.lock"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    proc = _cli(
+        "lock", "--env", "gpu", "--version", VERSION, "--channel", str(channel),
+        "--output", str(out), "--cuda", "12", "--cuda-driver", "12.2", cwd=elsewhere,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lock = LockFile.from_path(str(out))
+    platform = next(iter(lock.platforms()))
+    assert "__cuda=12.2" in [str(v) for v in platform.virtual_packages]
+    names = {r.name.normalized for r in lockfile.read(out, "gpu").records}
+    assert {"homodyne-analysis-gpu", "cuda-version"} <= names
+    # a driver too old for the build's CUDA major fails the solve with a clear message
+    proc = _cli(
+        "lock", "--env", "gpu", "--version", VERSION, "--channel", str(channel),
+        "--output", str(tmp_path / "old.lock"), "--cuda-driver", "11.8", cwd=elsewhere,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "cannot solve 'gpu'" in proc.stderr
+
+
 def test_workspace_lock_with_pypi_packages_is_refused(tmp_path):
     """A pixi workspace lock (the project as an editable PyPI path) is not deployable."""
     pytest.importorskip("rattler")

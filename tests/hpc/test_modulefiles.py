@@ -41,7 +41,8 @@ def test_lua_sets_path_family_and_variables(env):
     assert 'family("homodyne")' in text
     assert text.count("family(") == 1
     assert f'local root = "/sw/homodyne/1.2.3-{env}"' in text
-    assert 'prepend_path("PATH", pathJoin(root, "bin"))' in text
+    assert 'prepend_path("PATH", pathJoin(root, "homodyne-bin"))' in text
+    assert '"bin")' not in text  # never the environment's bin (its gcc/g++, its python)
     assert 'pushenv("PYTHONNOUSERSITE", "1")' in text
     assert f'pushenv("CONDA_PREFIX", "/sw/homodyne/1.2.3-{env}")' in text
     assert "LD_LIBRARY_PATH" not in text
@@ -60,7 +61,8 @@ def test_tcl_sets_path_family_and_variables(env):
     assert text.startswith("#%Module")
     assert "    family homodyne\n" in text and "    conflict homodyne\n" in text
     assert f'set root "/sw/homodyne/1.2.3-{env}"' in text
-    assert "prepend-path PATH $root/bin" in text
+    assert "prepend-path PATH $root/homodyne-bin" in text
+    assert "$root/bin" not in text
     assert 'homodyne_setenv PYTHONNOUSERSITE "1"' in text
     assert "LD_LIBRARY_PATH" not in text
     if env == "cpu":
@@ -119,7 +121,52 @@ def test_write_atomic_is_readable_and_idempotent(tmp_path):
     assert mf.write_atomic(lua, mf.render_lua(i)) is False  # same text: untouched
     assert lua.stat().st_mtime_ns == mtime
     assert mf.write_atomic(lua, mf.render_lua(info(version="1.2.3", note="x"))) is True
-    assert sorted(p.name for p in lua.parent.iterdir()) == ["1.2.3-cpu.lua"]  # no temp files left
+    # no temp files left; the cpu module is made the default of `module load homodyne`
+    assert sorted(p.name for p in lua.parent.iterdir()) == [".modulerc.lua", "1.2.3-cpu.lua"]
+    assert (lua.parent / ".modulerc.lua").read_text() == (
+        'module_version("homodyne/1.2.3-cpu", "default")\n'
+    )
+    assert "module-version homodyne/1.2.3-cpu default" in (tcl.parent / ".modulerc").read_text()
+    mf.write(info("gpu"), tmp_path / "lmod", tmp_path / "tcl")  # a gpu module moves no default
+    assert "1.2.3-cpu" in (lua.parent / ".modulerc.lua").read_text()
+
+
+def _fake_env(root: Path, *, cxx: bool) -> Path:
+    prefix = root / "1.2.3-cpu"
+    (prefix / "bin").mkdir(parents=True)
+    names = ["python", "homodyne", "homodyne-config", "homodyne-gpu", "homodyne-deploy", "gcc"]
+    for name in names + (["g++"] if cxx else []):
+        exe = prefix / "bin" / name
+        exe.write_text("#!/bin/sh\necho " + name + ' "$@"\n')
+        exe.chmod(0o755)
+    return prefix
+
+
+def test_shims_hold_only_the_package_commands(tmp_path):
+    prefix = _fake_env(tmp_path, cxx=True)
+    mf.write(info(prefix=str(prefix)), tmp_path / "lmod", None)
+    shims = prefix / mf.SHIM_DIR
+    assert sorted(p.name for p in shims.iterdir()) == sorted(mf.SHIMS)
+    assert not (shims / "gcc").exists() and not (shims / "g++").exists()
+    out = subprocess.run([shims / "homodyne-python", "-c", "x"], capture_output=True, text=True)
+    assert out.stdout.strip() == "python -c x"
+    assert (
+        subprocess.run(
+            [shims / "homodyne", "--version"], capture_output=True, text=True
+        ).stdout.strip()
+        == "homodyne --version"
+    )
+
+
+@pytest.mark.parametrize("cxx", [True, False])
+def test_pytensor_gets_the_environment_compiler_without_path(tmp_path, cxx):
+    prefix = _fake_env(tmp_path, cxx=cxx)
+    written = mf.write(info(prefix=str(prefix)), tmp_path / "lmod", tmp_path / "tcl")
+    lua = Path(written["lmod"]).read_text()
+    tcl = Path(written["tcl"]).read_text()
+    flag = f",cxx={prefix}/bin/g++"
+    assert (flag in lua) is cxx and (flag in tcl) is cxx
+    assert mf.find_cxx(prefix) == (f"{prefix}/bin/g++" if cxx else "")
 
 
 # --- the load-time logic, run by the real interpreters ------------------------------------
@@ -187,7 +234,9 @@ LOAD_CASES = [
 @pytest.mark.parametrize("dialect", ["lua", "tcl"])
 @pytest.mark.parametrize(("env", "expected"), LOAD_CASES)
 def test_pytensor_compile_dir_is_worked_out_at_load_time(dialect, env, expected, tmp_path):
-    i = info("cpu", prefix="/sw/with space/1.2.3-cpu")
+    i = info(
+        "cpu", prefix="/sw/with space/1.2.3-cpu", pytensor_cxx="/sw/with space/1.2.3-cpu/bin/g++"
+    )
     path = tmp_path / "mod"
     if dialect == "lua":
         path.write_text(mf.render_lua(i))
@@ -195,8 +244,10 @@ def test_pytensor_compile_dir_is_worked_out_at_load_time(dialect, env, expected,
     else:
         path.write_text(mf.render_tcl(i))
         lines = _run("tclsh", TCL_STUBS, path, env, tmp_path)
-    assert f"pushenv PYTENSOR_FLAGS={expected}" in lines
-    assert "prepend_path PATH=/sw/with space/1.2.3-cpu/bin" in lines
+    cxx = ",cxx=/sw/with space/1.2.3-cpu/bin/g++"
+    want = expected.replace(",", cxx + ",", 1) if "," in expected else expected + cxx
+    assert f"pushenv PYTENSOR_FLAGS={want}" in lines, lines
+    assert "prepend_path PATH=/sw/with space/1.2.3-cpu/homodyne-bin" in lines
     assert "pushenv PYTHONNOUSERSITE=1" in lines
     assert "family homodyne" in lines and not any(line.startswith("conflict") for line in lines)
     assert not any("LD_LIBRARY_PATH" in line for line in lines)
@@ -213,7 +264,7 @@ def test_gpu_module_evaluates(dialect, tmp_path):
         path.write_text(mf.render_tcl(i))
         lines = _run("tclsh", TCL_STUBS, path, {"HOME": "/home/x"}, tmp_path)
     assert "pushenv XLA_PYTHON_CLIENT_PREALLOCATE=false" in lines
-    assert "prepend_path PATH=/sw/homodyne/1.2.3-gpu/bin" in lines
+    assert "prepend_path PATH=/sw/homodyne/1.2.3-gpu/homodyne-bin" in lines
     assert not any("PYTENSOR" in line for line in lines)
     # odd characters in the lock path come through literally, nothing is substituted
     assert any(

@@ -38,8 +38,9 @@ env -0 > "$OUT/before.env"
 module load homodyne/$V-cpu || exit 11
 module -t list > "$OUT/list-cpu.txt" 2>&1
 homodyne --version > "$OUT/version-cpu.txt" || exit 12
-python -c "from homodyne.optimization.mcmc_cpu_backend import is_cpu_mcmc_available as ok; print(ok())" \
+homodyne-python -c "from homodyne.optimization.mcmc_cpu_backend import is_cpu_mcmc_available as ok; print(ok())" \
     > "$OUT/check-cpu.txt" || exit 13
+{ command -v gcc; command -v g++; command -v python3; true; } > "$OUT/which-tools.txt"
 ( cd "$OUT" && homodyne simulate --mode static_isotropic --frames 100 --seed 1 -o fit.h5 >/dev/null \
   && homodyne-config -m static_isotropic -o fit.json --data fit.h5 >/dev/null \
   && homodyne --config fit.json --output-dir runs --no-plots -q ) || exit 14
@@ -48,7 +49,7 @@ module help homodyne/$V-cpu > "$OUT/help-cpu.txt" 2>&1
 module whatis homodyne/$V-gpu > "$OUT/whatis-gpu.txt" 2>&1
 module swap homodyne/$V-cpu homodyne/$V-gpu || exit 15
 module -t list > "$OUT/list-gpu.txt" 2>&1
-python -c "from homodyne.optimization.mcmc_gpu_backend import is_gpu_mcmc_available as ok; print(ok())" \
+homodyne-python -c "from homodyne.optimization.mcmc_gpu_backend import is_gpu_mcmc_available as ok; print(ok())" \
     > "$OUT/check-gpu.txt" || exit 16
 env -0 > "$OUT/gpu.env"
 module load homodyne/$V-cpu > "$OUT/load-other.txt" 2>&1
@@ -56,6 +57,10 @@ echo $? > "$OUT/load-other.rc"
 module -t list > "$OUT/list-after-load.txt" 2>&1
 module unload homodyne || exit 17
 env -0 > "$OUT/after.env"
+# no version given: the cpu module is the default
+module load homodyne || exit 19
+module -t list > "$OUT/list-default.txt" 2>&1
+module unload homodyne || exit 20
 # the family proper: another module of family "homodyne" under a different name
 module use "$HOMODYNE_TEST_EXTRA"
 module load homodyne-legacy/0.9 || exit 18
@@ -138,7 +143,11 @@ def _check(site: Site, out: Path, scratch: Path) -> dict[str, dict[str, str]]:
 
     assert (out / "module-type.txt").read_text().strip() == "function"
     # cpu loaded: its bin in front of the old PATH, nothing else in PATH changed
-    assert cpu["PATH"] == f"{cpu_dir}/bin:{before['PATH']}"
+    # only the shim folder (the package's commands) in front: no compiler, python or other
+    # tool of the environment shadows the site's
+    assert cpu["PATH"] == f"{cpu_dir}/homodyne-bin:{before['PATH']}"
+    assert str(cpu_dir) not in (out / "which-tools.txt").read_text()
+    assert _loaded(out / "list-default.txt") == [f"homodyne/{VERSION}-cpu"]
     assert _loaded(out / "list-cpu.txt") == [f"homodyne/{VERSION}-cpu"]
     assert (out / "version-cpu.txt").read_text().split()[-1] == VERSION
     assert (out / "check-cpu.txt").read_text().strip() == "True"
@@ -148,8 +157,11 @@ def _check(site: Site, out: Path, scratch: Path) -> dict[str, dict[str, str]]:
     assert fit["converged"] and 0.5 < fit["reduced_chi2"] < 2.0
     assert cpu["PYTHONNOUSERSITE"] == "1"
     assert cpu["CONDA_PREFIX"] == str(cpu_dir)
+    # the environment's own compiler (conda-forge's gxx) reaches PyTensor by its flags
+    cxx = f",cxx={cpu_dir}/bin/g++" if (cpu_dir / "bin" / "g++").exists() else ""
     assert (
-        cpu["PYTENSOR_FLAGS"] == f"base_compiledir={scratch}/pytensor-tester-job4242,floatX=float64"
+        cpu["PYTENSOR_FLAGS"]
+        == f"base_compiledir={scratch}/pytensor-tester-job4242{cxx},floatX=float64"
     )
     assert cpu["XLA_PYTHON_CLIENT_PREALLOCATE"] == "true"  # not the cpu module's business
     for env in (cpu, gpu):
@@ -166,7 +178,7 @@ def _check(site: Site, out: Path, scratch: Path) -> dict[str, dict[str, str]]:
 
     # swapped to gpu: the cpu module is gone entirely, its variables restored
     assert _loaded(out / "list-gpu.txt") == [f"homodyne/{VERSION}-gpu"]
-    assert gpu["PATH"] == f"{gpu_dir}/bin:{before['PATH']}"
+    assert gpu["PATH"] == f"{gpu_dir}/homodyne-bin:{before['PATH']}"
     assert (out / "check-gpu.txt").read_text().strip() == "True"
     assert gpu["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
     assert gpu["PYTENSOR_FLAGS"] == "floatX=float64"

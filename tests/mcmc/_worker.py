@@ -23,21 +23,53 @@ STACKS = {"pymc": ("pymc", "pytensor"), "numpyro": ("jax", "jaxlib", "numpyro")}
 
 
 class Blocker(importlib.abc.MetaPathFinder):
-    """Make some top-level packages impossible to find or import."""
+    """Make some top-level packages impossible to find or import, as if uninstalled.
 
-    def __init__(self, names: tuple[str, ...]) -> None:
+    It replaces the other finders and asks them only about the names it does not hide, so
+    that ``importlib.util.find_spec`` answers None for a hidden package (what ArviZ 1's lazy
+    loader asks) and ``import`` raises ModuleNotFoundError.
+    """
+
+    def __init__(self, names: tuple[str, ...], finders: list) -> None:
         self.names = names
+        self.finders = finders
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname.split(".")[0] in self.names:
-            raise ModuleNotFoundError(
-                f"No module named {fullname!r} (hidden by the test)", name=fullname
-            )
+            return None
+        for finder in self.finders:
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find else None
+            if spec is not None:
+                return spec
         return None
+
+    def find_distributions(self, context=None):
+        """Installed distributions (importlib.metadata), the hidden ones left out."""
+        import importlib.metadata
+
+        context = context or importlib.metadata.DistributionFinder.Context()
+        name = (getattr(context, "name", None) or "").replace("-", "_").lower()
+        if name and name in self.names:
+            return
+        for finder in self.finders:
+            find = getattr(finder, "find_distributions", None)
+            if find is None:
+                continue
+            for dist in find(context):
+                if dist.metadata["Name"].replace("-", "_").lower() not in self.names:
+                    yield dist
+
+    def invalidate_caches(self) -> None:
+        for finder in self.finders:
+            if hasattr(finder, "invalidate_caches"):
+                finder.invalidate_caches()
 
 
 def loaded(names: tuple[str, ...]) -> list[str]:
-    return sorted(m for m in sys.modules if m.split(".")[0] in names)
+    from homodyne.runtime.stacks import imported_modules
+
+    return imported_modules(names)
 
 
 def main() -> int:
@@ -49,7 +81,7 @@ def main() -> int:
     other = "numpyro" if backend == "pymc" else "pymc"
     hidden = STACKS[other] if hide else ()
     if hidden:
-        sys.meta_path.insert(0, Blocker(hidden))
+        sys.meta_path[:] = [Blocker(hidden, list(sys.meta_path))]
     sys.path.insert(0, str(Path(__file__).parent))
     import numpy as np
     import simdata
@@ -98,18 +130,19 @@ def main() -> int:
             "contrast": contrast.tolist(),
             "offset": offset.tolist(),
         }
-        if case == "static":
-            from homodyne.bayes.posterior import build_posterior_spec
+        # log densities of both cases (laminar: the hand-written gradient and autodiff)
+        from homodyne.bayes.posterior import build_posterior_spec
 
-            mod = __import__(
-                "homodyne.optimization.mcmc_cpu_backend"
-                if backend == "pymc"
-                else "homodyne.optimization.mcmc_gpu_backend",
-                fromlist=["log_density"],
-            )
-            spec = build_posterior_spec(problem, start)
-            zs = np.random.default_rng(3).normal(size=(4, spec.k))
-            runs[case]["log_density"] = [mod.log_density(spec, z) for z in zs]
+        mod = __import__(
+            "homodyne.optimization.mcmc_cpu_backend"
+            if backend == "pymc"
+            else "homodyne.optimization.mcmc_gpu_backend",
+            fromlist=["log_density"],
+        )
+        spec = build_posterior_spec(problem, start)
+        zs = np.random.default_rng(3).normal(size=(4, spec.k))
+        runs[case]["log_density"] = [mod.log_density(spec, z) for z in zs]
+        runs[case]["log_density_autodiff"] = [mod.log_density(spec, z, "autodiff") for z in zs[:2]]
     report["runs"] = runs
     report["loaded_after_sampling"] = loaded(STACKS["pymc"] + STACKS["numpyro"])
     (outdir / "report.json").write_text(json.dumps(report, indent=1))

@@ -14,6 +14,7 @@ import pytest
 
 from homodyne.optimization.mcmc_gpu_backend import is_gpu_mcmc_available, usable_cores
 
+from ..conftest import JAX_ENVIRONMENT, keep_environment
 from .simdata import static_problem
 
 pytestmark = [
@@ -24,9 +25,11 @@ pytestmark = [
 ]
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_draws_of_sequential_chains(monkeypatch) -> None:
     from homodyne.optimization.mcmc_gpu_backend import run_gpu_mcmc_analysis
 
+    keep_environment(monkeypatch, *JAX_ENVIRONMENT)  # the backend sets them for JAX
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
     problem, _, _ = static_problem()
     runs = {}
@@ -61,6 +64,7 @@ def test_chains_run_here_when_the_workers_cannot_start(monkeypatch, caplog) -> N
         raise BrokenProcessPool("a worker could not import the main module")
 
     monkeypatch.setattr(gb, "_sample_in_processes", broken)
+    keep_environment(monkeypatch, *JAX_ENVIRONMENT)  # the backend sets them for JAX
     problem, _, _ = static_problem()
     with caplog.at_level("WARNING", logger=gb.__name__):
         result = gb.run_gpu_mcmc_analysis(

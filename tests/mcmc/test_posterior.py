@@ -157,16 +157,13 @@ def test_power_law_kept_only_far_from_its_zero_density_wall(monkeypatch, specs) 
     assert value - theta[pl.off] > 0
     problem, _, _ = static_problem()
     start = fit(problem, multistart=4)
-    monkeypatch.delenv("HOMODYNE_MCMC_REPARAM", raising=False)
     monkeypatch.setattr(mcmc_space, "POWER_LAW_WALL_SD", 1.01 * dist)
     near = build_posterior_spec(problem, start)
     assert near.space.power_laws == () and near.space.names[0] == "D0"
-    monkeypatch.setenv("HOMODYNE_MCMC_REPARAM", "power_law")  # forced: kept regardless
-    forced = build_posterior_spec(problem, start)
+    forced = build_posterior_spec(problem, start, "power_law")  # forced: kept regardless
     assert forced.space.names[0] == "J_ref"
     monkeypatch.setattr(mcmc_space, "POWER_LAW_WALL_SD", 0.99 * dist)
-    monkeypatch.setenv("HOMODYNE_MCMC_REPARAM", "auto")
-    assert build_posterior_spec(problem, start).space.names[0] == "J_ref"
+    assert build_posterior_spec(problem, start, "auto").space.names[0] == "J_ref"
 
 
 def test_loose_exponent_turns_every_power_law_map_off(monkeypatch, specs) -> None:
@@ -179,7 +176,6 @@ def test_loose_exponent_turns_every_power_law_map_off(monkeypatch, specs) -> Non
     assert len(spreads) == 2 and max(spreads) < mcmc_space.POWER_LAW_EXPONENT_SPREAD
     problem, _, _ = laminar_problem()
     start = fit(problem, multistart=4)
-    monkeypatch.delenv("HOMODYNE_MCMC_REPARAM", raising=False)
     # a threshold between the two spreads: one exponent counts as loose, and both maps go
     assert spreads[0] != spreads[1]
     monkeypatch.setattr(mcmc_space, "POWER_LAW_EXPONENT_SPREAD", 0.5 * (spreads[0] + spreads[1]))

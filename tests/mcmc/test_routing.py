@@ -241,14 +241,9 @@ def test_gpu_wrapper_sets_intent_and_jax_environment_then_delegates(
     from homodyne import run_homodyne
     from homodyne.runtime.gpu import gpu_wrapper
 
-    for var in (
-        "HOMODYNE_GPU_INTENT",
-        "XLA_PYTHON_CLIENT_PREALLOCATE",
-        "JAX_ENABLE_X64",
-        "JAX_PLATFORMS",
-        "XLA_FLAGS",
-    ):
-        monkeypatch.delenv(var, raising=False)
+    from ..conftest import JAX_ENVIRONMENT, keep_environment
+
+    keep_environment(monkeypatch, *JAX_ENVIRONMENT)  # absent here; the wrapper sets them
     seen = {}
 
     def fake_main(argv=None, *, prog="homodyne"):

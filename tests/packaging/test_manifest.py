@@ -30,13 +30,32 @@ def test_environments_and_solve_groups(manifest):
     assert {"cpu", "gpu", "dev", "docs"} <= set(envs)
     groups = {name: e["solve-group"] for name, e in envs.items()}
     assert groups["gpu"] not in {groups["cpu"], groups["dev"], groups["docs"]}
-    assert groups["gpu-cuda13"] not in {groups["cpu"], groups["gpu"]}
-    assert mf.env_platforms(manifest, "gpu") == ["linux-64-cuda12"]
-    assert mf.env_platforms(manifest, "gpu-cuda13") == ["linux-64-cuda13"]
-    assert mf.platforms(manifest)["linux-64-cuda13"] == {"subdir": "linux-64", "cuda": "13"}
+    assert mf.env_platforms(manifest, "gpu") == ["linux-64-cuda12", "linux-aarch64-cuda12"]
+    assert "linux-aarch64" in mf.env_platforms(manifest, "cpu")
+    assert "linux-aarch64" in mf.env_platforms(manifest, "jax")
+    # CUDA 13 is opt-in: not an environment, platform or feature of the default workspace
+    assert not any("cuda13" in n for n in [*envs, *mf.platforms(manifest), *mf.features(manifest)])
     gpu = mf.env_specs(manifest, "gpu")
     assert gpu["jaxlib"].build == "cuda12*" and "pytensor" not in gpu and "pymc" not in gpu
     assert not {"jax", "jaxlib", "numpyro"} & set(mf.env_specs(manifest, "dev"))
+
+
+def test_cuda13_workspace_is_valid_in_step_and_apart():
+    """The opt-in CUDA 13 workspace: valid, in step with pyproject, its own lock."""
+    c13 = mf.load(mf.CUDA13_MANIFEST)
+    where = "environments/cuda13/pixi.toml"
+    assert mf.validate(c13) == []
+    assert mf.drift(c13, where=where) == []
+    assert mf.env_specs(c13, "default")["jaxlib"].build == "cuda13*"
+    assert {p["cuda"] for p in mf.platforms(c13).values()} == {"13"}
+    assert c13["pypi-dependencies"]["homodyne-analysis"]["path"] == "../.."
+    # a CUDA 13 feature put back into pixi.toml is refused (it would break the default lock)
+    m = mf.load()
+    m["feature"]["cuda13"] = c13["feature"]["cuda13"]
+    assert any("belongs in environments/cuda13/pixi.toml" in p for p in mf.drift(m))
+    # and a pyproject change reaches the opt-in workspace too
+    c13["feature"]["mcmc-jax"]["dependencies"]["numpyro"] = ">=0.13"
+    assert any("numpyro" in p for p in mf.drift(c13, where=where))
 
 
 def test_required_tasks(manifest):

@@ -379,3 +379,18 @@ def test_profile_scaling_matches_an_independent_bounded_solver() -> None:
         )
         c, o = profile_scaling(g, y, 1.0, cb, ob)
         np.testing.assert_allclose([c, o], sol.x, rtol=1e-7, atol=1e-9)
+
+
+def test_negative_rate_warnings_count_the_frames_by_hand() -> None:
+    """J = 2√t - 3.5 on t = 1, 2, 4, 9 s: -1.5, -0.67, 0.5, 2.5 (two negative, min -1.5);
+    gdot = 1e-3/t - 3e-4: 7e-4, 2e-4, -5e-5, -1.89e-4 (two negative, min -1.889e-4)."""
+    t = np.array([1.0, 2.0, 4.0, 9.0])
+    params = [2.0, 0.5, -3.5, 1e-3, -1.0, -3e-4, 0.0]
+    warn = model.negative_rate_warnings(params, t, "laminar_flow")
+    assert len(warn) == 2
+    assert "negative on 2 of 4 frame times (min -1.5 Å²/s)" in warn[0]
+    assert warn[1].startswith("gdot(t) is negative on 2 of 4 frame times (min -0.0001889 1/s)")
+    assert model.negative_rate_warnings(params[:3], t, "static_isotropic") == warn[:1]
+    assert (
+        model.negative_rate_warnings([2.0, 0.5, 0.0, 1e-3, -1.0, 0.0, 0.0], t, "laminar_flow") == []
+    )

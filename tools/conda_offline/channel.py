@@ -31,11 +31,11 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from . import pypkg
+from . import pypkg, standins
 from .depmap import MAP_PATH, DepMap
 from .wheels import Override, Wheel, convert
 
-BUILDER_VERSION = "2"  # bump when the conversion changes, to invalidate caches
+BUILDER_VERSION = "3"  # bump when the conversion changes, to invalidate caches
 
 
 def default_cache_dir() -> Path:
@@ -148,7 +148,9 @@ def cuda_overrides(
     plugin = f"jax-cuda{cuda}-plugin"
     overrides[plugin] = Override(expand_extras=("with-cuda",), extra_depends=[pin])
     overrides["jaxlib"] = Override(
-        build=f"cuda{cuda}_{pypkg.py_tag()}_wheel_0", extra_depends=[plugin, pin]
+        # conda-forge's CUDA jaxlib depends on the __cuda virtual package
+        build=f"cuda{cuda}_{pypkg.py_tag()}_wheel_0",
+        extra_depends=[plugin, pin, "__cuda"],
     )
     meta = [{"name": "cuda-version", "version": minor, "constrains": [f"__cuda >={cuda}"]}]
     return overrides, meta
@@ -189,6 +191,8 @@ def build_channel(
         _log(f"resolved {len(pins)} distributions in {time.monotonic() - t0:.1f}s")
         wheels = {w.name: w for w in map(Wheel.read, fetch_wheels(pins, cache_dir / "wheels"))}
         overrides, metas = cuda_overrides(depmap, wheels, cuda) if cuda else ({}, [])
+        overrides = {**standins.overrides(wheels), **overrides}
+        metas = [*metas, *standins.metapackages(wheels)]
         t1 = time.monotonic()
         renamed = {k: o.name for k, o in overrides.items() if o.name}
 
@@ -204,6 +208,8 @@ def build_channel(
             )
         for meta in metas:
             _metapackage(meta, channel_dir)
+        if "pytensor" in wheels:
+            standins.compiler_standin(channel_dir)
         _log(f"converted {len(wheels)} wheels in {time.monotonic() - t1:.1f}s")
         for pkg in python_cached(cache_dir, work):
             _place(pkg, channel_dir)
@@ -231,6 +237,7 @@ def _metapackage(meta: dict, channel_dir: Path) -> None:
         build_string="offline_0",
         output_dir=channel_dir / "noarch",
         files=[],
+        depends=meta.get("depends"),
         constrains=meta.get("constrains"),
         noarch="generic",
     )

@@ -17,56 +17,67 @@ from ._cli import write_or_check
 from .depmap import REPO_ROOT
 
 ENV_DIR = REPO_ROOT / "environments"
-# pixi environment -> file; "default" is the same as "cpu"
+# pixi environment -> file; "default" is the same as "cpu". gpu-cuda13 comes from the
+# opt-in CUDA 13 workspace (environments/cuda13/pixi.toml, its environment "default").
 FILES = {
     "cpu": "cpu.yml",
     "gpu": "gpu.yml",
-    "gpu-cuda13": "gpu-cuda13.yml",
     "jax": "jax.yml",
     "dev": "dev.yml",
     "docs": "docs.yml",
 }
+OPT_IN = {"gpu-cuda13": (mf.CUDA13_MANIFEST, "default", "gpu-cuda13.yml")}
 
 _NOTES = {
     "cpu": "PyMC (PyTensor) backend, every platform. No JAX in this environment.",
     "dev": "cpu + tests, linters, type checker, packaging tools. No JAX in this environment.",
     "docs": "Sphinx documentation build.",
     "jax": "NumPyro/JAX on the CPU (JAX's CPU fallback), Linux and macOS. No PyTensor here.",
-    "gpu": "NumPyro/JAX with CUDA 12 (Linux x86-64, NVIDIA driver >= 525). No PyTensor here.\n"
+    "gpu": "NumPyro/JAX with CUDA 12 (Linux x86-64/aarch64, NVIDIA driver >= 525). No PyTensor here.\n"
     "# Without a GPU: CONDA_OVERRIDE_CUDA=12 conda env create -f environments/gpu.yml",
-    "gpu-cuda13": "NumPyro/JAX with CUDA 13 (Linux x86-64, NVIDIA driver >= 580). No PyTensor here.\n"
+    "gpu-cuda13": "OPT-IN: NumPyro/JAX with CUDA 13 (NVIDIA driver >= 580). No PyTensor here.\n"
+    "# Solvable only once conda-forge's jaxlib ships cuda13* builds (docs/packaging.rst).\n"
     "# Without a GPU: CONDA_OVERRIDE_CUDA=13 conda env create -f environments/gpu-cuda13.yml",
 }
 
 
-def render(manifest: dict | None = None) -> dict[str, str]:
+def _render_one(manifest: dict, env: str, name: str, fname: str) -> str:
+    specs = mf.env_specs(manifest, env)
+    pypi = mf.env_pypi(manifest, env)
+    source = "pixi.toml" if name in FILES else "environments/cuda13/pixi.toml"
+    lines = [
+        f"# Generated from {source} by `python -m tools.conda_offline.envfiles --write`:",
+        "# tests/packaging/test_envfiles.py keeps it in step. Do not edit by hand.",
+        f"# {_NOTES[name]}",
+        "# From the repository root, with conda, mamba or micromamba alike:",
+        f"#   conda env create -f environments/{fname}",
+        f"#   conda run -n homodyne-{name} python -m pip install --no-deps -e .",
+        "# (the project is installed by that second step, not by a `-e ..` line here:",
+        "# conda resolves such a path from this file's folder, micromamba from the current one)",
+        f"name: homodyne-{name}",
+        "channels:",
+        *[f"  - {c}" for c in manifest["workspace"]["channels"]],
+        "  - nodefaults",
+        "dependencies:",
+        *[f"  - {spec}" for spec in specs.values()],
+        "  - pip",
+    ]
+    extra = [
+        (n, v if isinstance(v, str) else v.get("version", ""))
+        for n, v in pypi.items()
+        if n != "homodyne-analysis"
+    ]
+    if extra:
+        lines.append("  - pip:")
+        lines += [f"      - {n}{'' if v in ('', '*') else v}" for n, v in extra]
+    return "\n".join(lines) + "\n"
+
+
+def render(manifest: dict | None = None, cuda13: dict | None = None) -> dict[str, str]:
     manifest = manifest or mf.load()
-    out = {}
-    for env, fname in FILES.items():
-        specs = mf.env_specs(manifest, env)
-        pypi = mf.env_pypi(manifest, env)
-        lines = [
-            "# Generated from pixi.toml by `python -m tools.conda_offline.envfiles --write`:",
-            "# tests/packaging/test_envfiles.py keeps it in step. Do not edit by hand.",
-            f"# {_NOTES[env]}",
-            f"#   conda env create -f environments/{fname} && conda activate homodyne-{env}",
-            "# (the pip line installs this checkout in editable mode; pip runs from environments/)",
-            f"name: homodyne-{env}",
-            "channels:",
-            *[f"  - {c}" for c in manifest["workspace"]["channels"]],
-            "  - nodefaults",
-            "dependencies:",
-            *[f"  - {spec}" for spec in specs.values()],
-            "  - pip",
-            "  - pip:",
-            "      - -e ..",
-        ]
-        for name, value in pypi.items():
-            if name == "homodyne-analysis":
-                continue
-            version = value if isinstance(value, str) else value.get("version", "")
-            lines.append(f"      - {name}{'' if version in ('', '*') else version}")
-        out[fname] = "\n".join(lines) + "\n"
+    out = {fname: _render_one(manifest, env, env, fname) for env, fname in FILES.items()}
+    for name, (path, env, fname) in OPT_IN.items():
+        out[fname] = _render_one(cuda13 or mf.load(path), env, name, fname)
     return out
 
 

@@ -258,8 +258,23 @@ def validate(manifest: dict) -> list[str]:
     return problems
 
 
-def drift(manifest: dict, pyproject: dict | None = None, depmap: DepMap | None = None) -> list[str]:
-    """Differences between pixi.toml's features and pyproject.toml, through the map."""
+#: the opt-in CUDA 13 workspace: its own manifest and lock, outside the default solve
+CUDA13_MANIFEST = REPO_ROOT / "environments" / "cuda13" / "pixi.toml"
+
+
+def drift(
+    manifest: dict,
+    pyproject: dict | None = None,
+    depmap: DepMap | None = None,
+    where: str = "pixi.toml",
+) -> list[str]:
+    """Differences between a manifest's features and pyproject.toml, through the map.
+
+    ``where`` is the manifest's path relative to the repository: a feature whose map entry
+    names another ``manifest`` (the opt-in CUDA 13 workspace) must not be in this one, and
+    one that names this manifest must be; features shared with pixi.toml (default,
+    mcmc-jax, test) are checked wherever they appear.
+    """
     pyproject = pyproject or load_pyproject()
     depmap = depmap or DepMap.load()
     problems = []
@@ -271,8 +286,13 @@ def drift(manifest: dict, pyproject: dict | None = None, depmap: DepMap | None =
                 f"feature {fname}: not described in pypi_conda_map.toml [pixi-features]"
             )
             continue
+        home = rule.get("manifest", "pixi.toml")
+        if home != where and fname in feats and home != "pixi.toml":
+            problems.append(f"feature {fname} belongs in {home} (opt-in), not in {where}")
+            continue
         if fname not in feats:
-            problems.append(f"pixi.toml has no feature {fname}")
+            if home == where:
+                problems.append(f"{where} has no feature {fname}")
             continue
         expected: dict[str, CondaSpec] = {}
         pypi_expected: set[str] = set()

@@ -17,18 +17,16 @@ import tempfile
 from pathlib import Path
 
 from ._cli import write_or_check
-from .depmap import REPO_ROOT
+from .depmap import REPO_ROOT, load_pyproject
 
-EXPORTS = {
-    None: "pylock.toml",
-    "mcmc": "pylock.mcmc.toml",
-    "mcmc-gpu": "pylock.mcmc-gpu.toml",
-    "mcmc-all": "pylock.mcmc-all.toml",
-    "all": "pylock.all.toml",
-    "dev": "pylock.dev.toml",
-    "docs": "pylock.docs.toml",
-}
 OUT_DIR = REPO_ROOT / "environments"
+
+
+def exports() -> dict[str | None, str]:
+    """One export per extra of pyproject.toml (None: the core dependencies), so that a new
+    extra gets its pylock file without an edit here."""
+    extras = load_pyproject()["project"].get("optional-dependencies", {})
+    return {None: "pylock.toml", **{e: f"pylock.{e}.toml" for e in extras}}
 
 
 def _uv(*args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -41,7 +39,7 @@ def _uv(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def export(out_dir: Path) -> None:
-    for extra, name in EXPORTS.items():
+    for extra, name in exports().items():
         args = [
             "export",
             "--frozen",
@@ -65,17 +63,25 @@ def check() -> list[str]:
         problems.append(f"uv.lock is out of date: {proc.stderr.strip()[-500:]}")
     with tempfile.TemporaryDirectory() as tmp:
         export(Path(tmp))
-        for name in EXPORTS.values():
+        names = set(exports().values())
+        for name in sorted(names):
             committed = OUT_DIR / name
             if not committed.exists():
                 problems.append(f"environments/{name} is missing")
             elif committed.read_text() != (Path(tmp) / name).read_text():
                 problems.append(f"environments/{name} differs from `uv export` of uv.lock")
+        for stale in sorted(p.name for p in OUT_DIR.glob("pylock*.toml")):
+            if stale not in names:
+                problems.append(f"environments/{stale} belongs to no extra of pyproject.toml")
     return problems
 
 
 def _write() -> None:
     _uv("lock")
+    names = set(exports().values())
+    for stale in OUT_DIR.glob("pylock*.toml"):
+        if stale.name not in names:
+            stale.unlink()
     export(OUT_DIR)
 
 

@@ -23,6 +23,8 @@ from .depmap import (
 
 RECIPE = REPO_ROOT / "recipe" / "recipe.yaml"
 VARIANTS = REPO_ROOT / "recipe" / "variants.yaml"
+#: the opt-in CUDA 13 variant (not in the default build matrix)
+VARIANTS_CUDA13 = REPO_ROOT / "recipe" / "variants-cuda13.yaml"
 
 
 @dataclass
@@ -51,9 +53,9 @@ def render(
 
     stage0 = Stage0Recipe.from_file(str(recipe))
     variant_config = VariantConfig.from_file(str(variants)) if variants else VariantConfig()
-    # experimental: load_from_file reads the version from homodyne/_version.py
+    # no experimental features: conda-forge's build infrastructure does not enable them
     config = RenderConfig(
-        platform=PlatformConfig(target_platform=target_platform, experimental=True)
+        platform=PlatformConfig(target_platform=target_platform, experimental=False)
     )
     out: dict[tuple[str, str], Output] = {}
     for rv in stage0.render(variant_config, config):
