@@ -25,7 +25,7 @@ from ._version import __version__
 __all__ = ["EXIT_STATUSES", "get_mcmc_backend", "main"]
 
 PROG = "homodyne"
-_SUBCOMMANDS = ("simulate", "demo", "backends")
+_SUBCOMMANDS = ("simulate", "demo", "backends", "batch")
 
 #: Every exit status of the commands and its meaning (``--help``, README, docs/cli.rst).
 EXIT_STATUSES = (
@@ -67,7 +67,7 @@ def _main_parser(prog: str) -> _Parser:
         description="Fit the homodyne model of nonequilibrium XPCS to two-time correlation data.",
         epilog=(
             "subcommands: '%(prog)s simulate' writes synthetic data, '%(prog)s demo' runs a complete "
-            "example fit, '%(prog)s backends' lists the MCMC backends. Exit status: "
+            "example fit, '%(prog)s backends' lists the MCMC backends, '%(prog)s batch' runs many files and q rings on Dask. Exit status: "
             + "; ".join(f"{code} {text}" for code, text in EXIT_STATUSES)
             + "."
         ),

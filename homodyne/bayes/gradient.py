@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import trig
 from ..model import (
     _FACTORISE_MAX_EXPONENT,
     _SERIES_X,
@@ -64,11 +63,32 @@ __all__ = [
 #: ``kernel`` (require it) or ``autodiff`` (automatic differentiation of the model).
 GRADIENT_CHOICES = ("auto", "kernel", "autodiff")
 
-_PIO2_0, _PIO2_1, _PIO2_2 = trig._PIO2
-_S0, _S1, _S2, _S3, _S4, _S5 = trig._S
-_C0, _C1, _C2, _C3, _C4, _C5 = trig._C
+# fdlibm's three-part π/2 and minimax coefficients of sin and cos: the constants of
+# homodyne.trig, repeated here (a test holds them equal) because homodyne.trig imports JAX
+# for its namespace dispatch and the PyMC backend must not depend on it.
+_PIO2_0, _PIO2_1, _PIO2_2 = (
+    1.57079632673412561417e00,
+    6.07710050630396597660e-11,
+    2.02226624871116645580e-21,
+)
+_S0, _S1, _S2, _S3, _S4, _S5 = (
+    -1.66666666666666324348e-01,
+    8.33333333332248946124e-03,
+    -1.98412698298579493134e-04,
+    2.75573137070700676789e-06,
+    -2.50507602534068634195e-08,
+    1.58969099521155010221e-10,
+)
+_C0, _C1, _C2, _C3, _C4, _C5 = (
+    4.16666666666666019037e-02,
+    -1.38888888888741095749e-03,
+    2.48015872894767294178e-05,
+    -2.75573143513906633035e-07,
+    2.08757232129817482790e-09,
+    -1.13596475577881948265e-11,
+)
 _TWO_OVER_PI = 2.0 / math.pi
-_SIN_MAX = trig.SIN_MAX_ABS_ARGUMENT
+_SIN_MAX = 1.6e6  # homodyne.trig.SIN_MAX_ABS_ARGUMENT
 #: LLVM flags that keep the order of operations (no reassociation: the range reduction
 #: depends on it): fused multiply-adds, reciprocal division, no signed zeros.
 _FASTMATH = {"contract", "arcp", "nsz"}
@@ -132,8 +152,8 @@ def _kernel_py(F, G, theta, contrast, offset, weight, data, iu, ju, q2, with_gra
             x = theta[a] * dG
             if abs(x) < _SERIES_X:  # Taylor series of sinc² (as in homodyne.model)
                 x2 = x * x
-                h = 1.0 + x2 * (x2 * (2.0 / 45.0) - 1.0 / 3.0)
-                hp = x * (x2 * (8.0 / 45.0) - 2.0 / 3.0)
+                h = 1.0 + x2 * (x2 * (2.0 / 45.0 - x2 * (1.0 / 315.0)) - 1.0 / 3.0)
+                hp = x * (x2 * (8.0 / 45.0 - x2 * (6.0 / 315.0)) - 2.0 / 3.0)
             else:
                 if exact_sine:
                     sn = math.sin(x)

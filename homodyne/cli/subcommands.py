@@ -1,4 +1,4 @@
-"""``homodyne simulate``, ``homodyne demo`` and ``homodyne backends``."""
+"""``homodyne simulate``, ``homodyne demo``, ``homodyne backends`` (and the ``homodyne batch`` hook)."""
 
 from __future__ import annotations
 
@@ -212,7 +212,13 @@ def _backends(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argument
     return 0
 
 
-_COMMANDS = {"simulate": _simulate, "demo": _demo, "backends": _backends}
+def _batch(argv: Sequence[str], prog: str, parser_cls: type[argparse.ArgumentParser]) -> int:
+    from ..batch.cli import batch_main
+
+    return batch_main(argv, prog, parser_cls)
+
+
+_COMMANDS = {"simulate": _simulate, "demo": _demo, "backends": _backends, "batch": _batch}
 
 
 def dispatch(
