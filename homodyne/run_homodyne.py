@@ -76,7 +76,9 @@ def _main_parser(prog: str) -> _Parser:
         "--config", "-c", metavar="FILE", help="JSON configuration (write one with homodyne-config)"
     )
     p.add_argument(
-        "--data", metavar="HDF5", help="data file; overrides data.file of the configuration"
+        "--data",
+        metavar="FILE",
+        help="data file (APS HDF5, or NumPy .npy/.npz); overrides data.file of the configuration",
     )
     p.add_argument(
         "--method",
@@ -256,6 +258,9 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         quiet=args.quiet,
     )
     if not args.quiet:
+        from .data.angle_selection import input_lines
+
+        print(input_lines(outcome.problem), end="")
         if outcome.classical is not None:
             print(outcome.classical.report(truth=getattr(outcome.problem, "truth", None)))
         if outcome.mcmc is not None:
