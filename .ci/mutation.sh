@@ -26,8 +26,8 @@ else
     targets=(
         "homodyne.model.*"
         "homodyne.bayes.posterior.x_gaussian_log_likelihood*"
-        "homodyne.optimization.classical.x_profile_scaling*"
-        "homodyne.optimization.classical.xǁ_Engineǁnormal_equations*"
+        "homodyne.optimization.engine.x_profile_scaling*"
+        "homodyne.optimization.engine.xǁEngineǁnormal_equations*"
         "homodyne.problem.xǁProblemǁfrom_arrays*"
     )
 fi
