@@ -59,6 +59,10 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     fi
 else
     echo "not root or no apt-get: module tools as found (tests skip what is missing)"
+    if [ "${CI:-}" = true ]; then
+        echo "CI=true: the hpc stage must install Lmod and Environment Modules (root and apt-get needed)" >&2
+        exit 1
+    fi
 fi
 bash -l -c 'module --version' 2>&1 | grep -m1 -i "version" || echo "Lmod: not available"
 [ -f "$work/environment-modules/usr/share/modules/init/bash" ] && \

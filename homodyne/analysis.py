@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config
+from .data.angle_selection import input_lines
 from .errors import ConfigError
 from .problem import Problem
 from .progress import Progress
@@ -62,6 +63,7 @@ def load_data(config: Config, data_file: str | Path | None = None) -> Any:
         dt=d["dt"],
         layout=d["layout"],
         cache_dir=config.resolve_path(d["cache_dir"]),
+        nonfinite=d.get("nonfinite", "mask"),
     )
 
 
@@ -109,7 +111,10 @@ def write_run(
             derived = derived_curves(problem, res.parameters.values(), covariance=res.covariance)
             doc["derived"] = {"classical": derived}
             report = res.report(truth=getattr(problem, "truth", None))
-            rf.write_text("report.txt", "\n".join([report, *derived_report_lines(derived)]) + "\n")
+            rf.write_text(
+                "report.txt",
+                "\n".join([report, *derived_report_lines(derived)]) + "\n" + input_lines(problem),
+            )
             fitted, resid = _fitted_matrices(problem, res)
             rf.write_npz(
                 "fit.npz",
@@ -158,13 +163,27 @@ def run_analysis(
     quiet: bool = False,
 ) -> RunOutcome:
     """Run the configured analysis end to end and write its run folder."""
-    from .results.writer import default_run_name, run_exists_error
+    from .results.guard import reserve_run
+    from .results.writer import default_run_name
 
     out = config.output
     out_dir = Path(output_dir) if output_dir is not None else Path(out["directory"])
-    run_name = out["run_name"] or default_run_name(config.mode)
-    if (out_dir / run_name).exists() and not out["overwrite"]:
-        raise run_exists_error(out_dir / run_name)  # refuse before any work
+    run_name = default_run_name(config.mode) if out["run_name"] is None else out["run_name"]
+    # name, writable directory, no concurrent run, replaceable folder: before any work
+    with reserve_run(out_dir, run_name, overwrite=out["overwrite"]):
+        return _run_reserved(config, data_file, method, out_dir, run_name, command, quiet)
+
+
+def _run_reserved(
+    config: Config,
+    data_file: str | Path | None,
+    method: str,
+    out_dir: Path,
+    run_name: str,
+    command: list[str] | None,
+    quiet: bool,
+) -> RunOutcome:
+    out = config.output
     mcmc_fn = backend_name = None
     if method in ("mcmc", "all"):
         from .optimization.backends import get_mcmc_backend  # fails early, naming the extra

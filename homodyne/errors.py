@@ -12,7 +12,9 @@ class HomodyneError(Exception):
 
 
 class ConfigError(HomodyneError, ValueError):
-    """A configuration file or value is malformed, incomplete or inconsistent."""
+    """A configuration file or value is malformed, incomplete or inconsistent (exit 2)."""
+
+    exit_code = 2
 
 
 class DataError(HomodyneError, ValueError):
@@ -30,4 +32,12 @@ class BackendUnavailableError(HomodyneError, ImportError):
 
 
 class OutputExistsError(HomodyneError, FileExistsError):
-    """An output folder already holds results and overwriting was not requested."""
+    """An output folder already holds results and overwriting was not requested, or
+    overwriting was asked for a folder this package did not create (exit 2)."""
+
+    exit_code = 2
+
+
+class OutputError(HomodyneError, OSError):
+    """The output folder cannot be created or written, or another run is writing the
+    same run folder."""

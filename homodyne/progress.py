@@ -64,6 +64,9 @@ class Progress:
 
     def set(self, stage: str, detail: str = "") -> None:
         """Enter a stage (or update its detail)."""
+        from .runtime.signals import set_stage
+
+        set_stage(stage)  # an interruption names the stage it stopped
         with self._lock:
             now = time.perf_counter()
             if stage != self.stage:

@@ -2,8 +2,10 @@
 
 ``homodyne --config FILE [--data HDF5] [--method classical|mcmc|all] ...`` runs an
 analysis; ``homodyne simulate``, ``homodyne demo`` and ``homodyne backends`` are helper
-subcommands. Exit status: 0 success, 1 analysis failure (bad data, bad config, failed
-fit), 2 usage error; failures print one line on stderr (``-v`` adds the traceback).
+subcommands. Exit status (:data:`EXIT_STATUSES`, docs/cli.rst): 0 success, 1 analysis
+failure, 2 usage or configuration error, 3 results written but the verdict is not good,
+130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP; failures print one line on stderr (``-v``
+adds the traceback).
 
 Heavy modules (NumPy, SciPy, h5py, matplotlib, the MCMC stacks) are imported only once a
 command needs them, so ``homodyne --help`` and ``--version`` stay fast.
@@ -20,10 +22,21 @@ from typing import Any, NoReturn
 
 from ._version import __version__
 
-__all__ = ["get_mcmc_backend", "main"]
+__all__ = ["EXIT_STATUSES", "get_mcmc_backend", "main"]
 
 PROG = "homodyne"
-_SUBCOMMANDS = ("simulate", "demo", "backends")
+_SUBCOMMANDS = ("simulate", "demo", "backends", "batch")
+
+#: Every exit status of the commands and its meaning (``--help``, README, docs/cli.rst).
+EXIT_STATUSES = (
+    (0, "success"),
+    (1, "analysis failure"),
+    (2, "usage or configuration error"),
+    (3, "results written, but the verdict is not good"),
+    (130, "interrupted by SIGINT (Ctrl-C)"),
+    (143, "interrupted by SIGTERM"),
+    (129, "interrupted by SIGHUP"),
+)
 
 
 class UsageError(Exception):
@@ -54,15 +67,18 @@ def _main_parser(prog: str) -> _Parser:
         description="Fit the homodyne model of nonequilibrium XPCS to two-time correlation data.",
         epilog=(
             "subcommands: '%(prog)s simulate' writes synthetic data, '%(prog)s demo' runs a complete "
-            "example fit, '%(prog)s backends' lists the MCMC backends. Exit status: 0 ok, 1 analysis "
-            "failure, 2 usage error."
+            "example fit, '%(prog)s backends' lists the MCMC backends, '%(prog)s batch' runs many files and q rings on Dask. Exit status: "
+            + "; ".join(f"{code} {text}" for code, text in EXIT_STATUSES)
+            + "."
         ),
     )
     p.add_argument(
         "--config", "-c", metavar="FILE", help="JSON configuration (write one with homodyne-config)"
     )
     p.add_argument(
-        "--data", metavar="HDF5", help="data file; overrides data.file of the configuration"
+        "--data",
+        metavar="FILE",
+        help="data file (APS HDF5, or NumPy .npy/.npz); overrides data.file of the configuration",
     )
     p.add_argument(
         "--method",
@@ -76,10 +92,14 @@ def _main_parser(prog: str) -> _Parser:
         help="parent folder of the run folder; overrides output.directory",
     )
     p.add_argument(
-        "--run-name", metavar="NAME", help="name of the run folder; overrides output.run_name"
+        "--run-name",
+        metavar="NAME",
+        help="name of the run folder (a plain name, not a path); overrides output.run_name",
     )
     p.add_argument(
-        "--overwrite", action="store_true", help="replace an existing run folder of the same name"
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run folder of the same name (only one that homodyne wrote)",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -152,6 +172,7 @@ _MCMC_FLAGS = (
     ("--max-lag", "max_lag", int, "data reduction: keep pairs with j - i <= MAX_LAG"),
     ("--reparam", "reparam", str, "power-law coordinates: auto, plain or power_law"),
     ("--pytensor-mode", "pytensor_mode", str, "PyMC backend: PyTensor compiler, auto, c or numba"),
+    ("--gradient", "gradient", str, "likelihood gradient: auto, kernel or autodiff"),
     (
         "--chain-method",
         "chain_method",
@@ -168,6 +189,7 @@ _MCMC_ENV = {
     "HOMODYNE_MCMC_REPARAM": "reparam",
     "HOMODYNE_PYTENSOR_MODE": "pytensor_mode",
     "HOMODYNE_CHAIN_METHOD": "chain_method",
+    "HOMODYNE_MCMC_GRADIENT": "gradient",
     "HOMODYNE_MCMC_BACKEND": "backend",
 }
 
@@ -205,7 +227,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         overrides["backend"] = args.mcmc_backend
     config = config.with_overrides("mcmc", overrides, "command line")
     output: dict[str, Any] = {}
-    if args.run_name:
+    if args.run_name is not None:
         output["run_name"] = args.run_name
     if args.overwrite:
         output["overwrite"] = True
@@ -236,10 +258,13 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         quiet=args.quiet,
     )
     if not args.quiet:
+        from .data.angle_selection import input_lines
+
+        print(input_lines(outcome.problem), end="")
         if outcome.classical is not None:
             print(outcome.classical.report(truth=getattr(outcome.problem, "truth", None)))
         if outcome.mcmc is not None:
-            print(outcome.mcmc.report())
+            print(outcome.mcmc.report(getattr(outcome.problem, "truth", None)))
         print(f"results written to {outcome.run_dir}")
     return _verdict_status(outcome)
 
@@ -260,29 +285,27 @@ def _verdict_status(outcome: Any) -> int:
 
 def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     """Entry point of the ``homodyne`` command; returns the exit status."""
+    from .runtime import signals
+
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = "-v" in argv or "--verbose" in argv or any(a.startswith("-vv") for a in argv)
     try:
-        if argv and argv[0] in _SUBCOMMANDS:
-            from .cli import subcommands
-
-            return int(
-                subcommands.dispatch(
-                    argv[0], argv[1:], prog=f"{prog} {argv[0]}", parser_cls=_Parser
-                )
-            )
-        parser = _main_parser(prog)
-        args = parser.parse_args(argv)
-        _setup_logging(args.verbose, args.quiet)
-        return _run(args, argv)
+        with signals.guard(prog):
+            return _dispatch(argv, prog)
     except UsageError as exc:
         print(f"{prog}: usage error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; no results were written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # signals.Interrupted for SIGINT, SIGTERM, SIGHUP
+        signum = getattr(exc, "signum", None) or signals.interrupted() or 2
+        print(signals.message(signum, getattr(exc, "stage", "the run"), prog), file=sys.stderr)
+        return signals.exit_code(signum)
     except Exception as exc:  # every failure becomes one line (and a traceback with -v)
         from .errors import HomodyneError
+
+        signum = signals.interrupted()
+        if signum is not None:  # a library failed because it was interrupted
+            print(signals.message(signum, signals.current_stage(), prog), file=sys.stderr)
+            return signals.exit_code(signum)
 
         if verbose:
             import traceback
@@ -297,11 +320,27 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
                 file=sys.stderr,
             )
             return 1
+        if isinstance(exc, OSError) and exc.filename:
+            print(f"{prog}: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
         print(
             f"{prog}: internal error: {type(exc).__name__}: {exc} (run with -v for the traceback and report it)",
             file=sys.stderr,
         )
         return 1
+
+
+def _dispatch(argv: list[str], prog: str) -> int:
+    if argv and argv[0] in _SUBCOMMANDS:
+        from .cli import subcommands
+
+        return int(
+            subcommands.dispatch(argv[0], argv[1:], prog=f"{prog} {argv[0]}", parser_cls=_Parser)
+        )
+    parser = _main_parser(prog)
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose, args.quiet)
+    return _run(args, argv)
 
 
 if __name__ == "__main__":  # pragma: no cover

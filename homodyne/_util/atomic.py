@@ -2,7 +2,9 @@
 
 A reader (or a crash) never sees a half-written file: either the old file or the new one.
 The temporary file is flushed and fsync'ed before the rename, so that after a crash the
-new name never points at data that did not reach the disk.
+new name never points at data that did not reach the disk. Files (and
+:func:`make_temp_dir` folders) get the permissions that ``open()`` and ``mkdir()`` would
+give under the process umask, not the 0600 / 0700 of :mod:`tempfile`.
 """
 
 from __future__ import annotations
@@ -14,15 +16,51 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_call", "atomic_open", "atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "atomic_call",
+    "atomic_open",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "current_umask",
+    "make_temp_dir",
+    "umask_mode",
+]
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where /proc says it (Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: the classic read (briefly sets it)
+    os.umask(mask)
+    return mask
+
+
+def umask_mode(directory: bool = False) -> int:
+    """What ``open()`` (0o666) or ``mkdir()`` (0o777) would give under the umask."""
+    return (0o777 if directory else 0o666) & ~current_umask()
+
+
+def make_temp_dir(parent: Path, prefix: str, suffix: str) -> Path:
+    """:func:`tempfile.mkdtemp` in ``parent`` with ``mkdir()``'s permissions."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+    os.chmod(path, umask_mode(directory=True))
+    return path
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, suffix: str = "", *, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path``.
 
-    ``mode`` (e.g. ``0o644``) sets the file's permissions before the rename. On an
-    exception the temporary file is removed and ``path`` is left untouched.
+    ``mode`` (e.g. ``0o644``) sets the file's permissions before the rename; by default
+    they are what ``open()`` would give under the umask. On an exception the temporary
+    file is removed and ``path`` is left untouched.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -31,8 +69,7 @@ def atomic_path(path: str | Path, suffix: str = "", *, mode: int | None = None) 
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        if mode is not None:
-            os.chmod(tmp_path, mode)
+        os.chmod(tmp_path, umask_mode() if mode is None else mode)
         os.replace(tmp_path, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

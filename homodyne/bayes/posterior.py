@@ -16,7 +16,12 @@ from .priors import NOISE_PRIOR, PriorSpec, prior_for
 from .space import SamplingSpace, choose_space
 from .start import start_point
 
-__all__ = ["PosteriorSpec", "build_posterior_spec", "gaussian_log_likelihood"]
+__all__ = [
+    "PosteriorSpec",
+    "build_posterior_spec",
+    "gaussian_log_likelihood",
+    "gaussian_log_likelihood_from_sums",
+]
 
 
 def gaussian_log_likelihood(data: Any, mu: Any, sigma: Any, sigma_scale: Any, xp: Any) -> Any:
@@ -30,8 +35,15 @@ def gaussian_log_likelihood(data: Any, mu: Any, sigma: Any, sigma_scale: Any, xp
     """
     r = data - mu
     ss = xp.sum(r * r, axis=1)  # (A,)
+    return gaussian_log_likelihood_from_sums(ss, data.shape[1], sigma, sigma_scale, xp)
+
+
+def gaussian_log_likelihood_from_sums(
+    ss: Any, m: int, sigma: Any, sigma_scale: Any, xp: Any
+) -> Any:
+    """:func:`gaussian_log_likelihood` from the per-angle sums of squared residuals ss (A,)
+    over m pairs each (the form the hand-written gradient of :mod:`.gradient` feeds)."""
     scale = sigma_scale * sigma  # (A,)
-    m = data.shape[1]
     return (
         -0.5 * xp.sum(ss / (scale * scale))
         - m * xp.sum(xp.log(scale))

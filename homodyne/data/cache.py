@@ -1,10 +1,14 @@
 """A cache of selected, frame-windowed stacks as plain ``.npz`` files (no pickle).
 
-Key: SHA-256 of the absolute source path, its size and ``mtime_ns``, the selection
-parameters and :data:`CACHE_FORMAT_VERSION` (see :func:`cache_key`). Touching or
-rewriting the source, or asking for another selection, gives another key, hence a miss;
-entries are never trusted across keys. Files are written to a temporary name in the
-cache folder and moved into place with :func:`os.replace`, so a reader never sees a
+Key: SHA-256 of the source file's **content** hash (its SHA-256, computed once per run
+and the same value recorded in ``results.json``), the selection parameters and
+:data:`CACHE_FORMAT_VERSION` (see :func:`cache_key`). Any change of the file's bytes,
+even one that keeps its size and modification time, or another selection, gives another
+key, hence a miss. Each entry also stores ``payload_sha256``, a checksum of its own
+arrays, verified on every read: an entry altered after it was written (its values
+edited, its metadata kept) is reported with a warning and rebuilt from the source.
+Files are written to a temporary name in the cache folder and moved into place with
+:func:`os.replace` (with the permissions the umask gives), so a reader never sees a
 half-written entry.
 
 Arrays stored (all plain numeric or unicode arrays, loaded with ``allow_pickle=False``):
@@ -20,6 +24,7 @@ Arrays stored (all plain numeric or unicode arrays, loaded with ``allow_pickle=F
 ``sigma``                (A,)        per-angle noise level; only when known
 ``layout``, ``source``   ()          strings; also ``source_sha256``, ``cache_key``, ``selection``
 ``format_version``       ()          integer; also ``source_size``, ``source_mtime_ns``
+``payload_sha256``       ()          checksum of all the other arrays (:func:`payload_sha256`)
 =======================  ==========  ==========================================================
 """
 
@@ -46,6 +51,7 @@ __all__ = [
     "cache_key",
     "cache_path",
     "file_sha256",
+    "payload_sha256",
     "read_cache",
     "write_cache",
 ]
@@ -53,7 +59,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 #: Bump whenever what is stored, or how a selection is made, changes meaning.
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2
 
 
 def file_sha256(path: Path) -> str:
@@ -72,22 +78,37 @@ def _source_identity(source: Path) -> tuple[str, int, int]:
     return str(source.resolve()), st.st_size, st.st_mtime_ns
 
 
-def cache_key(source: Path, selection: Mapping[str, Any]) -> str:
-    """Hex SHA-256 of (absolute path, size, mtime_ns, selection, format version).
+def cache_key(source: Path, selection: Mapping[str, Any], content_sha256: str | None = None) -> str:
+    """Hex SHA-256 of (the source's content SHA-256, selection, format version).
 
-    ``selection`` must be JSON-serialisable (numbers, strings, lists, ``None``); floats are
-    written with ``repr`` precision, so any change of a requested value changes the key.
+    ``content_sha256`` is the file's :func:`file_sha256` (computed here when not given;
+    a run computes it once and passes it). ``selection`` must be JSON-serialisable
+    (numbers, strings, lists, ``None``); floats are written with ``repr`` precision, so
+    any change of a requested value changes the key.
     """
-    path, size, mtime_ns = _source_identity(source)
+    if content_sha256 is None:
+        _source_identity(source)  # a clear error for a missing file
+        content_sha256 = file_sha256(source)
     payload = {
         "format_version": CACHE_FORMAT_VERSION,
-        "source": path,
-        "size": size,
-        "mtime_ns": mtime_ns,
+        "source_sha256": content_sha256,
         "selection": dict(selection),
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def payload_sha256(arrays: Mapping[str, Any]) -> str:
+    """Checksum of an entry's arrays (names, dtypes, shapes and bytes; the
+    ``payload_sha256`` entry itself excluded)."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        if name == "payload_sha256":
+            continue
+        a = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        digest.update(a.reshape(-1).view(np.uint8).data)  # the array's bytes, not a copy
+    return digest.hexdigest()
 
 
 def cache_path(cache_dir: Path, source: Path, key: str) -> Path:
@@ -124,6 +145,9 @@ def write_cache(
     }
     if dataset.sigma is not None:
         arrays["sigma"] = dataset.sigma
+    if dataset.truth is not None:
+        arrays["truth"] = np.str_(json.dumps(dataset.truth, sort_keys=True))
+    arrays["payload_sha256"] = np.str_(payload_sha256(arrays))
     with atomic_open(path, "wb") as fh:
         np.savez(fh, **arrays)
     logger.info(
@@ -148,6 +172,15 @@ def read_cache(path: Path, *, key: str, source: Path) -> Dataset | None:
             if int(npz["format_version"]) != CACHE_FORMAT_VERSION or str(npz["cache_key"]) != key:
                 logger.warning("cache entry %s does not match this request; ignoring it", path)
                 return None
+            arrays = {name: npz[name] for name in npz.files}
+            if str(arrays.get("payload_sha256", "")) != payload_sha256(arrays):
+                logger.warning(
+                    "cache entry %s fails its checksum (altered or damaged); rebuilding it "
+                    "from the source",
+                    path,
+                )
+                return None
+            npz = arrays
             return Dataset(
                 c2=npz["c2_exp"],
                 phi=npz["phi_angles_list"],
@@ -158,7 +191,8 @@ def read_cache(path: Path, *, key: str, source: Path) -> Dataset | None:
                 layout=str(npz["layout"]),  # type: ignore[arg-type]
                 source=source,
                 source_sha256=str(npz["source_sha256"]),
-                sigma=npz["sigma"] if "sigma" in npz.files else None,
+                sigma=npz["sigma"] if "sigma" in npz else None,
+                truth=json.loads(str(npz["truth"])) if "truth" in npz else None,
             )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DataError) as exc:
         logger.warning("cache entry %s is unreadable (%s); reading the source again", path, exc)

@@ -26,11 +26,13 @@ from typing import Any
 
 import numpy as np
 
+from ..bayes.gradient import kernel_log_likelihood, uses_kernel
 from ..bayes.posterior import PosteriorSpec
 from ..bayes.result import MCMCResult
 from ..bayes.run import cpu_description, run_mcmc, timer
 from ..bayes.sampler import Draws, MCMCBackend, module_available
 from ..bayes.settings import MCMCSettings
+from ..runtime import signals
 from ..runtime.stacks import imported
 
 __all__ = [
@@ -54,8 +56,12 @@ def is_cpu_mcmc_available() -> bool:
     return all(module_available(m) for m in _REQUIRES)
 
 
-def build_pymc_model(spec: PosteriorSpec) -> Any:
-    """The PyMC model of a posterior specification (variables: ``z`` and ``c2_obs``)."""
+def build_pymc_model(spec: PosteriorSpec, gradient: str | None = None) -> Any:
+    """The PyMC model of a posterior specification (variables: ``z`` and ``c2_obs``).
+
+    ``gradient`` (``mcmc.gradient``; None: ``auto``) selects the
+    likelihood's gradient: the hand-written kernel of :mod:`homodyne.bayes.gradient`
+    where it applies (laminar flow, Numba installed), else automatic differentiation."""
     import pymc as pm
     import pytensor
     import pytensor.tensor as pt
@@ -91,8 +97,17 @@ def build_pymc_model(spec: PosteriorSpec) -> Any:
             "prior_sigma_scale",
             pm.logp(pm.LogNormal.dist(mu=NOISE_PRIOR.mu, sigma=NOISE_PRIOR.sigma), sigma_scale),
         )
-        mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
-        pm.Potential("c2_obs", gaussian_log_likelihood(data, mu, sigma, sigma_scale, pt))
+        if uses_kernel(pr.mode, gradient):
+            from .pytensor_gradient import weighted_sums_function
+
+            sums = weighted_sums_function(pr.q * pr.q, data, iu, ju)
+            loglik = kernel_log_likelihood(
+                spec, params, contrast, offset, sigma, sigma_scale, pt, sums, t=t
+            )
+        else:
+            mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
+            loglik = gaussian_log_likelihood(data, mu, sigma, sigma_scale, pt)
+        pm.Potential("c2_obs", loglik)
     return model
 
 
@@ -106,9 +121,9 @@ def _prior_logp(pm: Any, prior: Any, value: Any) -> Any:
     raise ValueError(f"unknown prior {prior.dist!r}")  # pragma: no cover
 
 
-def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
+def log_density(spec: PosteriorSpec, z: np.ndarray, gradient: str | None = None) -> float:
     """The model's log density at z (for tests: it must equal the NumPyro backend's)."""
-    model = build_pymc_model(spec)
+    model = build_pymc_model(spec, gradient)
     fn = model.compile_logp()
     return float(fn({"z": np.asarray(z, dtype=float)}))
 
@@ -149,7 +164,8 @@ class PyMCSampler:
         import pymc as pm
         import pytensor
 
-        model = build_pymc_model(spec)
+        gradient = "kernel" if uses_kernel(spec.problem.mode, settings.gradient) else "autodiff"
+        model = build_pymc_model(spec, gradient)
         cores, mp_ctx = options.get("cores"), options.get("mp_ctx")
         n_cores = int(cores) if cores else min(settings.chains, 2)
         log.info(
@@ -195,6 +211,7 @@ class PyMCSampler:
                 compile_kwargs={"mode": _MODES[mode]},
                 mp_ctx=mp_ctx,
             )
+        signals.check()  # PyMC returns a partial trace after Ctrl-C: that is an interruption
         t_sample = clock() - t_sample0
         ss = idata.sample_stats
         stats = {
@@ -218,7 +235,7 @@ class PyMCSampler:
             },
             prepare_s=t_sample0,
             sampling_s=t_sample,
-            extra={"pytensor_mode": mode},
+            extra={"pytensor_mode": mode, "gradient": gradient},
         )
 
 

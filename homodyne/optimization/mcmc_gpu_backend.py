@@ -24,12 +24,14 @@ from typing import Any
 
 import numpy as np
 
+from ..bayes.gradient import kernel_log_likelihood, uses_kernel
 from ..bayes.posterior import PosteriorSpec, gaussian_log_likelihood
 from ..bayes.priors import NOISE_PRIOR
 from ..bayes.result import MCMCResult
 from ..bayes.run import cpu_description, run_mcmc, timer
 from ..bayes.sampler import Draws, MCMCBackend, module_available
 from ..bayes.settings import MCMCSettings
+from ..runtime import signals
 from ..trig import polynomial_sin
 
 __all__ = [
@@ -169,7 +171,7 @@ def jax_namespace() -> Any:
     return CpuJaxNumpy(jnp) if jax.default_backend() == "cpu" else jnp
 
 
-def numpyro_model(spec: PosteriorSpec) -> Any:
+def numpyro_model(spec: PosteriorSpec, gradient: str | None = None) -> Any:
     """The NumPyro model function of a posterior specification.
 
     It takes the data as arguments (``model(data, sigma, t, iu, ju)``), so that large
@@ -185,6 +187,9 @@ def numpyro_model(spec: PosteriorSpec) -> Any:
     clo, chi = pr.contrast_bounds
     olo, ohi = pr.offset_bounds
     xp = jax_namespace()
+    kernel = uses_kernel(pr.mode, gradient, platform_ok=not jax_device()[1])
+    if kernel:
+        from .jax_gradient import weighted_sums_function
 
     def prior_logp(prior: Any, value: Any) -> Any:
         if prior.dist == "Uniform":
@@ -210,8 +215,15 @@ def numpyro_model(spec: PosteriorSpec) -> Any:
             "prior_sigma_scale",
             dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale),
         )
-        mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
-        numpyro.factor("c2_obs", gaussian_log_likelihood(data, mu, sigma, sigma_scale, jnp))
+        if kernel:  # the hand-written gradient (homodyne.bayes.gradient)
+            sums = weighted_sums_function(pr.q * pr.q, pr.data, pr.iu, pr.ju)  # host data
+            loglik = kernel_log_likelihood(
+                spec, params, contrast, offset, sigma, sigma_scale, xp, sums, t=t
+            )
+        else:
+            mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
+            loglik = gaussian_log_likelihood(data, mu, sigma, sigma_scale, jnp)
+        numpyro.factor("c2_obs", loglik)
 
     return model
 
@@ -229,7 +241,7 @@ def _model_args(spec: PosteriorSpec) -> tuple[Any, ...]:
     )
 
 
-def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
+def log_density(spec: PosteriorSpec, z: np.ndarray, gradient: str | None = None) -> float:
     """The model's log density at z (for tests: it must equal the PyMC backend's)."""
     from ..runtime.gpu import configure_jax
 
@@ -237,7 +249,7 @@ def log_density(spec: PosteriorSpec, z: np.ndarray) -> float:
     import jax.numpy as jnp
     from numpyro.infer.util import log_density as _ld
 
-    model = numpyro_model(spec)
+    model = numpyro_model(spec, gradient)
     value, _ = _ld(model, _model_args(spec), {}, {"z": jnp.asarray(z, dtype=float)})
     return float(value)
 
@@ -314,6 +326,7 @@ class NumPyroSampler:
                 z, ex = _sample(spec, settings, method, keys, z0, progress)
         else:
             z, ex = _sample(spec, settings, method, keys, z0, progress)
+        signals.check()
         t_sample = clock() - t_sample0
         n_steps = ex["num_steps"].astype(np.int64)
         depth = np.ceil(np.log2(n_steps + 1.0)).astype(np.int64)
@@ -341,6 +354,9 @@ class NumPyroSampler:
             extra={
                 "chain_method": method,
                 "on_gpu": on_gpu,
+                "gradient": "kernel"
+                if uses_kernel(spec.problem.mode, settings.gradient, platform_ok=not on_gpu)
+                else "autodiff",
                 **({"worker_processes": n_workers} if method == "processes" else {}),
             },
         )
@@ -398,7 +414,7 @@ def _sample(
     from numpyro.infer import MCMC, NUTS
 
     kernel = NUTS(
-        numpyro_model(spec),
+        numpyro_model(spec, settings.gradient),
         target_accept_prob=settings.target_accept,
         max_tree_depth=settings.max_treedepth,
         dense_mass=False,
@@ -429,10 +445,14 @@ def _sample(
 _WORKER: dict[str, Any] = {}
 
 
-def _init_chain_worker(cores: Any, spec: PosteriorSpec, settings: Any) -> None:
-    """Initializer of one worker process of the ``processes`` chain method: take a core
-    from the queue and hold this process to it (before JAX sizes its thread pool from the
-    affinity mask), set up JAX on the CPU platform, keep the posterior for the chains."""
+def _init_chain_worker(
+    cores: Any, spec: PosteriorSpec, settings: Any, parent: int | None = None
+) -> None:
+    """Initializer of one worker process of the ``processes`` chain method: die with the
+    parent, take a core from the queue and hold this process to it (before JAX sizes its
+    thread pool from the affinity mask), set up JAX on the CPU platform, keep the
+    posterior for the chains."""
+    signals.worker_setup(parent)
     os.sched_setaffinity(0, {cores.get()})
     os.environ["JAX_PLATFORMS"] = "cpu"
     from ..runtime.gpu import configure_jax
@@ -474,13 +494,17 @@ def _sample_in_processes(
         max_workers=len(cores),
         mp_context=ctx,
         initializer=_init_chain_worker,
-        initargs=(queue, spec, settings),
+        initargs=(queue, spec, settings, os.getpid()),
     ) as pool:
         futures = [
             pool.submit(_chain_task, keys[c], z0[c], progress and c == 0)
             for c in range(keys.shape[0])
         ]
-        parts = [f.result() for f in futures]
+        try:
+            parts = [f.result() for f in futures]
+        except BaseException:  # an interruption: stop the workers now, not after their chains
+            signals.kill_pool(pool)
+            raise
     z = np.concatenate([p[0] for p in parts], axis=0)
     ex = {k: np.concatenate([p[1][k] for p in parts], axis=0) for k in parts[0][1]}
     return z, ex

@@ -11,6 +11,18 @@ from .._util.atomic import (
     atomic_path,
     atomic_write_bytes,
     atomic_write_text,
+    current_umask,
+    make_temp_dir,
+    umask_mode,
 )
 
-__all__ = ["atomic_call", "atomic_open", "atomic_path", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "atomic_call",
+    "atomic_open",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "current_umask",
+    "make_temp_dir",
+    "umask_mode",
+]

@@ -11,7 +11,10 @@
 
 A run folder is assembled in a hidden temporary folder beside it and renamed into place
 when complete, so an interrupted run leaves no half-written results. An existing run
-folder is never replaced unless overwriting was asked for.
+folder is never replaced unless overwriting was asked for, and then only if this package
+created it (its marker file). Name checks, the write check of the output directory, the
+lock against a concurrent run and the removal of stale temporary folders live in
+:mod:`homodyne.results.guard`.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -31,10 +33,17 @@ from typing import Any
 
 import numpy as np
 
-from .._util.atomic import atomic_call, atomic_write_text
+from .._util.atomic import atomic_call, atomic_write_text, make_temp_dir
 from .._util.jsonable import json_default, jsonable
 from .._version import __version__
-from ..errors import OutputExistsError
+from ..runtime import signals
+from .guard import (
+    check_replaceable,
+    finish_folder,
+    reserve_run,
+    run_exists_error,
+    write_owner,
+)
 
 __all__ = [
     "RunFolder",
@@ -128,24 +137,22 @@ def fit_to_dict(result: Any, problem: Any) -> dict[str, Any]:
     }
 
 
-def run_exists_error(final: Path) -> OutputExistsError:
-    """The error for a run folder that exists while overwriting is off."""
-    return OutputExistsError(
-        f"{final}: run folder already exists; choose another output.run_name / --output-dir, "
-        "or set output.overwrite to true"
-    )
-
-
 class RunFolder:
-    """A run folder being assembled (in a temporary folder until :meth:`commit`)."""
+    """A run folder being assembled (in a temporary folder until :meth:`commit`).
+
+    The temporary folder ``.<name>.<random>.partial`` holds an owner file (process id,
+    boot id, process start time, host) from its first moment, so that a later run can
+    tell a folder left by a killed run (owner gone) from one still being written; the
+    committed folder carries the :data:`~homodyne.results.guard.MARKER` file instead.
+    """
 
     def __init__(self, final: Path, overwrite: bool) -> None:
         self.final = final
         self.overwrite = overwrite
         final.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(
-            tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
-        )
+        self.path = make_temp_dir(final.parent, prefix=f".{final.name}.", suffix=".partial")
+        signals.register_temp_dir(self.path)
+        write_owner(self.path)
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         return atomic_write_text(
@@ -164,21 +171,28 @@ class RunFolder:
         return atomic_call(self.path / name, writer)
 
     def commit(self) -> Path:
-        """Move the finished folder into place (replacing an old one only if allowed)."""
-        if self.final.exists():
-            if not self.overwrite:
+        """Move the finished folder into place (replacing an old one only if allowed:
+        overwriting asked for and the old folder is one this package wrote)."""
+        signals.check()  # a signal during the last writes: nothing is committed
+        finish_folder(self.path)
+        if os.path.lexists(self.final):
+            try:
+                check_replaceable(self.final, self.overwrite)
+            except BaseException:
                 self.abort()
-                raise run_exists_error(self.final)
+                raise
             old = self.final.with_name(f".{self.final.name}.old-{os.getpid()}")
             os.replace(self.final, old)
             os.replace(self.path, self.final)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(self.path, self.final)
+        signals.unregister_temp_dir(self.path)
         return self.final
 
     def abort(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
+        signals.unregister_temp_dir(self.path)
 
 
 def default_run_name(mode: str) -> str:
@@ -190,15 +204,15 @@ def default_run_name(mode: str) -> str:
 def run_folder(directory: Path, name: str, *, overwrite: bool = False) -> Iterator[RunFolder]:
     """Assemble a run folder; it appears under ``directory/name`` only if the block succeeds.
 
-    Refuses early (before any work) when the folder exists and overwriting is off.
+    Refuses early (before any work) when the name is not a plain name, the directory
+    cannot be written, another run holds the run folder, or the folder exists and may
+    not be replaced (see :func:`homodyne.results.guard.reserve_run`).
     """
-    final = Path(directory) / name
-    if final.exists() and not overwrite:
-        raise run_exists_error(final)
-    rf = RunFolder(final, overwrite)
-    try:
-        yield rf
-    except BaseException:
-        rf.abort()
-        raise
-    rf.commit()
+    with reserve_run(directory, name, overwrite=overwrite) as reservation:
+        rf = RunFolder(reservation.final, overwrite)
+        try:
+            yield rf
+        except BaseException:
+            rf.abort()
+            raise
+        rf.commit()

@@ -22,15 +22,26 @@ def entries(cache_dir: Path) -> list[Path]:
     return sorted(cache_dir.glob("*.npz"))
 
 
-def forbid_reading_the_source(monkeypatch: pytest.MonkeyPatch) -> None:
+def forbid_reading_the_source(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Fail if the HDF5 file is opened; returns the list of files hashed (once per load:
+    the content hash is the cache key)."""
+
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("the source file was read on a cache hit")
 
+    hashed: list[Path] = []
+    real = loader_module.file_sha256
+
+    def counting(path: Path) -> str:
+        hashed.append(path)
+        return real(path)
+
     monkeypatch.setattr(loader_module, "open_hdf5", boom)
-    monkeypatch.setattr(loader_module, "file_sha256", boom)
+    monkeypatch.setattr(loader_module, "file_sha256", counting)
+    return hashed
 
 
-def test_second_load_is_a_hit_without_reading_or_hashing_the_source(
+def test_second_load_is_a_hit_without_reading_the_source(
     data_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cache_dir = tmp_path / "cache"
@@ -38,8 +49,9 @@ def test_second_load_is_a_hit_without_reading_or_hashing_the_source(
     assert len(entries(cache_dir)) == 1
     assert first.source_sha256 == hashlib.sha256(data_file.read_bytes()).hexdigest()
 
-    forbid_reading_the_source(monkeypatch)
+    hashed = forbid_reading_the_source(monkeypatch)
     second = load_dataset(data_file, cache_dir=cache_dir, **SELECTION)  # type: ignore[arg-type]
+    assert hashed == [data_file.absolute()]  # hashed once, never opened as HDF5
     np.testing.assert_array_equal(second.c2, first.c2)
     np.testing.assert_array_equal(second.phi, first.phi)
     assert (second.q, second.dt, second.frames, second.layout) == (
@@ -94,23 +106,58 @@ def test_changing_the_source_invalidates_the_entry(
     assert len(entries(cache_dir)) == 2
 
 
-def test_touching_the_source_alone_invalidates_the_entry(
+def test_touching_the_source_alone_keeps_the_entry(
     data_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The key is the content: a new modification time with the same bytes is a hit."""
     load_dataset(data_file, cache_dir=tmp_path, **SELECTION)  # type: ignore[arg-type]
     st = data_file.stat()
     os.utime(data_file, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
-    calls: list[Path] = []
-    real = loader_module.file_sha256
-
-    def counting_sha256(path: Path) -> str:
-        calls.append(path)
-        return real(path)
-
-    monkeypatch.setattr(loader_module, "file_sha256", counting_sha256)
+    hashed = forbid_reading_the_source(monkeypatch)
     load_dataset(data_file, cache_dir=tmp_path, **SELECTION)  # type: ignore[arg-type]
-    assert calls == [data_file.absolute()]  # a miss: read and hashed again
-    assert len(entries(tmp_path)) == 2
+    assert hashed == [data_file.absolute()]
+    assert len(entries(tmp_path)) == 1
+
+
+def test_same_size_same_mtime_replacement_is_a_miss(
+    data_file: Path, tmp_path: Path, stack: np.ndarray
+) -> None:
+    """A source rewritten in place with the same size and modification time (what a
+    copy with ``cp -p`` or a restore can do) is noticed: new values, new sha256."""
+    cache_dir = tmp_path / "cache"
+    before = load_dataset(data_file, cache_dir=cache_dir, **SELECTION)  # type: ignore[arg-type]
+    st = data_file.stat()
+    with h5py.File(data_file, "a") as h5:
+        key = c2_key(data_file, 6)
+        half = h5[key][()]
+        half[3, 4] += 1.0
+        h5[key][...] = half
+    os.utime(data_file, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (data_file.stat().st_size, data_file.stat().st_mtime_ns) == (
+        st.st_size,
+        st.st_mtime_ns,
+    )
+    after = load_dataset(data_file, cache_dir=cache_dir, **SELECTION)  # type: ignore[arg-type]
+    assert after.c2[0, 1, 2] == pytest.approx(before.c2[0, 1, 2] + 1.0)
+    assert after.source_sha256 == hashlib.sha256(data_file.read_bytes()).hexdigest()
+    assert after.source_sha256 != before.source_sha256
+
+
+def test_an_altered_entry_with_its_metadata_kept_is_rebuilt(
+    data_file: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = load_dataset(data_file, cache_dir=tmp_path, **SELECTION)  # type: ignore[arg-type]
+    (entry,) = entries(tmp_path)
+    with np.load(entry, allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    arrays["c2_exp"] = arrays["c2_exp"] * 1.01  # key, version, checksum field untouched
+    np.savez(entry, **arrays)
+    with caplog.at_level("WARNING"):
+        again = load_dataset(data_file, cache_dir=tmp_path, **SELECTION)  # type: ignore[arg-type]
+    np.testing.assert_array_equal(again.c2, good.c2)
+    assert "fails its checksum" in caplog.text
+    with np.load(entry, allow_pickle=False) as npz:  # rewritten from the source
+        np.testing.assert_array_equal(npz["c2_exp"], good.c2)
 
 
 @pytest.mark.parametrize(
@@ -138,16 +185,17 @@ def test_a_different_selection_is_a_different_entry(
         np.testing.assert_array_equal(other.phi, change["phi"])
 
 
-def test_cache_key_is_stable_and_covers_identity_and_selection(data_file: Path) -> None:
+def test_cache_key_is_stable_and_covers_content_and_selection(data_file: Path) -> None:
     selection = {"q": 0.0054, "frames": [3, 9], "phi": None}
     key = cache_key(data_file, selection)
     assert key == cache_key(data_file, dict(selection))
     assert len(key) == 64 and int(key, 16) >= 0
     assert key != cache_key(data_file, {**selection, "frames": [3, 10]})
     assert key != cache_key(data_file, {**selection, "q": 0.0054000001})
-    st = data_file.stat()
-    os.utime(data_file, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
-    assert key != cache_key(data_file, selection)
+    assert key == cache_key(
+        data_file, selection, hashlib.sha256(data_file.read_bytes()).hexdigest()
+    )
+    assert key != cache_key(data_file, selection, "0" * 64)
 
 
 def test_a_damaged_entry_is_a_miss_and_gets_rewritten(data_file: Path, tmp_path: Path) -> None:

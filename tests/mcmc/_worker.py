@@ -130,18 +130,19 @@ def main() -> int:
             "contrast": contrast.tolist(),
             "offset": offset.tolist(),
         }
-        if case == "static":
-            from homodyne.bayes.posterior import build_posterior_spec
+        # log densities of both cases (laminar: the hand-written gradient and autodiff)
+        from homodyne.bayes.posterior import build_posterior_spec
 
-            mod = __import__(
-                "homodyne.optimization.mcmc_cpu_backend"
-                if backend == "pymc"
-                else "homodyne.optimization.mcmc_gpu_backend",
-                fromlist=["log_density"],
-            )
-            spec = build_posterior_spec(problem, start)
-            zs = np.random.default_rng(3).normal(size=(4, spec.k))
-            runs[case]["log_density"] = [mod.log_density(spec, z) for z in zs]
+        mod = __import__(
+            "homodyne.optimization.mcmc_cpu_backend"
+            if backend == "pymc"
+            else "homodyne.optimization.mcmc_gpu_backend",
+            fromlist=["log_density"],
+        )
+        spec = build_posterior_spec(problem, start)
+        zs = np.random.default_rng(3).normal(size=(4, spec.k))
+        runs[case]["log_density"] = [mod.log_density(spec, z) for z in zs]
+        runs[case]["log_density_autodiff"] = [mod.log_density(spec, z, "autodiff") for z in zs[:2]]
     report["runs"] = runs
     report["loaded_after_sampling"] = loaded(STACKS["pymc"] + STACKS["numpyro"])
     (outdir / "report.json").write_text(json.dumps(report, indent=1))

@@ -136,11 +136,17 @@ def test_backends_agree_on_posterior_means(runs: dict, case: str) -> None:
         assert ra["sd"] == pytest.approx(rb["sd"], rel=0.25), name
 
 
-def test_backends_evaluate_the_same_log_density(runs: dict) -> None:
-    la = runs["pymc"][0]["runs"]["static"]["log_density"]
-    lb = runs["numpyro"][0]["runs"]["static"]["log_density"]
+@pytest.mark.parametrize("case", ["static", "laminar"])
+def test_backends_evaluate_the_same_log_density(runs: dict, case: str) -> None:
+    """Both backends, with the gradient each selects (laminar: the hand-written kernel)
+    and with automatic differentiation of the model, give one log density."""
+    la = runs["pymc"][0]["runs"][case]["log_density"]
+    lb = runs["numpyro"][0]["runs"][case]["log_density"]
     assert np.all(np.isfinite(la))
     np.testing.assert_allclose(la, lb, rtol=1e-10, atol=1e-6)
+    for backend in BACKENDS:
+        own = runs[backend][0]["runs"][case]
+        np.testing.assert_allclose(own["log_density"][:2], own["log_density_autodiff"], rtol=1e-12)
 
 
 def test_same_inferencedata_from_both_backends(runs: dict) -> None:

@@ -23,7 +23,9 @@ import sys
 
 __all__ = [
     "apply_jax_environment",
+    "choose_platform",
     "configure_jax",
+    "cuda_driver_loadable",
     "cuda_plugin_installed",
     "gpu_visible",
     "nvidia_device_present",
@@ -77,26 +79,68 @@ def gpu_visible() -> bool:
     return cuda_plugin_installed() and nvidia_device_present()
 
 
+def cuda_driver_loadable() -> bool:
+    """Whether the NVIDIA driver library (``libcuda.so.1``) can be loaded; JAX's CUDA
+    plugin needs it for ``cuInit``. Loading it initialises nothing."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
+def choose_platform(
+    *,
+    sys_platform: str,
+    plugin_installed: bool,
+    device_present: bool,
+    driver_loadable: bool,
+) -> tuple[str, str | None]:
+    """The JAX platform to ask for: ``("cpu", reason)`` when no GPU can be used here, or
+    ``("auto", None)`` (JAX takes the GPU). Pure: the inputs are what the caller found."""
+    if sys_platform in ("darwin", "win32"):
+        return "cpu", "macOS/Windows: the NumPyro backend uses the JAX CPU platform"
+    if not plugin_installed:
+        return "cpu", 'no CUDA-enabled jaxlib is installed (pip install "jax[cuda12]")'
+    if not device_present:
+        return "cpu", (
+            "the CUDA plugin of jaxlib is installed but no NVIDIA GPU is visible "
+            "(no /dev/nvidia0, nvidia-smi lists none, or CUDA_VISIBLE_DEVICES hides them)"
+        )
+    if not driver_loadable:
+        return "cpu", (
+            "an NVIDIA device is visible but the driver library libcuda.so.1 cannot be loaded"
+        )
+    return "auto", None
+
+
 def apply_jax_environment() -> str:
     """Set the environment JAX reads at import (existing user settings win).
 
-    Returns the platform choice: ``"cpu"`` when no GPU can be used (macOS, Windows, no
-    CUDA-enabled jaxlib), else ``"auto"`` (JAX tries the GPU and falls back to the CPU).
+    Returns the platform choice (:func:`choose_platform`): ``"cpu"`` when no GPU can be
+    used (macOS, Windows, no CUDA-enabled jaxlib, or one installed without a usable
+    NVIDIA device: then JAX is kept from trying CUDA, which would log a ``cuInit``
+    error with a traceback before falling back), else ``"auto"``.
     """
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     os.environ.setdefault("JAX_ENABLE_X64", "true")
     _host_devices()
-    if sys.platform in ("darwin", "win32"):
-        os.environ.setdefault("JAX_PLATFORMS", "cpu")
-        _state.setdefault("reason", "macOS/Windows: the NumPyro backend uses the JAX CPU platform")
-        return "cpu"
-    if not cuda_plugin_installed():
-        os.environ.setdefault("JAX_PLATFORMS", "cpu")
-        _state.setdefault(
-            "reason", 'no CUDA-enabled jaxlib is installed (pip install "jax[cuda12]")'
-        )
-        return "cpu"
-    return "auto"
+    if os.environ.get("JAX_PLATFORMS", "").strip():
+        return "cpu" if os.environ["JAX_PLATFORMS"].strip().lower() == "cpu" else "auto"
+    plugin = sys.platform not in ("darwin", "win32") and cuda_plugin_installed()
+    device = plugin and nvidia_device_present()
+    choice, reason = choose_platform(
+        sys_platform=sys.platform,
+        plugin_installed=plugin,
+        device_present=device,
+        driver_loadable=device and cuda_driver_loadable(),
+    )
+    if choice == "cpu":
+        os.environ["JAX_PLATFORMS"] = "cpu"
+        _state.setdefault("reason", reason)
+    return choice
 
 
 #: Virtual CPU devices JAX creates (at least this many), so that chains can run in

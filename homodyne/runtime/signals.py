@@ -1,0 +1,338 @@
+"""Interruption and worker processes: what SIGINT, SIGTERM and SIGHUP do to a run.
+
+:func:`guard` (used once, by the command-line entry point) installs handlers for the
+three signals. The first signal:
+
+* records which signal arrived and in which stage of the run (:func:`set_stage`),
+* raises :class:`Interrupted` (a :class:`KeyboardInterrupt`, so that libraries that
+  clean up on Ctrl-C, such as PyMC's parallel sampler, do so) in the main thread; code
+  that a library lets return normally after an interruption (PyMC returns a partial
+  trace) calls :func:`check` and raises it again,
+* wakes a watchdog thread. If the main thread has not unwound within
+  :data:`GRACE_S` seconds (it can be stuck in compiled code that runs no Python, such as
+  an XLA program of NumPyro), the watchdog removes the registered temporary folders,
+  kills every descendant process, prints the one interruption line and ends the process
+  with the signal's exit status, without running further Python or native clean-up.
+
+Worker processes die with their parent: forked children get a parent-death signal
+(``prctl(PR_SET_DEATHSIG, SIGKILL)`` on Linux) from an :func:`os.register_at_fork` hook,
+and spawned workers call :func:`worker_setup` first thing. On the way out, the entry
+point kills and reaps whatever descendants are left (:func:`reap_children`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+
+__all__ = [
+    "EXIT_CODES",
+    "GRACE_S",
+    "Interrupted",
+    "check",
+    "current_stage",
+    "descendants",
+    "exit_code",
+    "guard",
+    "interrupted",
+    "kill_pool",
+    "reap_children",
+    "register_temp_dir",
+    "set_parent_death_signal",
+    "set_stage",
+    "unregister_temp_dir",
+    "worker_setup",
+]
+
+log = logging.getLogger(__name__)
+
+#: Exit status of a run ended by each signal (128 + signal number, the shell convention).
+EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+_NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
+
+#: Seconds the main thread gets to unwind after a signal before the watchdog ends the
+#: process (``HOMODYNE_INTERRUPT_GRACE`` overrides).
+GRACE_S = 3.0
+
+_PR_SET_DEATHSIG = 1
+
+
+def exit_code(signum: int) -> int:
+    """The exit status of a run ended by ``signum`` (128 + its number)."""
+    return 128 + int(signum)
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal; ``exit_code`` is 128 + the signal number."""
+
+    def __init__(self, signum: int, stage: str) -> None:
+        self.signum = signum
+        self.stage = stage
+        self.exit_code = exit_code(signum)
+        super().__init__(message(signum, stage))
+
+
+class _State:
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.stage = "start-up"
+        self.prog = "homodyne"
+        self.temp_dirs: dict[str, None] = {}
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.reported = False
+
+
+_state = _State()
+
+
+def message(signum: int, stage: str, prog: str | None = None) -> str:
+    name = _NAMES.get(signal.Signals(signum), f"signal {signum}")
+    return (
+        f"{prog or _state.prog}: interrupted by {name} during {stage}; "
+        "no results were written (partial files removed)"
+    )
+
+
+def set_stage(stage: str) -> None:
+    """Name what the run is doing now (the interruption line says it); logs it once."""
+    if stage and stage != _state.stage:
+        _state.stage = stage
+        log.info("stage: %s", stage)
+
+
+def current_stage() -> str:
+    return _state.stage
+
+
+def interrupted() -> int | None:
+    """The signal that interrupted this run, or ``None``."""
+    return _state.signum
+
+
+def check() -> None:
+    """Raise :class:`Interrupted` if a signal arrived (for code after a library call that
+    swallows the interruption and returns partial results)."""
+    if _state.signum is not None:
+        raise Interrupted(_state.signum, _state.stage)
+
+
+def register_temp_dir(path: str | Path) -> None:
+    """A folder (or file: a lock) to remove if the watchdog has to end the process."""
+    with _state.lock:
+        _state.temp_dirs[str(path)] = None
+
+
+def unregister_temp_dir(path: str | Path) -> None:
+    with _state.lock:
+        _state.temp_dirs.pop(str(path), None)
+
+
+def _remove_temp_dirs() -> None:
+    with _state.lock:
+        paths = list(_state.temp_dirs)
+        _state.temp_dirs.clear()
+    for p in paths:
+        if os.path.isdir(p) and not os.path.islink(p):
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.unlink(p)
+
+
+# ------------------------------------------------------------------------ processes
+def set_parent_death_signal(sig: int = signal.SIGKILL) -> bool:
+    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux only);
+    returns whether that worked."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(_PR_SET_DEATHSIG, int(sig), 0, 0, 0)) == 0
+    except (OSError, AttributeError):  # pragma: no cover - no prctl
+        return False
+
+
+def worker_setup(parent_pid: int | None = None) -> None:
+    """First call in a spawned worker process: die with the parent (SIGKILL when it
+    goes), leave SIGINT/SIGHUP to the parent (which stops the workers itself), and exit
+    at once if the parent is already gone."""
+    set_parent_death_signal()
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(sig, signal.SIG_IGN)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def _after_fork_in_child() -> None:
+    # A forked worker must not write to the parent's wake-up socket, nor run its
+    # handlers: the parent decides about interruption and stops its workers.
+    if _state.done.is_set() or _installed.get("wakeup") is None:
+        set_parent_death_signal()
+        return
+    with contextlib.suppress(ValueError, OSError):
+        signal.set_wakeup_fd(-1)
+    for sig in EXIT_CODES:
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(sig, signal.SIG_IGN if sig != signal.SIGTERM else signal.SIG_DFL)
+    set_parent_death_signal()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _children_map() -> dict[int, list[int]]:
+    kids: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # pragma: no cover - no /proc
+        return kids
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        with contextlib.suppress(IndexError, ValueError):
+            kids.setdefault(int(fields[1]), []).append(int(entry))
+    return kids
+
+
+def descendants(pid: int | None = None) -> list[int]:
+    """The process ids below ``pid`` (default: this process), found in /proc."""
+    root = os.getpid() if pid is None else pid
+    kids = _children_map()
+    out: list[int] = []
+    todo = list(kids.get(root, []))
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def reap_children(timeout: float = 2.0) -> int:
+    """Kill (SIGKILL) every descendant process and reap this process's children;
+    returns how many were found."""
+    found = descendants()
+    for p in found:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(p, signal.SIGKILL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            time.sleep(0.02)
+    return len(found)
+
+
+def kill_pool(pool: object) -> None:
+    """Stop a :class:`concurrent.futures.ProcessPoolExecutor` at once: cancel what is
+    queued, SIGKILL its worker processes and reap them (its ``shutdown`` would wait for
+    the running tasks, which can be minutes of sampling)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    with contextlib.suppress(Exception):
+        pool.shutdown(wait=False, cancel_futures=True)  # type: ignore[attr-defined]
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.kill()
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(timeout=2.0)
+
+
+# ------------------------------------------------------------------------ handlers
+_installed: dict[str, object] = {}
+
+
+def _handler(signum: int, frame: FrameType | None) -> None:
+    if _state.signum is not None:
+        return  # already stopping; the watchdog ends it if unwinding hangs
+    _state.signum = signum
+    raise Interrupted(signum, _state.stage)
+
+
+def _grace() -> float:
+    try:
+        return float(os.environ.get("HOMODYNE_INTERRUPT_GRACE", GRACE_S))
+    except ValueError:
+        return GRACE_S
+
+
+def _watchdog(sock: socket.socket) -> None:
+    while True:
+        try:
+            data = sock.recv(64)
+        except OSError:
+            return
+        if not data:
+            return
+        if _state.done.is_set():
+            return
+        sig = next((b for b in data if b in {int(s) for s in EXIT_CODES}), None)
+        if sig is None:
+            continue
+        if _state.signum is None:
+            _state.signum = sig
+        if _state.done.wait(_grace()):
+            return
+        # The main thread is stuck (compiled code that runs no Python): end it here.
+        _remove_temp_dirs()
+        reap_children(timeout=1.0)
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.write(message(_state.signum, _state.stage) + "\n")
+            sys.stderr.flush()
+        os._exit(exit_code(_state.signum))
+
+
+@contextlib.contextmanager
+def guard(prog: str = "homodyne") -> Iterator[None]:
+    """Handle SIGINT, SIGTERM and SIGHUP for the duration of a command (main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _state.prog = prog
+    _state.signum = None
+    _state.done.clear()
+    previous = {sig: signal.getsignal(sig) for sig in EXIT_CODES}
+    rsock, wsock = socket.socketpair()
+    wsock.setblocking(False)
+    old_fd = signal.set_wakeup_fd(wsock.fileno(), warn_on_full_buffer=False)
+    _installed["wakeup"] = wsock
+    for sig in EXIT_CODES:
+        signal.signal(sig, _handler)
+    dog = threading.Thread(target=_watchdog, args=(rsock,), name="homodyne-signals", daemon=True)
+    dog.start()
+    try:
+        yield
+    finally:
+        _state.done.set()
+        for sig, h in previous.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, h)
+        signal.set_wakeup_fd(old_fd)
+        _installed.pop("wakeup", None)
+        wsock.close()  # the watchdog reads end-of-file and returns
+        dog.join(timeout=1.0)
+        rsock.close()
+        if _state.signum is not None:
+            reap_children()

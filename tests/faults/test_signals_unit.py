@@ -1,0 +1,129 @@
+"""The signal and worker-process machinery of :mod:`homodyne.runtime.signals`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from homodyne.runtime import signals
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux only")
+
+
+def test_guard_turns_a_signal_into_interrupted_and_restores_handlers() -> None:
+    before = {s: signal.getsignal(s) for s in signals.EXIT_CODES}
+    with pytest.raises(signals.Interrupted) as info, signals.guard("homodyne"):
+        signals.set_stage("unit test stage")
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+    assert info.value.exit_code == 143 and info.value.signum == signal.SIGTERM
+    assert "interrupted by SIGTERM during unit test stage" in str(info.value)
+    assert {s: signal.getsignal(s) for s in signals.EXIT_CODES} == before
+    assert signal.set_wakeup_fd(-1) == -1  # no wake-up socket left installed
+
+
+def test_check_raises_after_a_swallowed_interruption() -> None:
+    with pytest.raises(signals.Interrupted), signals.guard("homodyne"):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass  # what PyMC does: it returns the partial trace instead
+        signals.check()
+
+
+def test_exit_codes() -> None:
+    assert [signals.exit_code(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)] == [
+        130,
+        143,
+        129,
+    ]
+
+
+@linux
+def test_descendants_and_reap_children() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys; subprocess.run(['sleep', '60'])"]
+    )
+    deadline = time.monotonic() + 20
+    while len(signals.descendants()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    found = signals.descendants()
+    assert child.pid in found and len(found) >= 2
+    assert signals.reap_children() >= 2
+    assert signals.descendants() == []
+    assert not Path(f"/proc/{child.pid}").exists()  # killed and reaped (no zombie)
+    child.returncode = -signal.SIGKILL  # reaped by reap_children, not by Popen
+
+
+@linux
+def test_forked_children_get_a_parent_death_signal() -> None:
+    """In a fresh (single-threaded) interpreter: a forked child reports its
+    PR_GET_DEATHSIG (2), set by the package's at-fork hook."""
+    code = textwrap.dedent(
+        """
+        import ctypes, os
+        import homodyne.runtime.signals
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            value = ctypes.c_int(0)
+            ctypes.CDLL(None).prctl(2, ctypes.byref(value), 0, 0, 0)
+            os.write(w, str(value.value).encode())
+            os._exit(0)
+        os.close(w)
+        print(os.read(r, 16).decode())
+        os.waitpid(pid, 0)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(int(signal.SIGKILL))
+
+
+@linux
+def test_the_watchdog_ends_a_run_that_does_not_unwind(tmp_path: Path) -> None:
+    """A main thread that swallows the interruption (or sits in compiled code) is ended
+    by the watchdog after the grace time, with the line, the status and the clean-up."""
+    temp = tmp_path / ".run.x.partial"
+    code = textwrap.dedent(
+        f"""
+        import sys, time
+        from pathlib import Path
+        from homodyne.runtime import signals
+        with signals.guard("homodyne"):
+            signals.set_stage("a stuck stage")
+            Path({str(temp)!r}).mkdir()
+            signals.register_temp_dir({str(temp)!r})
+            print("ready", flush=True)
+            while True:
+                try:
+                    time.sleep(0.1)
+                except KeyboardInterrupt:
+                    pass
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "HOMODYNE_INTERRUPT_GRACE": "1"},
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGHUP)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 129, err
+    assert time.monotonic() - t0 < 10
+    assert "homodyne: interrupted by SIGHUP during a stuck stage" in err
+    assert not temp.exists()

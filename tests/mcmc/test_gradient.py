@@ -1,0 +1,165 @@
+"""The hand-written gradient of the laminar log-likelihood (homodyne.bayes.gradient):
+values and derivatives against the model and automatic differentiation, selection,
+and its registration in each backend (in fresh interpreters, one stack each)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from homodyne.bayes import gradient as kg
+from homodyne.errors import ConfigError
+from homodyne.model import c2_pairs
+
+from .conftest import HAVE_NUMPYRO, HAVE_PYMC, STACK_MODULES, run_python
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _gradient_worker as gw
+
+needs_numba = pytest.mark.skipif(not kg.kernel_available(), reason="Numba not installed")
+CASE_IDS = [c[0] for c in gw.CASES]
+
+
+def _inputs(case: tuple) -> tuple:
+    t, phi, iu, ju, data, sigma, theta = gw.problem(case)
+    A = phi.size
+    p = list(theta[:7])
+    F, G, th = kg.frame_terms(p, t, phi, gw.Q, gw.GAP, np)
+    contrast, offset = theta[7 : 7 + A], theta[7 + A : 7 + 2 * A]
+    weight = 1.0 / (theta[-1] * sigma) ** 2
+    return p, t, phi, iu, ju, data, F, G, th, contrast, offset, weight
+
+
+@needs_numba
+@pytest.mark.parametrize("case", gw.CASES, ids=CASE_IDS)
+def test_kernel_g1_squared_equals_the_model(case: tuple) -> None:
+    """With the model's own c2 (contrast 1, offset 0) as data, every residual is the
+    difference of the kernel's g1² from homodyne.model's: below 1e-15 in absolute terms,
+    Taylor branch and negative-rate windows included (max |r| <= sqrt(Σ r²))."""
+    p, t, phi, iu, ju, _data, F, G, th, *_ = _inputs(case)
+    A = phi.size
+    ones, zeros = np.ones(A), np.zeros(A)
+    g1sq = c2_pairs(p, t, phi, gw.Q, gw.GAP, iu, ju, ones, zeros, "laminar_flow")
+    worst = 0.0
+    for k in range(iu.size):  # one pair at a time: sqrt(ss_a) is then |Δg1²| of the pair
+        sl = slice(k, k + 1)
+        _v, ss = kg.laminar_sums(F, G, th, ones, zeros, ones, g1sq[:, sl], iu[sl], ju[sl], gw.Q**2)
+        worst = max(worst, float(np.sqrt(ss.max())))
+    assert worst <= 1e-15, worst
+    # and away from the data: the weighted sums equal the model's residual sums
+    _p, _t, _phi, _iu, _ju, data, _F, _G, _th, contrast, offset, weight = _inputs(case)
+    mu = c2_pairs(p, t, phi, gw.Q, gw.GAP, iu, ju, contrast, offset, "laminar_flow")
+    ref = np.sum((data - mu) ** 2, axis=1)
+    value, ss = kg.laminar_sums(F, G, th, contrast, offset, weight, data, iu, ju, gw.Q**2)
+    np.testing.assert_allclose(ss, ref, rtol=1e-13)
+    assert value == pytest.approx(float(weight @ ref), rel=1e-13)
+
+
+@needs_numba
+@pytest.mark.parametrize("case", gw.CASES, ids=CASE_IDS)
+def test_kernel_gradient_matches_finite_differences(case: tuple) -> None:
+    """Directional derivatives along each input block (F, G, θ, contrast, offset,
+    weight) against central differences of the value."""
+    _p, _t, _phi, iu, ju, data, *x = _inputs(case)
+    out = kg.laminar_sums_and_gradient(*x[:5], x[5], data, iu, ju, gw.Q**2)
+    value_only, ss = kg.laminar_sums(*x, data, iu, ju, gw.Q**2)
+    assert out[0] == value_only
+    np.testing.assert_array_equal(out[1], ss)
+    grads = [out[2], out[3], out[4], out[5], out[6], out[1]]
+    rng = np.random.default_rng(0)
+    for k, (v, g) in enumerate(zip(x, grads, strict=True)):
+        d = rng.normal(size=v.shape) * (np.abs(v) + 1e-3)
+        h = 1e-6 if k != 1 else 1e-8  # G enters multiplied by θ (~1e4)
+
+        def at(s: float, k: int = k, d: np.ndarray = d) -> float:
+            y = list(x)
+            y[k] = x[k] + s * d
+            return kg.laminar_sums(*y, data, iu, ju, gw.Q**2)[0]
+
+        fd = (at(h) - at(-h)) / (2 * h)
+        assert float(g @ d) == pytest.approx(fd, rel=1e-6, abs=1e-9 * abs(out[0])), k
+
+
+def test_kernel_constants_are_those_of_trig() -> None:
+    from homodyne import trig
+
+    assert (kg._PIO2_0, kg._PIO2_1, kg._PIO2_2) == trig._PIO2
+    assert (kg._S0, kg._S1, kg._S2, kg._S3, kg._S4, kg._S5) == trig._S
+    assert (kg._C0, kg._C1, kg._C2, kg._C3, kg._C4, kg._C5) == trig._C
+    assert kg._SIN_MAX == trig.SIN_MAX_ABS_ARGUMENT
+
+
+def test_selection_and_its_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert kg.uses_kernel("laminar_flow") == kg.kernel_available()
+    assert not kg.uses_kernel("static_anisotropic")
+    assert not kg.uses_kernel("laminar_flow", platform_ok=False)  # a GPU keeps autodiff
+    assert not kg.uses_kernel("laminar_flow", "autodiff")
+    monkeypatch.setenv("HOMODYNE_MCMC_GRADIENT", "autodiff")  # read by the command only
+    assert kg.uses_kernel("laminar_flow") == kg.kernel_available()
+    with pytest.raises(ConfigError, match=r"mcmc\.gradient must be one of auto"):
+        kg.uses_kernel("laminar_flow", "fast")
+    with pytest.raises(ConfigError, match="laminar_flow mode only"):
+        kg.uses_kernel("static_isotropic", "kernel")
+    with pytest.raises(ConfigError, match="CPU platform only"):
+        kg.uses_kernel("laminar_flow", "kernel", platform_ok=False)
+    with pytest.raises(ValueError, match="unknown mode"):
+        kg.uses_kernel("turbulent")
+
+
+def _worker(stack: str) -> dict:
+    hidden = STACK_MODULES[:2] if stack == "jax" else STACK_MODULES[2:]
+    code = f"""
+import runpy, sys, json, io, contextlib
+buf = io.StringIO()
+sys.argv = ["_gradient_worker.py", {stack!r}]
+worker = runpy.run_path({str(Path(__file__).parent / "_gradient_worker.py")!r})
+with contextlib.redirect_stdout(buf):
+    worker["main"]()
+out = json.loads(buf.getvalue())
+out["loaded"] = sorted(m for m in sys.modules if m.split(".")[0] in {hidden!r})
+print(json.dumps(out))
+"""
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _close(kernel: list, autodiff: list) -> None:
+    # the log-likelihood (~35 here) is a sum of terms of ~1e4 and of both signs, so a few
+    # ulp of those terms are ~1e-12 of the value
+    assert kernel[0] == pytest.approx(autodiff[0], rel=1e-11)
+    gk, ga = np.asarray(kernel[1]), np.asarray(autodiff[1])
+    np.testing.assert_allclose(gk, ga, rtol=1e-10, atol=1e-10 * np.abs(ga).max())
+
+
+@pytest.mark.skipif(
+    not (HAVE_NUMPYRO and kg.kernel_available()), reason="JAX/NumPyro or Numba missing"
+)
+def test_jax_custom_vjp_equals_jax_grad_of_the_model() -> None:
+    out = _worker("jax")
+    assert out.pop("loaded") == [], "the JAX registration loaded PyTensor or PyMC"
+    for name in CASE_IDS:
+        res = out[name]
+        _close(res["kernel"], res["autodiff"])
+        # vmap (vectorised chains): one kernel call per chain, same values
+        (v0, v1), g = res["vmap"]
+        assert v0 == pytest.approx(res["kernel"][0], rel=1e-11)
+        assert v1 == pytest.approx(res["vmap_ref"][0], rel=1e-11)
+        np.testing.assert_allclose(g[0], res["kernel"][1], rtol=1e-10)
+
+
+@pytest.mark.skipif(not HAVE_PYMC, reason="PyMC/PyTensor missing")
+def test_pytensor_op_equals_pytensor_grad_of_the_model() -> None:
+    out = _worker("pytensor")
+    assert out.pop("loaded") == [], "the PyTensor registration loaded JAX or NumPyro"
+    for name in CASE_IDS:
+        res = out[name]
+        for mode in ("FAST_RUN", "NUMBA"):
+            value, grad, n_ops = res[f"kernel_{mode}"]
+            _close([value, grad], res["autodiff"])
+            # the value and the gradient come from one application of the Op
+            assert n_ops == 1, (name, mode, n_ops)
