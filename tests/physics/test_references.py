@@ -394,3 +394,55 @@ def test_negative_rate_warnings_count_the_frames_by_hand() -> None:
     assert (
         model.negative_rate_warnings([2.0, 0.5, 0.0, 1e-3, -1.0, 0.0, 0.0], t, "laminar_flow") == []
     )
+
+
+def test_a_rate_of_exactly_zero_is_not_negative() -> None:
+    """J(1 s) = 2 - 2 = 0 and gdot(1 s) = 1e-3 - 1e-3 = 0: no warning at the boundary."""
+    t = np.array([1.0, 4.0])
+    assert model.negative_rate_warnings(
+        [2.0, 0.5, -2.0, 1e-3, -1.0, -1e-3, 0.0], t, "laminar_flow"
+    ) == [
+        "gdot(t) is negative on 1 of 2 frame times (min -0.00075 1/s); the accumulated strain is used as written."
+    ]
+
+
+def test_from_arrays_defaults_and_input_checks() -> None:
+    """One (n, n) matrix is one angle; the default gap is 2e6 Å (a 200 µm cell); shape
+    mismatches name what disagrees."""
+    from homodyne.errors import DataError
+
+    params = default_parameters("static_isotropic")
+    t = _times(5)
+    one = np.ones((5, 5))
+    prob = Problem.from_arrays(one, t, 0.0, Q, params, noise_model="unit")
+    assert prob.data.shape == (1, 10) and prob.gap == 2.0e6 and prob.phi.tolist() == [0.0]
+    with pytest.raises(DataError, match=r"c2 must have shape \(n_angles, n, n\); got \(1, 5, 4\)"):
+        Problem.from_arrays(np.ones((1, 5, 4)), t, [0.0], Q, params, noise_model="unit")
+    with pytest.raises(DataError, match="c2 holds 1 angles but 2 angles were given"):
+        Problem.from_arrays(one, t, [0.0, 1.0], Q, params, noise_model="unit")
+    with pytest.raises(DataError, match="c2 matrices are 5 x 5 but 4 frame times were given"):
+        Problem.from_arrays(one, t[:4], [0.0], Q, params, noise_model="unit")
+
+
+@pytest.mark.parametrize("u", [0.0, 5e-7, -8e-7, 2e-6, -0.3, 0.7])
+def test_exponent_derivative_of_the_antiderivative_matches_mpmath(u: float) -> None:
+    """d/du [(exp(u ln t) - 1) / u] (the Jacobian's column for alpha and beta), through the
+    series branch (|u| < 1e-6) and outside it, against mpmath's derivative at 40 digits."""
+    log_t = np.log(np.array([0.1, 0.7, 2.0, 50.0, 400.0]))
+
+    def h(uu, lt):
+        return mpmath.expm1(uu * lt) / uu if uu != 0 else lt
+
+    want = []
+    with mpmath.workdps(40):
+        for lt in log_t:
+            lt_m = mpmath.mpf(float(lt))
+            if u == 0.0:
+                want.append(float(lt_m**2 / 2))
+            else:
+                want.append(float(mpmath.diff(lambda x, lt_m=lt_m: h(x, lt_m), mpmath.mpf(u))))
+    got = model._antiderivative_du(log_t, u - 1.0)
+    # just outside the series branch the closed form loses digits to cancellation
+    # ((L e^{uL} - h) / u at u = 2e-6: ~1e-10 relative); elsewhere it is near round-off
+    rtol = 1e-9 if 1e-6 <= abs(u) < 1e-3 else 1e-12
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
