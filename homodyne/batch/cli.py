@@ -20,7 +20,7 @@ def _parser(prog: str, parser_cls: type[argparse.ArgumentParser]) -> argparse.Ar
             "cluster by default, an existing scheduler, or SLURM/PBS through dask-jobqueue); "
             "resumable; writes summary.csv, summary.parquet and summary plots."
         ),
-        epilog="See docs/batch.rst. Exit status: 0 all tasks done, 1 some failed, 2 usage error, 130/143 interrupted by SIGINT/SIGTERM.",
+        epilog="See docs/batch.rst. Exit status: 0 all tasks done, 1 some failed, 2 usage or configuration error, 130/143 interrupted by SIGINT/SIGTERM.",
     )
     p.add_argument("manifest", nargs="?", help="batch manifest (.toml or .json)")
     src = p.add_argument_group("without a manifest")

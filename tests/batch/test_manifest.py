@@ -137,5 +137,5 @@ def test_cli_usage_and_manifest_errors(batch_dir: Path) -> None:
         env=subprocess_env(),
         timeout=120,
     )
-    assert r.returncode == 1
+    assert r.returncode == 2  # a configuration error (errors.ConfigError)
     assert r.stderr.strip().count("\n") == 0 and "matches no file" in r.stderr
