@@ -446,3 +446,49 @@ def test_exponent_derivative_of_the_antiderivative_matches_mpmath(u: float) -> N
     # ((L e^{uL} - h) / u at u = 2e-6: ~1e-10 relative); elsewhere it is near round-off
     rtol = 1e-9 if 1e-6 <= abs(u) < 1e-3 else 1e-12
     np.testing.assert_allclose(got, want, rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("times", "match"),
+    [
+        ([0.0, 0.1, 0.2, 0.3], "frame times must be positive and increasing"),
+        ([0.1, 0.3, 0.2, 0.4], "frame times must be positive and increasing"),
+        ([0.1, 0.2, 0.2, 0.4], "frame times must be positive and increasing"),
+    ],
+)
+def test_from_arrays_rejects_bad_frame_times(times: list[float], match: str) -> None:
+    from homodyne.errors import DataError
+
+    with pytest.raises(DataError, match=match):
+        Problem.from_arrays(
+            np.ones((4, 4)),
+            times,
+            0.0,
+            Q,
+            default_parameters("static_isotropic"),
+            noise_model="unit",
+        )
+
+
+def test_from_arrays_frame_stride_and_bad_values() -> None:
+    """frame_stride keeps frames 0, 2, 4, ...; too few frames and NaN/inf are refused with
+    the angle and count named."""
+    from homodyne.errors import DataError
+
+    n = 7
+    ii, jj = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    c2 = (1.0 + 1e-3 * np.minimum(ii, jj) + 1e-4 * np.maximum(ii, jj))[None]
+    params = default_parameters("static_isotropic")
+    prob = Problem.from_arrays(c2, _times(n), [0.0], Q, params, noise_model="unit", frame_stride=2)
+    np.testing.assert_allclose(prob.t, _times(n)[::2])
+    kept = [0, 2, 4, 6]
+    want = [1.0 + 1e-3 * kept[i] + 1e-4 * kept[j] for i, j in ref.upper_pairs(4)]
+    np.testing.assert_allclose(prob.data[0], want, rtol=1e-15)
+    assert prob.frame_stride == 2
+    with pytest.raises(DataError, match="at least 3 frames are needed to fit, got 2"):
+        Problem.from_arrays(c2, _times(n), [0.0], Q, params, noise_model="unit", frame_stride=4)
+    bad = np.repeat(c2, 2, axis=0)
+    bad[1, 0, 3] = np.nan
+    bad[1, 1, 2] = np.inf
+    with pytest.raises(DataError, match=r"c2 contains 2 NaN/inf values \(angle 90°: 2\)"):
+        Problem.from_arrays(bad, _times(n), [0.0, 90.0], Q, params, noise_model="unit")
