@@ -330,6 +330,8 @@ def load_dataset(
     source = Path(path).expanduser().absolute()
     if not source.exists():
         raise DataError(f"{source}: data file not found")
+    if not source.is_file():  # before the content hash reads it
+        raise DataError(f"{source}: not a regular file (a directory?); give the HDF5 file")
     window = _frames_pair(frames, source)
     selection = {
         "q": float(q),
