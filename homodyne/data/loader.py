@@ -342,8 +342,8 @@ def load_dataset(
     source = Path(path).expanduser().absolute()
     if not source.exists():
         raise DataError(f"{source}: data file not found")
-    if not source.is_file():
-        raise DataError(f"{source}: not a regular file")
+    if not source.is_file():  # before the content hash reads it
+        raise DataError(f"{source}: not a regular file (a directory?); give the data file")
     window = _frames_pair(frames, source)
     if layout == "numpy" or (layout == "auto" and source.suffix in NUMPY_SUFFIXES):
         return load_numpy(
