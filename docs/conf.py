@@ -40,7 +40,7 @@ extensions = [
 ]
 # No intersphinx: the build must not fetch anything from the network.
 
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_measured", "Thumbs.db", ".DS_Store"]  # _measured: included pages
 templates_path: list[str] = []
 nitpicky = False
 language = "en"

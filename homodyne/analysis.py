@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .config import Config
+from .data.angle_selection import input_lines
 from .errors import ConfigError
 from .problem import Problem
 from .progress import Progress
@@ -62,6 +63,7 @@ def load_data(config: Config, data_file: str | Path | None = None) -> Any:
         dt=d["dt"],
         layout=d["layout"],
         cache_dir=config.resolve_path(d["cache_dir"]),
+        nonfinite=d.get("nonfinite", "mask"),
     )
 
 
@@ -109,7 +111,10 @@ def write_run(
             derived = derived_curves(problem, res.parameters.values(), covariance=res.covariance)
             doc["derived"] = {"classical": derived}
             report = res.report(truth=getattr(problem, "truth", None))
-            rf.write_text("report.txt", "\n".join([report, *derived_report_lines(derived)]) + "\n")
+            rf.write_text(
+                "report.txt",
+                "\n".join([report, *derived_report_lines(derived)]) + "\n" + input_lines(problem),
+            )
             fitted, resid = _fitted_matrices(problem, res)
             rf.write_npz(
                 "fit.npz",

@@ -19,6 +19,8 @@ from .errors import ConfigError
 from .model import MODES
 
 __all__ = [
+    "AUTO",
+    "AUTO_PARAMETERS",
     "PARAMETER_TABLE",
     "PRIOR_KINDS",
     "SCALING_DEFAULTS",
@@ -60,6 +62,11 @@ PARAMETER_TABLE: dict[str, ParameterSpec] = {
     "gamma_dot_t_offset": ParameterSpec("1/s", 0.0, -0.01, 0.01, "constant part of the shear rate"),
     "phi0": ParameterSpec("deg", 0.0, -10.0, 10.0, "flow direction relative to the detector φ = 0"),
 }
+
+#: The configuration value asking for a number set from the data's own scales
+#: (homodyne.data.auto_defaults), and the parameters whose value and bounds may take it.
+AUTO = "auto"
+AUTO_PARAMETERS = ("D0", "D_offset", "gamma_dot_t0", "gamma_dot_t_offset")
 
 #: Per-angle scaling nuisance parameters: c2 = offset + contrast * g1².
 SCALING_DEFAULTS: dict[str, ParameterSpec] = {

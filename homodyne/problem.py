@@ -86,6 +86,10 @@ class Problem:
     frame_stride: int = 1
     max_lag: int | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: the parameter values the data were simulated with (name -> value), or None
+    truth: dict[str, float] | None = None
+    #: {"used", "available", "excluded": [{"phi", "reason"}]} (see homodyne.data.angle_selection)
+    angle_selection: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -106,8 +110,14 @@ class Problem:
         frame_stride: int = 1,
         max_lag: int | None = None,
         provenance: dict[str, Any] | None = None,
+        nonfinite: str = "mask",
     ) -> Problem:
-        """Build a problem from a full (A, n, n) stack (or (n, n) for one angle)."""
+        """Build a problem from a full (A, n, n) stack (or (n, n) for one angle).
+
+        Non-finite values on the diagonal are never used (the fit uses i < j). Off the
+        diagonal, ``nonfinite="mask"`` leaves out every pair (i, j) that is non-finite at
+        any angle (the count is logged and kept in ``provenance["masked"]``);
+        ``"error"`` refuses such data."""
         c2 = np.asarray(c2, dtype=float)
         if c2.ndim == 2:
             c2 = c2[None]
@@ -134,10 +144,34 @@ class Problem:
         iu, ju = triangle_indices(n, max_lag)
         data = np.ascontiguousarray(c2[:, iu, ju])
         bad = ~np.isfinite(data)
+        prov = dict(provenance or {})
         if bad.any():
             per = bad.sum(axis=1)
             where = ", ".join(f"angle {phi[a]:g}°: {per[a]}" for a in np.nonzero(per)[0][:5])
-            raise DataError(f"c2 contains {int(bad.sum())} NaN/inf values ({where})")
+            if nonfinite != "mask":
+                raise DataError(
+                    f"c2 contains {int(bad.sum())} NaN/inf values off the diagonal ({where}); "
+                    "set data.nonfinite to 'mask' to leave those pairs out"
+                )
+            keep = ~bad.any(axis=0)
+            if keep.sum() < 3:
+                raise DataError(
+                    f"c2 contains {int(bad.sum())} NaN/inf values off the diagonal ({where}); "
+                    "too few finite pairs remain to fit"
+                )
+            prov["masked"] = {
+                "nonfinite_values": int(bad.sum()),
+                "pairs_left_out": int((~keep).sum()),
+                "per_angle": {f"{phi[a]:g}": int(per[a]) for a in np.nonzero(per)[0]},
+            }
+            log.warning(
+                "c2 holds %d NaN/inf values off the diagonal (%s); the %d pairs (i, j) concerned "
+                "are left out at every angle (data.nonfinite 'mask')",
+                int(bad.sum()),
+                where,
+                int((~keep).sum()),
+            )
+            iu, ju, data = iu[keep], ju[keep], np.ascontiguousarray(data[:, keep])
         sig = cls._noise(noise_model, sigma, data, iu, ju, n)
         return cls(
             mode=parameters.mode,
@@ -156,7 +190,7 @@ class Problem:
             offset_bounds=offset_bounds,
             frame_stride=frame_stride,
             max_lag=max_lag,
-            provenance=dict(provenance or {}),
+            provenance=prov,
         )
 
     @staticmethod
@@ -183,22 +217,35 @@ class Problem:
     def from_config(
         cls, config: Config, dataset: Any, *, frame_stride: int = 1, max_lag: int | None = None
     ) -> Problem:
-        """A problem from a validated configuration and a loaded dataset (angles filtered)."""
-        from .data import filter_angles
+        """A problem from a validated configuration and a loaded dataset.
+
+        Every angle of the data set is used unless the angle filter is enabled; the
+        choice is recorded in :attr:`angle_selection`. A laminar-flow fit whose angles
+        cannot separate phi0 from the shear amplitude is refused (or phi0 fixed, see
+        :mod:`homodyne.data.angle_selection`)."""
+        from .data import angle_selection as sel
 
         phi = np.asarray(dataset.phi, dtype=float)
         c2 = dataset.c2
         af = config.angle_filter
-        if af["enabled"] and config.mode != "static_isotropic":
-            keep = np.asarray(filter_angles(phi, af["ranges"], fallback=af["fallback"]))
-            if keep.size < phi.size:
-                log.info(
-                    "angle filter keeps %d of %d angles: %s",
-                    keep.size,
-                    phi.size,
-                    np.round(phi[keep], 3).tolist(),
-                )
+        keep, record = sel.select(phi, af, config.mode)
+        parameters = sel.check_flow_angles(
+            phi[keep], config.parameters, af.get("phi0_when_undetermined", "error"), record
+        )
+        log.info("%s", sel.selection_line(record))
+        if keep.size < phi.size:
             phi, c2 = phi[keep], c2[keep]
+        from .data.auto_defaults import resolve_auto
+
+        parameters, from_data = resolve_auto(
+            parameters,
+            getattr(config, "auto", frozenset()),
+            c2,
+            dataset.t,
+            dataset.q,
+            config.geometry["stator_rotor_gap"],
+            str(config.path or "<config>"),
+        )
         if config.mode == "static_isotropic" and phi.size > 1:
             log.info("static isotropic mode: averaging %d angles into one", phi.size)
             c2 = c2.mean(axis=0, keepdims=True)
@@ -211,13 +258,14 @@ class Problem:
             "layout": getattr(dataset, "layout", None),
             "frames": list(getattr(dataset, "frames", ()) or ()),
             "dt": getattr(dataset, "dt", None),
+            "defaults_from_data": from_data,
         }
-        return cls.from_arrays(
+        problem = cls.from_arrays(
             c2,
             dataset.t,
             phi,
             dataset.q,
-            config.parameters,
+            parameters,
             gap=config.geometry["stator_rotor_gap"],
             noise_model=noise["model"],
             sigma=noise["sigma"],
@@ -227,7 +275,12 @@ class Problem:
             frame_stride=frame_stride,
             max_lag=max_lag,
             provenance=prov,
+            nonfinite=config.data.get("nonfinite", "mask"),
         )
+        truth = getattr(dataset, "truth", None)
+        problem.truth = dict(truth) if truth else None
+        problem.angle_selection = record
+        return problem
 
     # ------------------------------------------------------------------ views
     @property

@@ -25,7 +25,7 @@ from ._version import __version__
 __all__ = ["EXIT_STATUSES", "get_mcmc_backend", "main"]
 
 PROG = "homodyne"
-_SUBCOMMANDS = ("simulate", "demo", "backends")
+_SUBCOMMANDS = ("simulate", "demo", "backends", "batch")
 
 #: Every exit status of the commands and its meaning (``--help``, README, docs/cli.rst).
 EXIT_STATUSES = (
@@ -67,7 +67,7 @@ def _main_parser(prog: str) -> _Parser:
         description="Fit the homodyne model of nonequilibrium XPCS to two-time correlation data.",
         epilog=(
             "subcommands: '%(prog)s simulate' writes synthetic data, '%(prog)s demo' runs a complete "
-            "example fit, '%(prog)s backends' lists the MCMC backends. Exit status: "
+            "example fit, '%(prog)s backends' lists the MCMC backends, '%(prog)s batch' runs many files and q rings on Dask. Exit status: "
             + "; ".join(f"{code} {text}" for code, text in EXIT_STATUSES)
             + "."
         ),
@@ -76,7 +76,9 @@ def _main_parser(prog: str) -> _Parser:
         "--config", "-c", metavar="FILE", help="JSON configuration (write one with homodyne-config)"
     )
     p.add_argument(
-        "--data", metavar="HDF5", help="data file; overrides data.file of the configuration"
+        "--data",
+        metavar="FILE",
+        help="data file (APS HDF5, or NumPy .npy/.npz); overrides data.file of the configuration",
     )
     p.add_argument(
         "--method",
@@ -90,10 +92,14 @@ def _main_parser(prog: str) -> _Parser:
         help="parent folder of the run folder; overrides output.directory",
     )
     p.add_argument(
-        "--run-name", metavar="NAME", help="name of the run folder; overrides output.run_name"
+        "--run-name",
+        metavar="NAME",
+        help="name of the run folder (a plain name, not a path); overrides output.run_name",
     )
     p.add_argument(
-        "--overwrite", action="store_true", help="replace an existing run folder of the same name"
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run folder of the same name (only one that homodyne wrote)",
     )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
@@ -166,6 +172,7 @@ _MCMC_FLAGS = (
     ("--max-lag", "max_lag", int, "data reduction: keep pairs with j - i <= MAX_LAG"),
     ("--reparam", "reparam", str, "power-law coordinates: auto, plain or power_law"),
     ("--pytensor-mode", "pytensor_mode", str, "PyMC backend: PyTensor compiler, auto, c or numba"),
+    ("--gradient", "gradient", str, "likelihood gradient: auto, kernel or autodiff"),
     (
         "--chain-method",
         "chain_method",
@@ -182,6 +189,7 @@ _MCMC_ENV = {
     "HOMODYNE_MCMC_REPARAM": "reparam",
     "HOMODYNE_PYTENSOR_MODE": "pytensor_mode",
     "HOMODYNE_CHAIN_METHOD": "chain_method",
+    "HOMODYNE_MCMC_GRADIENT": "gradient",
     "HOMODYNE_MCMC_BACKEND": "backend",
 }
 
@@ -250,10 +258,13 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         quiet=args.quiet,
     )
     if not args.quiet:
+        from .data.angle_selection import input_lines
+
+        print(input_lines(outcome.problem), end="")
         if outcome.classical is not None:
             print(outcome.classical.report(truth=getattr(outcome.problem, "truth", None)))
         if outcome.mcmc is not None:
-            print(outcome.mcmc.report())
+            print(outcome.mcmc.report(getattr(outcome.problem, "truth", None)))
         print(f"results written to {outcome.run_dir}")
     return _verdict_status(outcome)
 

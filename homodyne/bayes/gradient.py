@@ -3,16 +3,16 @@
 Under automatic differentiation the laminar log-likelihood costs several passes over the
 A x m pairs per gradient (sine, its derivative, the gathers of per-frame values and the
 scatter-adds their transposes become). Here the likelihood's only expensive part, the
-per-angle sums of squared residuals
+weighted sum of the per-angle sums of squared residuals
 
-    ss_a = Σ_k (d_ak - offset_a - contrast_a · E_k · sinc²(θ_a ΔG_k))²,
+    V = Σ_a w_a ss_a,   ss_a = Σ_k (d_ak - offset_a - contrast_a · E_k · sinc²(θ_a ΔG_k))²,
     E_k = exp(-q² |ΔF_k|),   ΔF_k = F_j - F_i,   ΔG_k = G_j - G_i   (pair k = (i, j)),
 
-is one function of per-frame and per-angle inputs (F, G: n values; θ, contrast, offset:
-A values) whose Jacobian is accumulated in the same single pass over the pairs that forms
-the residuals: per pair one exponential, per pair and angle one sine and cosine of a
+is one function of per-frame and per-angle inputs (F, G: n values; θ, contrast, offset,
+w: A values) whose gradient is accumulated in the same single pass over the pairs that
+forms the residuals: per pair one exponential, per pair and angle one sine and cosine of a
 shared range reduction and a few multiply-adds. The per-frame sums
-∂ss_a/∂F_f = Σ_{k: j=f} e_ak - Σ_{k: i=f} e_ak (and likewise for G) are accumulated
+∂V/∂F_f = Σ_{k: j=f} e_k - Σ_{k: i=f} e_k (and likewise for G) are accumulated
 directly into n-vectors, with no per-pair derivative arrays. Everything in front of it
 (F, G and θ from the parameters: O(n + A) work) stays in the backend's own graph and is
 differentiated there, so the physics remains :mod:`homodyne.model`'s.
@@ -24,8 +24,9 @@ registration (a PyTensor Op, a ``jax.custom_vjp``) lives with each backend:
 
 Accuracy: x = θ ΔG is formed per pair exactly as in :func:`homodyne.model.sinc_squared`
 (same Taylor branch below ``_SERIES_X``); the sine and cosine use fdlibm's minimax
-kernels with Cody-Waite reduction (those of :mod:`homodyne.trig`), so sinc² agrees with
-the autodiff path to the last bits (tested to 1e-15 absolute).
+kernels with Cody-Waite reduction (those of :mod:`homodyne.trig`; Numba may fuse
+multiply-adds but never reorders operations), so sinc² agrees with the model to 1e-15
+absolute (tested per pair).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import trig
 from ..model import (
     _FACTORISE_MAX_EXPONENT,
     _SERIES_X,
@@ -60,15 +60,36 @@ __all__ = [
     "uses_kernel",
 ]
 
-#: Values of ``HOMODYNE_MCMC_GRADIENT``: ``auto`` (the kernel where it applies),
+#: Values of ``mcmc.gradient``: ``auto`` (the kernel where it applies),
 #: ``kernel`` (require it) or ``autodiff`` (automatic differentiation of the model).
 GRADIENT_CHOICES = ("auto", "kernel", "autodiff")
 
-_PIO2_0, _PIO2_1, _PIO2_2 = trig._PIO2
-_S0, _S1, _S2, _S3, _S4, _S5 = trig._S
-_C0, _C1, _C2, _C3, _C4, _C5 = trig._C
+# fdlibm's three-part π/2 and minimax coefficients of sin and cos: the constants of
+# homodyne.trig, repeated here (a test holds them equal) because homodyne.trig imports JAX
+# for its namespace dispatch and the PyMC backend must not depend on it.
+_PIO2_0, _PIO2_1, _PIO2_2 = (
+    1.57079632673412561417e00,
+    6.07710050630396597660e-11,
+    2.02226624871116645580e-21,
+)
+_S0, _S1, _S2, _S3, _S4, _S5 = (
+    -1.66666666666666324348e-01,
+    8.33333333332248946124e-03,
+    -1.98412698298579493134e-04,
+    2.75573137070700676789e-06,
+    -2.50507602534068634195e-08,
+    1.58969099521155010221e-10,
+)
+_C0, _C1, _C2, _C3, _C4, _C5 = (
+    4.16666666666666019037e-02,
+    -1.38888888888741095749e-03,
+    2.48015872894767294178e-05,
+    -2.75573143513906633035e-07,
+    2.08757232129817482790e-09,
+    -1.13596475577881948265e-11,
+)
 _TWO_OVER_PI = 2.0 / math.pi
-_SIN_MAX = trig.SIN_MAX_ABS_ARGUMENT
+_SIN_MAX = 1.6e6  # homodyne.trig.SIN_MAX_ABS_ARGUMENT
 #: LLVM flags that keep the order of operations (no reassociation: the range reduction
 #: depends on it): fused multiply-adds, reciprocal division, no signed zeros.
 _FASTMATH = {"contract", "arcp", "nsz"}
@@ -182,7 +203,8 @@ def _kernel_py(F, G, theta, contrast, offset, weight, data, iu, ju, q2, with_gra
 
 
 @lru_cache(maxsize=1)
-def _compiled() -> Any:
+def compiled_kernel() -> Any:
+    """The Numba-compiled kernel (compiled on first use; imports Numba)."""
     import numba
 
     cache = os.access(os.path.dirname(__file__), os.W_OK)
@@ -217,7 +239,7 @@ def laminar_sums(F, G, theta, contrast, offset, weight, data, iu, ju, q2: float)
     """(Σ_a w_a ss_a, ss) with ss_a = Σ_k (d_ak - offset_a - contrast_a g1²_ak)².
 
     ``data`` is laid out as a Problem's, (A, m); ``weight`` w (A,) weighs the angles (1/σ_a² in the likelihood)."""
-    out = _compiled()(
+    out = compiled_kernel()(
         *_arrays(F, G, theta, contrast, offset, weight, data, iu, ju), float(q2), False
     )
     return float(out[0]), out[1]
@@ -238,7 +260,7 @@ def laminar_sums_and_gradient(
     """V = Σ_a w_a ss_a and its gradient in one pass over the pairs:
     (V, ss (A,) = dV/dw, dV/dF (n,), dV/dG (n,), dV/dθ (A,), dV/dcontrast (A,),
     dV/doffset (A,))."""
-    out = _compiled()(
+    out = compiled_kernel()(
         *_arrays(F, G, theta, contrast, offset, weight, data, iu, ju), float(q2), True
     )
     return (float(out[0]), *out[1:])
@@ -256,13 +278,13 @@ def frame_terms(params: Sequence[Any], t: Any, phi_deg: Any, q: float, gap: floa
 
 
 def gradient_choice(requested: str | None = None) -> str:
-    """The requested gradient: argument, else ``HOMODYNE_MCMC_GRADIENT``, else ``auto``."""
-    choice = (requested or os.environ.get("HOMODYNE_MCMC_GRADIENT") or "auto").lower()
+    """The requested gradient (``mcmc.gradient``), ``auto`` when None."""
+    choice = (requested or "auto").lower()
     if choice not in GRADIENT_CHOICES:
         from ..errors import ConfigError
 
         raise ConfigError(
-            f"HOMODYNE_MCMC_GRADIENT must be one of {', '.join(GRADIENT_CHOICES)}, got {choice!r}"
+            f"mcmc.gradient must be one of {', '.join(GRADIENT_CHOICES)}, got {choice!r}"
         )
     return choice
 
@@ -289,7 +311,7 @@ def uses_kernel(mode: str, requested: str | None = None, platform_ok: bool = Tru
             if not kernel_available()
             else "it runs on the CPU platform only"
         )
-        raise ConfigError(f"HOMODYNE_MCMC_GRADIENT=kernel cannot be used here: {why}")
+        raise ConfigError(f"mcmc.gradient = 'kernel' cannot be used here: {why}")
     return ok
 
 

@@ -72,7 +72,11 @@ def prepare_problem(
     gap = getattr(core, "gap", None) or config.geometry["stator_rotor_gap"]
     params = getattr(core, "parameters", None)
     if not isinstance(params, Parameters):
-        params = config.parameters
+        from ..data.auto_defaults import resolve_auto
+
+        params, _ = resolve_auto(
+            config.parameters, getattr(config, "auto", frozenset()), c2, t, float(q), float(gap)
+        )
     if (
         filter_angles_for_optimization
         and config.angle_filter["enabled"]

@@ -146,6 +146,7 @@ class MCMCResult:
                     "values": dict(
                         zip(pr.parameters.names, self.spec.start["values"], strict=True)
                     ),
+                    "classical_fit": self.spec.start.get("fit"),
                 },
                 "settings": self.settings.to_dict(),
                 "data_reduction": self.reduction,

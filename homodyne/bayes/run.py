@@ -68,14 +68,9 @@ def setup_run(
             "MCMC on %d c2 values is slow; consider mcmc.frame_stride / mcmc.max_lag (data reduction)",
             problem.n_data,
         )
-    start = None
-    if settings.init == "classical" or (settings.init == "auto" and init is not None):
-        start = init
-        if start is None:
-            from ..optimization.classical import fit_configured
+    from .mcmc_init import resolve_start
 
-            log.info("MCMC start: running a classical fit first (mcmc.init = 'classical')")
-            start = fit_configured(cfg, problem)
+    start = resolve_start(settings.init, cfg, problem, init)
     if start is not None and problem is not full:
         # The centre should be the mode of the posterior that is sampled: refine the given
         # fit on the reduced data (one local fit from its values, about a second).

@@ -59,11 +59,14 @@ def start_point(problem: Problem, init: Any) -> dict[str, Any]:
             np.atleast_1d(np.asarray(init.contrast, float)),
             np.atleast_1d(np.asarray(init.offset, float)),
         )
-        if c.size == S and o.size == S:
+        if not (np.all(np.isfinite(c)) and np.all(np.isfinite(o))):
+            pass  # no scaling stored (a previous run without it): profiled below
+        elif c.size == S and o.size == S:
             con, off = c.copy(), o.copy()
         elif c.size == 1 and o.size == 1:
             con, off = np.full(S, c[0]), np.full(S, o[0])
-        source = f"classical fit ({getattr(init, 'method', '?')})"
+        method = str(getattr(init, "method", "?"))
+        source = method if method.startswith("previous run") else f"classical fit ({method})"
         if not getattr(init, "success", True):
             log.warning(
                 "the classical fit used as MCMC start did not converge; starting from its last point anyway"
@@ -80,7 +83,16 @@ def start_point(problem: Problem, init: Any) -> dict[str, Any]:
         raise AnalysisError(
             "the model is not finite at the MCMC starting point; check the initial parameter values"
         )
-    return {"values": values, "contrast": con, "offset": off, "sigma_scale": s, "source": source}
+    from .mcmc_init import start_record
+
+    return {
+        "values": values,
+        "contrast": con,
+        "offset": off,
+        "sigma_scale": s,
+        "source": source,
+        "fit": start_record(init),
+    }
 
 
 def initial_points(spec: PosteriorSpec, chains: int, seed: int, spread: float = 1.0) -> np.ndarray:

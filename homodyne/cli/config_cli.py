@@ -32,7 +32,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="FILE",
         help="file to write (default: my_config.json)",
     )
-    p.add_argument("--data", metavar="HDF5", help="data file to put into data.file")
+    p.add_argument(
+        "--data", metavar="FILE", help="data file (HDF5, .npy or .npz) to put into data.file"
+    )
     p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     p.add_argument(
         "--version", action="version", version=f"%(prog)s (homodyne-analysis) {__version__}"

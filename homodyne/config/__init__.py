@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..model import MODES
-from ..parameters import Parameters
+from ..parameters import AUTO, Parameters
 from .checks import TOP_KEYS, _suggest, _unknown, check_parameters, check_section
 from .schema import SCHEMA, Field
 from .sections import SECTION_TYPES, Section
@@ -57,6 +57,8 @@ class Config:
     sections: dict[str, Section]
     description: str = ""
     path: Path | None = None
+    #: (parameter, key) pairs given as "auto": set from the data (homodyne.data.auto_defaults)
+    auto: frozenset[tuple[str, str]] = frozenset()
 
     def __getattr__(self, name: str) -> Any:
         sections: dict[str, Section] = object.__getattribute__(self, "sections")
@@ -110,6 +112,9 @@ class Config:
                 "fixed": p.fixed,
             }
             entry["prior"] = p.prior.to_dict() if p.prior else None
+            for key in ("value", "min", "max"):
+                if (name, key) in self.auto:
+                    entry[key] = AUTO
             params[name] = entry
         out: dict[str, Any] = {"analysis_mode": self.mode}
         if self.description:
@@ -148,9 +153,17 @@ def config_from_dict(raw: Any, *, source: str = "<config>", path: Path | None = 
         )
     if checked["noise"]["model"] == "fixed" and checked["noise"]["sigma"] is None:
         raise ConfigError(f"{source}: noise.sigma: required when noise.model is 'fixed'")
-    params = check_parameters(source, mode, raw.get("parameters"))
+    init = checked["mcmc"]["init"]
+    if init == "auto":  # the former name of the default
+        checked["mcmc"]["init"] = "classical"
+    elif init not in ("classical", "config") and not init.endswith(".json"):
+        raise ConfigError(
+            f"{source}: mcmc.init: expected 'classical', 'config' or the path of a previous "
+            f"run's results.json, got {init!r}"
+        )
+    params, auto = check_parameters(source, mode, raw.get("parameters"))
     sections = {name: SECTION_TYPES[name](**values) for name, values in checked.items()}
-    return Config(mode, params, sections, description, path)
+    return Config(mode, params, sections, description, path, auto)
 
 
 def load_config(path: str | Path) -> Config:

@@ -12,7 +12,15 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..model import MODES
-from ..parameters import PARAMETER_TABLE, PRIOR_KINDS, Parameter, Parameters, Prior
+from ..parameters import (
+    AUTO,
+    AUTO_PARAMETERS,
+    PARAMETER_TABLE,
+    PRIOR_KINDS,
+    Parameter,
+    Parameters,
+    Prior,
+)
 from .schema import SCHEMA, Field
 
 __all__ = ["CHECKERS", "TOP_KEYS", "check_field", "check_parameters", "check_section"]
@@ -171,8 +179,13 @@ def _check_prior(where: str, raw: Any, p: Parameter) -> Prior | None:
     return Prior(dist, vals.get("mu"), vals.get("sigma"))
 
 
-def check_parameters(where: str, mode: str, raw: Any) -> Parameters:
+def check_parameters(
+    where: str, mode: str, raw: Any
+) -> tuple[Parameters, frozenset[tuple[str, str]]]:
+    """The parameters, and the (name, key) pairs given as "auto" (placeholders until the
+    data set them, homodyne.data.auto_defaults)."""
     names = MODES[mode]
+    auto: set[tuple[str, str]] = set()
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -193,9 +206,35 @@ def check_parameters(where: str, mode: str, raw: Any) -> Parameters:
         vals = {}
         for key, default in (("value", spec.value), ("min", spec.min), ("max", spec.max)):
             v = entry.get(key, default)
+            if v == AUTO:
+                if name not in AUTO_PARAMETERS:
+                    raise ConfigError(
+                        f"{pw}.{key}: 'auto' (set from the data) is available for "
+                        f"{', '.join(AUTO_PARAMETERS)}; give a number for {name}"
+                    )
+                auto.add((name, key))
+                continue
             if not _is_number(v):
-                raise ConfigError(f"{pw}.{key}: expected a finite number, got {v!r}")
+                raise ConfigError(
+                    f"{pw}.{key}: expected a finite number"
+                    + (" or 'auto'" if name in AUTO_PARAMETERS else "")
+                    + f", got {v!r}"
+                )
             vals[key] = float(v)
+        if len(vals) < 3:  # placeholders until the data set them
+            lo = vals.get(
+                "min", min(spec.min, vals.get("value", spec.min), vals.get("max", spec.min) - 1.0)
+            )
+            hi = vals.get("max", max(spec.max, vals.get("value", spec.max), lo + 1.0))
+            if "value" in vals and not lo <= vals["value"] <= hi:  # only a given bound can
+                side = "below min" if vals["value"] < lo else "above max"
+                raise ConfigError(
+                    f"{pw}.value: initial value {vals['value']!r} is {side} "
+                    f"({lo if vals['value'] < lo else hi!r}); the other bound is 'auto'"
+                )
+            vals.setdefault("min", lo)
+            vals.setdefault("max", hi)
+            vals.setdefault("value", min(max(spec.value, lo), hi))
         fixed = entry.get("fixed", False)
         if not isinstance(fixed, bool):
             raise ConfigError(f"{pw}.fixed: expected true or false, got {fixed!r}")
@@ -232,4 +271,4 @@ def check_parameters(where: str, mode: str, raw: Any) -> Parameters:
     params = Parameters(mode, items)
     if not params.free_names:
         raise ConfigError(f"{where}: every parameter is fixed; free at least one to fit")
-    return params
+    return params, frozenset(auto)

@@ -49,14 +49,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "file": _f(
             "path",
             None,
-            "HDF5 file (APS-U or APS-old layout); relative paths are relative to the config file. May be given with --data instead.",
+            "HDF5 file (APS-U or APS-old layout) or NumPy .npy/.npz file of c2 matrices (see the data formats page); relative paths are relative to the config file. May be given with --data instead.",
             nullable=True,
         ),
         "layout": _f(
             "string",
             "auto",
-            "file layout; 'auto' detects it from the groups present",
-            choices=("auto", "aps_u", "aps_old"),
+            "file layout; 'auto' detects it (.npy/.npz: numpy; HDF5: from the groups present)",
+            choices=("auto", "aps_u", "aps_old", "numpy"),
         ),
         "q": _f(
             "number",
@@ -99,6 +99,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
             minimum=0.0,
             exclusive_minimum=True,
         ),
+        "nonfinite": _f(
+            "string",
+            "mask",
+            "NaN/inf values of c2: on the diagonal they are always ignored (the fit uses i < j); off it, 'mask' leaves those pairs out (the count is reported), 'error' refuses the data",
+            choices=("mask", "error"),
+        ),
         "cache_dir": _f(
             "path",
             None,
@@ -116,7 +122,11 @@ SCHEMA: dict[str, dict[str, Field]] = {
         ),
     },
     "angle_filter": {
-        "enabled": _f("boolean", True, "fit only the angles inside the ranges below"),
+        "enabled": _f(
+            "boolean",
+            False,
+            "fit only the angles inside the ranges below (default: every angle in the file at the configured q)",
+        ),
         "ranges": _f(
             "ranges",
             [[-10.0, 10.0], [170.0, 190.0]],
@@ -127,6 +137,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
             "all",
             "what to do when no angle is inside the ranges: use all angles, or fail",
             choices=("all", "error"),
+        ),
+        "phi0_when_undetermined": _f(
+            "string",
+            "error",
+            "laminar flow when the angles used cannot separate phi0 from the shear amplitude (all angles in one direction modulo 180°): 'error' refuses the fit, 'fix' holds phi0 at its initial value with a warning",
+            choices=("error", "fix"),
         ),
     },
     "scaling": {
@@ -219,9 +235,8 @@ SCHEMA: dict[str, dict[str, Field]] = {
         ),
         "init": _f(
             "string",
-            "auto",
-            "starting point: 'classical' (a classical fit first), 'config' (the initial values), 'auto' (classical under --method all, else config)",
-            choices=("auto", "classical", "config"),
+            "classical",
+            "starting point: 'classical' (a classical fit of the same problem first; under --method all the run's own fit), 'config' (the initial values of the parameters section), or the path of a previous run's results.json (its fitted values; relative to the config file)",
         ),
         "rhat_max": _f("number", 1.01, "verdict threshold: every R-hat below this", minimum=1.0),
         "ess_min": _f(
@@ -251,6 +266,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
             "auto",
             "PyMC backend: PyTensor's compiler, 'c', 'numba', or 'auto' (Numba from 20,000 c2 values when installed); command line --pytensor-mode",
             choices=("auto", "c", "numba"),
+        ),
+        "gradient": _f(
+            "string",
+            "auto",
+            "gradient of the likelihood: 'auto' (the hand-written Numba kernel for laminar flow on a CPU platform where Numba is installed, else automatic differentiation), 'kernel' (required; an error where it cannot run), 'autodiff'; command line --gradient",
+            choices=("auto", "kernel", "autodiff"),
         ),
         "chain_method": _f(
             "string",

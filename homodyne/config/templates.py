@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..model import MODES
-from ..parameters import PARAMETER_TABLE
+from ..parameters import AUTO, AUTO_PARAMETERS, PARAMETER_TABLE
 from .schema import SCHEMA, Field
 
 __all__ = ["reference_rst", "template", "write_template"]
@@ -35,16 +35,16 @@ def template(mode: str, *, data_file: str | None = None) -> dict[str, Any]:
             [260.0, 280.0],
         ]
     if mode == "static_isotropic":
-        out["angle_filter"]["enabled"] = False
         out["mcmc"]["chains"] = 2
     if mode != "laminar_flow":
         # Three well-behaved parameters (D0 fitted in log space): one local fit suffices.
         out["classical"]["multistart"] = 0
+    auto = set(AUTO_PARAMETERS)  # set from the data's own scales (homodyne.data.auto_defaults)
     out["parameters"] = {
         name: {
-            "value": PARAMETER_TABLE[name].value,
-            "min": PARAMETER_TABLE[name].min,
-            "max": PARAMETER_TABLE[name].max,
+            "value": AUTO if name in auto else PARAMETER_TABLE[name].value,
+            "min": AUTO if name in auto else PARAMETER_TABLE[name].min,
+            "max": AUTO if name in auto else PARAMETER_TABLE[name].max,
             "unit": PARAMETER_TABLE[name].unit,
             "fixed": False,
             "prior": None,
@@ -117,7 +117,9 @@ def reference_rst() -> str:
         "--------------",
         "",
         "One object per parameter of the mode, each with ``value`` (initial value), ``min``,",
-        "``max``, ``fixed`` (true: held at ``value`` by every method), ``unit`` (must match",
+        f"``max`` (for {', '.join('``' + n + '``' for n in AUTO_PARAMETERS)} each may be",
+        '``"auto"``: set from the data\'s own scales once they are loaded, see',
+        ':ref:`defaults-from-data`; the templates write ``"auto"``), ``fixed`` (true: held at ``value`` by every method), ``unit`` (must match',
         "the unit below; values are never converted) and ``prior`` (for MCMC: null, or",
         '``{"dist": "Normal"|"TruncatedNormal"|"LogNormal", "mu": m, "sigma": s}``, or',
         '``{"dist": "Uniform"}``; every prior is truncated to the bounds; null means',

@@ -2,6 +2,7 @@
 
 * :func:`load_dataset` reads one q ring (all or chosen angles, a 1-based inclusive frame
   window) from an APS-U or old-APS file, optionally through an ``.npz`` cache.
+* :func:`load_numpy` reads c2 matrices from a NumPy ``.npy``/``.npz`` file (generic input).
 * :class:`Dataset` holds the (A, n, n) stack, angles, q, dt, frames and provenance.
 * :func:`filter_angles` picks angles inside closed ranges of degrees (modulo 360°).
 * :func:`simulate_dataset` and :func:`write_simulated_file` make synthetic data from the
@@ -19,9 +20,11 @@ from .cache import CACHE_FORMAT_VERSION, cache_key, file_sha256
 from .dataset import LAYOUTS, Dataset
 from .hdf5_io import FRAME_TIME_KEY
 from .loader import Q_RING_REL_TOLERANCE, load_dataset
+from .numpy_io import NUMPY_SUFFIXES, load_numpy
 from .simulate import (
     DEFAULT_PHI,
     REALISTIC_PARAMS,
+    TRUTH_ATTR,
     default_params,
     simulate_dataset,
     write_simulated_file,
@@ -33,8 +36,10 @@ __all__ = [
     "DEFAULT_PHI",
     "FRAME_TIME_KEY",
     "LAYOUTS",
+    "NUMPY_SUFFIXES",
     "Q_RING_REL_TOLERANCE",
     "REALISTIC_PARAMS",
+    "TRUTH_ATTR",
     "ApsOldWriter",
     "ApsUWriter",
     "Dataset",
@@ -44,6 +49,7 @@ __all__ = [
     "filter_angles",
     "in_angle_range",
     "load_dataset",
+    "load_numpy",
     "simulate_dataset",
     "write_aps_old",
     "write_aps_u",

@@ -145,6 +145,8 @@ def write_cache(
     }
     if dataset.sigma is not None:
         arrays["sigma"] = dataset.sigma
+    if dataset.truth is not None:
+        arrays["truth"] = np.str_(json.dumps(dataset.truth, sort_keys=True))
     arrays["payload_sha256"] = np.str_(payload_sha256(arrays))
     with atomic_open(path, "wb") as fh:
         np.savez(fh, **arrays)
@@ -190,6 +192,7 @@ def read_cache(path: Path, *, key: str, source: Path) -> Dataset | None:
                 source=source,
                 source_sha256=str(npz["source_sha256"]),
                 sigma=npz["sigma"] if "sigma" in npz else None,
+                truth=json.loads(str(npz["truth"])) if "truth" in npz else None,
             )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, DataError) as exc:
         logger.warning("cache entry %s is unreadable (%s); reading the source again", path, exc)

@@ -23,9 +23,9 @@ from homodyne.errors import DataError
 
 __all__ = ["LAYOUTS", "Dataset", "Layout"]
 
-Layout = Literal["aps_u", "aps_old", "synthetic"]
-#: Where a data set came from: one of the two APS HDF5 layouts or the simulator.
-LAYOUTS: tuple[str, ...] = ("aps_u", "aps_old", "synthetic")
+Layout = Literal["aps_u", "aps_old", "numpy", "synthetic"]
+#: Where a data set came from: one of the two APS HDF5 layouts, a NumPy file or the simulator.
+LAYOUTS: tuple[str, ...] = ("aps_u", "aps_old", "numpy", "synthetic")
 
 #: Largest |c2 - c2ᵀ| accepted, relative to max(1, max|c2|): the stored matrices are
 #: symmetric by construction, so anything larger is a bug in whoever built the array.
@@ -65,6 +65,14 @@ class Dataset:
         hex SHA-256 of that file's bytes, when known.
     sigma:
         optional per-angle absolute noise level of c2 (A,), ``None`` when not known.
+    truth:
+        the parameter values the data were simulated with (name -> value), when the
+        source records them (:func:`~homodyne.data.simulate_dataset`, or the
+        ``homodyne_truth`` attribute of a simulated file); ``None`` for measured data.
+    nonfinite:
+        ``"mask"`` (default): NaN/inf values are accepted (on the diagonal they are never
+        used; off it the fit leaves those pairs out) and counted in :attr:`n_nonfinite`;
+        ``"error"``: any NaN/inf off the diagonal is refused. The diagonal is never checked.
 
     The arrays are exposed as read-only views; derived data sets (:meth:`select_angles`,
     :meth:`select_frames`, :meth:`decimate`) are new objects, validated again.
@@ -80,6 +88,8 @@ class Dataset:
     source: Path | None = None
     source_sha256: str | None = None
     sigma: np.ndarray | None = field(default=None)
+    truth: dict[str, float] | None = None
+    nonfinite: Literal["mask", "error"] = "mask"
 
     # ------------------------------------------------------------------ validation
     def __post_init__(self) -> None:
@@ -144,7 +154,11 @@ class Dataset:
         if not np.all(np.isfinite(phi)):
             raise DataError(f"{where}: phi holds non-finite values {phi.tolist()}")
 
-        self._check_matrices(c2, phi, where)
+        if self.nonfinite not in ("mask", "error"):
+            raise DataError(f"{where}: nonfinite must be 'mask' or 'error', got {self.nonfinite!r}")
+        counts = self._check_matrices(c2, phi, where, strict=self.nonfinite == "error")
+        object.__setattr__(self, "_nonfinite_counts", counts)
+        object.__setattr__(self, "truth", self._checked_truth(self.truth, where))
 
         sigma = self.sigma
         if sigma is not None:
@@ -176,30 +190,75 @@ class Dataset:
         return int(value)
 
     @staticmethod
-    def _check_matrices(c2: np.ndarray, phi: np.ndarray, where: str) -> None:
-        """Finite values and symmetry, one angle at a time (small temporaries)."""
-        bad: list[str] = []
+    def _checked_truth(truth: Any, where: str) -> dict[str, float] | None:
+        if truth is None:
+            return None
+        if not isinstance(truth, dict) or not all(isinstance(k, str) for k in truth):
+            raise DataError(f"{where}: truth must map parameter names to numbers, got {truth!r}")
+        out: dict[str, float] = {}
+        for k, v in truth.items():
+            try:
+                out[k] = float(v)
+            except (TypeError, ValueError):
+                raise DataError(f"{where}: truth[{k!r}] must be a number, got {v!r}") from None
+        return out
+
+    @staticmethod
+    def _check_matrices(
+        c2: np.ndarray, phi: np.ndarray, where: str, *, strict: bool = True
+    ) -> np.ndarray:
+        """Symmetry and NaN/inf off the diagonal, one angle at a time (small temporaries).
+
+        Returns the number of non-finite values off the diagonal per angle (each pair
+        counted once); with ``strict`` any such value is an error."""
+        n = c2.shape[1]
+        counts = np.zeros(c2.shape[0], dtype=np.int64)
+        any_bad = np.zeros(c2.shape[0], dtype=bool)
         for a in range(c2.shape[0]):
-            n_bad = c2.shape[1] * c2.shape[2] - int(np.count_nonzero(np.isfinite(c2[a])))
+            finite = np.isfinite(c2[a])
+            n_bad = n * n - int(np.count_nonzero(finite))
             if n_bad:
-                bad.append(f"angle {a} (phi = {phi[a]:g} deg): {n_bad} NaN/inf")
-        if bad:
+                any_bad[a] = True
+                n_diag = n - int(np.count_nonzero(np.diagonal(finite)))
+                counts[a] = (n_bad - n_diag + 1) // 2
+        bad = [
+            f"angle {a} (phi = {phi[a]:g} deg): {counts[a]} NaN/inf" for a in np.flatnonzero(counts)
+        ]
+        if bad and strict:
             shown = "; ".join(bad[:5]) + ("; ..." if len(bad) > 5 else "")
-            raise DataError(f"{where}: c2 holds non-finite values at {len(bad)} angle(s): {shown}")
+            raise DataError(
+                f"{where}: c2 holds non-finite values off the diagonal at {len(bad)} angle(s): "
+                f"{shown} (nonfinite='mask' leaves those pairs out instead)"
+            )
         for a in range(c2.shape[0]):
             m = c2[a]
+            if any_bad[a]:
+                fin = np.isfinite(m)
+                if not np.array_equal(fin, fin.T):
+                    raise DataError(
+                        f"{where}: c2 of angle {a} (phi = {phi[a]:g} deg) is not symmetric "
+                        f"(its NaN/inf values are not mirrored); expected full matrices "
+                        f"c2[i, j] == c2[j, i]"
+                    )
+                m = np.where(fin, m, 0.0)
             scale = max(1.0, float(np.max(np.abs(m))))
             if float(np.max(np.abs(m - m.T))) > _SYMMETRY_RTOL * scale:
                 raise DataError(
                     f"{where}: c2 of angle {a} (phi = {phi[a]:g} deg) is not symmetric; "
                     f"expected full matrices c2[i, j] == c2[j, i]"
                 )
+        return counts
 
     # ------------------------------------------------------------------ properties
     @property
     def n_angles(self) -> int:
         """Number of angles A."""
         return int(self.c2.shape[0])
+
+    @property
+    def n_nonfinite(self) -> np.ndarray:
+        """NaN/inf values off the diagonal per angle (each pair (i, j), i < j, once)."""
+        return np.asarray(object.__getattribute__(self, "_nonfinite_counts")).copy()
 
     @property
     def n_frames(self) -> int:

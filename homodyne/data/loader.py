@@ -42,8 +42,10 @@ from .hdf5_io import (
     open_hdf5,
     read_frame_time,
     read_full_window,
+    read_truth,
     require_dataset,
 )
+from .numpy_io import NUMPY_SUFFIXES, load_numpy
 
 __all__ = ["Q_RING_REL_TOLERANCE", "BinSelection", "detect_layout", "load_dataset", "select_bins"]
 
@@ -214,9 +216,14 @@ def _read_stack(
     frames: tuple[int, int] | None,
     dt: float | None,
     layout: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float, tuple[int, int], str]:
-    """The selected stack from the HDF5 file: (c2, phi, q of each bin, q, dt, frames, layout)."""
+    strict: bool = True,
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, float, float, tuple[int, int], str, dict[str, float] | None
+]:
+    """The selected stack from the HDF5 file: (c2, phi, q of each bin, q, dt, frames,
+    layout, truth)."""
     with open_hdf5(path) as h5:
+        truth = read_truth(h5, path)
         name = detect_layout(h5, path, layout)
         table = _LAYOUTS[name][1](h5, path)
         chosen = select_bins(
@@ -242,7 +249,7 @@ def _read_stack(
         n = end - start + 1
         c2 = np.empty((len(rows), n, n), dtype=np.float64)
         for a, r in enumerate(rows):
-            read_full_window(stored[r], start - 1, end, c2[a], partial(describe, r))
+            read_full_window(stored[r], start - 1, end, c2[a], partial(describe, r), strict=strict)
     logger.info(
         "%s (%s): q = %g 1/Å, %d angles, frames %d..%d, dt = %g s",
         path.name,
@@ -253,7 +260,7 @@ def _read_stack(
         end,
         frame_dt,
     )
-    return c2, table.phi[rows], table.q[rows], chosen.q, frame_dt, (start, end), name
+    return c2, table.phi[rows], table.q[rows], chosen.q, frame_dt, (start, end), name, truth
 
 
 def _check_arguments(
@@ -273,8 +280,8 @@ def _check_arguments(
     positive(phi_tolerance, "phi_tolerance")
     if dt is not None:
         positive(dt, "dt")
-    if layout not in ("auto", *_LAYOUTS):
-        raise ConfigError(f"layout must be 'auto', 'aps_u' or 'aps_old', got {layout!r}")
+    if layout not in ("auto", *_LAYOUTS, "numpy"):
+        raise ConfigError(f"layout must be 'auto', 'aps_u', 'aps_old' or 'numpy', got {layout!r}")
     if phi is None:
         return None
     values = [float(p) for p in np.atleast_1d(np.asarray(phi, dtype=float))]
@@ -292,11 +299,13 @@ def load_dataset(
     phi_tolerance: float = 0.5,
     frames: tuple[int, int] | None = None,
     dt: float | None = None,
-    layout: Literal["auto", "aps_u", "aps_old"] = "auto",
+    layout: Literal["auto", "aps_u", "aps_old", "numpy"] = "auto",
     cache_dir: str | Path | None = None,
     checksum: bool = True,
+    nonfinite: Literal["mask", "error"] = "mask",
 ) -> Dataset:
-    """Read the c2 stack of one q ring from an APS 8-ID-I HDF5 file.
+    """Read the c2 stack of one q ring from an APS 8-ID-I HDF5 file (or, for a ``.npy`` /
+    ``.npz`` file, the matrices it holds: :func:`homodyne.data.numpy_io.load_numpy`).
 
     Parameters
     ----------
@@ -318,6 +327,9 @@ def load_dataset(
         folder for the ``.npz`` cache of the selected stack; ``None`` disables caching.
     checksum:
         compute the file's SHA-256 (always done when caching; a cache hit reuses it).
+    nonfinite:
+        ``"mask"``: NaN/inf off the diagonal are accepted and counted (the fit leaves
+        those pairs out); ``"error"``: they are refused. See :class:`Dataset`.
 
     Raises
     ------
@@ -330,7 +342,20 @@ def load_dataset(
     source = Path(path).expanduser().absolute()
     if not source.exists():
         raise DataError(f"{source}: data file not found")
+    if not source.is_file():  # before the content hash reads it
+        raise DataError(f"{source}: not a regular file (a directory?); give the data file")
     window = _frames_pair(frames, source)
+    if layout == "numpy" or (layout == "auto" and source.suffix in NUMPY_SUFFIXES):
+        return load_numpy(
+            source,
+            q=q,
+            q_rel_tolerance=q_rel_tolerance,
+            phi=phi_list,
+            phi_tolerance=phi_tolerance,
+            frames=window,
+            dt=dt,
+            nonfinite=nonfinite,
+        )
     selection = {
         "q": float(q),
         "q_rel_tolerance": float(q_rel_tolerance),
@@ -340,6 +365,8 @@ def load_dataset(
         "dt": None if dt is None else float(dt),
         "layout": layout,
     }
+    if nonfinite != "mask":
+        selection["nonfinite"] = nonfinite
     entry: Path | None = None
     key = ""
     identity_before = _identity(source)
@@ -353,7 +380,7 @@ def load_dataset(
             logger.info("%s: loaded from cache %s", source.name, entry)
             return cached
 
-    c2, phi_sel, q_bins, q_ring, frame_dt, window, name = _read_stack(
+    c2, phi_sel, q_bins, q_ring, frame_dt, window, name, truth = _read_stack(
         source,
         q=q,
         q_rel_tolerance=q_rel_tolerance,
@@ -362,6 +389,7 @@ def load_dataset(
         frames=window,
         dt=dt,
         layout=layout,
+        strict=nonfinite == "error",
     )
     if _identity(source) != identity_before:  # the hash may not be of what was read
         raise DataError(f"{source}: the file changed while it was read; run again")
@@ -374,6 +402,8 @@ def load_dataset(
         layout=name,  # type: ignore[arg-type]
         source=source,
         source_sha256=digest,
+        truth=truth,
+        nonfinite=nonfinite,
     )
     if entry is not None:
         try:

@@ -26,9 +26,11 @@ from .dataset import Dataset
 __all__ = [
     "DEFAULT_PHI",
     "REALISTIC_PARAMS",
+    "TRUTH_ATTR",
     "default_params",
     "simulate_dataset",
     "write_simulated_file",
+    "write_truth",
 ]
 
 #: Default angles [deg] per mode. The laminar-flow set lies inside [-10, 10] and
@@ -38,6 +40,9 @@ DEFAULT_PHI: dict[str, tuple[float, ...]] = {
     "static_anisotropic": (-6.2, 2.8, 84.7, 93.1, 173.9, 182.4, 263.5, 276.0),
     "laminar_flow": (-8.5, -3.2, 1.9, 7.4, 171.6, 176.8, 182.1, 187.3),
 }
+
+#: Root attribute of a simulated HDF5 file holding the true parameter values (JSON text).
+TRUTH_ATTR = "homodyne_truth"
 
 #: A realistic APS 8-ID-I parameter point (Å²/s, 1/s, degrees).
 REALISTIC_PARAMS: dict[str, float] = {
@@ -167,6 +172,7 @@ def simulate_dataset(
         frames=window,
         layout="synthetic",
         sigma=sigma_v if np.all(sigma_v > 0) else None,
+        truth=dict(zip(_mode_names(mode), theta, strict=True)),
     )
 
 
@@ -232,4 +238,16 @@ def write_simulated_file(
             for q, c2 in stacks():
                 for a in range(n_angles):
                     w_old.add_bin(q, phi_arr[a], c2[a])
+    write_truth(path, dict(zip(_mode_names(mode), theta, strict=True)))
     return path
+
+
+def write_truth(path: str | Path, truth: Mapping[str, float]) -> None:
+    """Record the simulated parameter values in the file's root attribute
+    :data:`TRUTH_ATTR` (JSON text), where the loader finds them."""
+    import json
+
+    import h5py
+
+    with h5py.File(path, "a") as h5:
+        h5.attrs[TRUTH_ATTR] = json.dumps({k: float(v) for k, v in truth.items()})

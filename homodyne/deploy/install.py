@@ -428,7 +428,7 @@ def smoke_test(
                 else [str(bindir / "python"), str(bindir / name), *args]
             )
 
-        def run(argv: list[str]) -> str:
+        def run(argv: list[str], ok: tuple[int, ...] = (0,)) -> str:
             try:
                 proc = subprocess.run(
                     argv,
@@ -440,7 +440,7 @@ def smoke_test(
                 )
             except (OSError, subprocess.TimeoutExpired) as exc:
                 raise DeployError(f"smoke test `{' '.join(argv)}` could not run: {exc}") from exc
-            if proc.returncode != 0:
+            if proc.returncode not in ok:
                 raise DeployError(
                     f"smoke test `{' '.join(argv)}` exited {proc.returncode}:\n"
                     + (proc.stdout + proc.stderr)[-3000:]
@@ -462,9 +462,7 @@ def smoke_test(
     return result
 
 
-def _tiny_fit(
-    cmd: Callable[..., list[str]], run: Callable[[list[str]], str], work: Path
-) -> dict[str, Any]:
+def _tiny_fit(cmd: Callable[..., list[str]], run: Callable[..., str], work: Path) -> dict[str, Any]:
     t = time.monotonic()
     run(
         cmd(
@@ -491,7 +489,12 @@ def _tiny_fit(
             "smoke.h5",
         )
     )
-    run(cmd("homodyne", "--config", "smoke.json", "--output-dir", "runs", "--no-plots", "-q"))
+    # exit status 3: results written, the fit's verdict is not "good" (the simulator's truth
+    # sits on a template bound); the smoke test judges convergence and chi2 itself
+    run(
+        cmd("homodyne", "--config", "smoke.json", "--output-dir", "runs", "--no-plots", "-q"),
+        ok=(0, 3),
+    )
     found = glob.glob(str(work / "runs" / "*" / "results.json"))
     if len(found) != 1:
         raise DeployError(f"the smoke fit wrote {len(found)} results.json files, expected one")

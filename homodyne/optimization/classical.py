@@ -386,6 +386,24 @@ def _fit(
     return _summarise(problem, engine, final, method, tried, wall)
 
 
+def _inverse_normal_matrix(H: np.ndarray) -> np.ndarray:
+    """(JᵀJ)⁻¹ through the eigen-decomposition of the diagonally scaled matrix.
+
+    Eigenvalues below 1e-12 of the largest (an exactly or nearly degenerate combination
+    of the variables) are raised to that floor, so that the degenerate direction keeps a
+    huge variance and the parameters in it show errors that say "not constrained"; a
+    plain inverse of a singular matrix returns rounding noise (even negative variances),
+    and a pseudo-inverse drops the direction and reports small errors. For a
+    well-conditioned matrix this is the ordinary inverse.
+    """
+    d = np.sqrt(np.clip(np.diag(H), 1e-300, None))
+    Hn = H / np.outer(d, d)
+    w, V = np.linalg.eigh(0.5 * (Hn + Hn.T))
+    w = np.maximum(w, 1e-12 * max(float(w.max()), 1e-300))
+    inv: np.ndarray = (V / w) @ V.T / np.outer(d, d)
+    return inv
+
+
 def _summarise(
     problem: Problem,
     engine: _Engine,
@@ -405,17 +423,7 @@ def _summarise(
     per_angle = chi_terms / np.maximum(problem.n_pairs - n_free / problem.n_angles, 1)
     H, _, _ = engine.normal_equations(z)
     scaled = problem.noise_model != "fixed"
-    try:
-        cov_all = np.linalg.inv(H)
-        if not np.all(np.isfinite(cov_all)):
-            raise np.linalg.LinAlgError
-    except np.linalg.LinAlgError:
-        # Singular normal equations (an exactly degenerate combination): a relative ridge
-        # of 1e-12 keeps the degenerate direction's variance huge (errors of the
-        # parameters in it "not constrained"), where a pseudo-inverse would drop it and
-        # report small errors.
-        hd = np.clip(np.diag(H), 1e-300, None)
-        cov_all = np.linalg.inv(H + 1e-12 * np.diag(hd))
+    cov_all = _inverse_normal_matrix(H)
     if scaled:
         cov_all = cov_all * chi2_red
     k, S = engine.k, engine.S

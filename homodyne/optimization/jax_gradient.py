@@ -23,18 +23,25 @@ from ..bayes.gradient import laminar_sums, laminar_sums_and_gradient
 __all__ = ["weighted_sums_function"]
 
 
-def weighted_sums_function(q2: float, data: Any, iu: Any, ju: Any) -> Any:
+def weighted_sums_function(q2: float, data: np.ndarray, iu: np.ndarray, ju: np.ndarray) -> Any:
     """``weighted_sums(F, G, theta, contrast, offset, weight)`` for
-    :func:`homodyne.bayes.gradient.kernel_log_likelihood`, closed over the data (JAX
-    arrays or tracers: they are passed to the callback, not compiled in)."""
+    :func:`homodyne.bayes.gradient.kernel_log_likelihood`, closed over the data.
+
+    The data and pair indices are host (NumPy) arrays held by the callback: only the
+    per-frame and per-angle inputs (a few kB) cross into the callback per evaluation, not
+    the A x m data."""
     q2 = float(q2)
     f64 = jnp.float64
+    data = np.ascontiguousarray(data, dtype=np.float64)
+    iu = np.ascontiguousarray(iu, dtype=np.int64)
+    ju = np.ascontiguousarray(ju, dtype=np.int64)
 
     def _value(*args: np.ndarray) -> np.ndarray:
-        return np.asarray(laminar_sums(*(np.asarray(a) for a in args), q2)[0], dtype=np.float64)
+        small = (np.asarray(a) for a in args)
+        return np.asarray(laminar_sums(*small, data, iu, ju, q2)[0], dtype=np.float64)
 
     def _value_and_grad(*args: np.ndarray) -> tuple[np.ndarray, ...]:
-        out = laminar_sums_and_gradient(*(np.asarray(a) for a in args), q2)
+        out = laminar_sums_and_gradient(*(np.asarray(a) for a in args), data, iu, ju, q2)
         return tuple(np.asarray(v, dtype=np.float64) for v in out)
 
     def _shapes(F: Any, theta: Any) -> tuple[Any, ...]:
@@ -43,66 +50,19 @@ def weighted_sums_function(q2: float, data: Any, iu: Any, ju: Any) -> Any:
         return (jax.ShapeDtypeStruct((), f64), a, n, n, a, a, a)
 
     @jax.custom_vjp
-    def sums(
-        F: Any,
-        G: Any,
-        theta: Any,
-        contrast: Any,
-        offset: Any,
-        weight: Any,
-        data: Any,
-        iu: Any,
-        ju: Any,
-    ) -> Any:
-        return jax.pure_callback(
-            _value,
-            jax.ShapeDtypeStruct((), f64),
-            F,
-            G,
-            theta,
-            contrast,
-            offset,
-            weight,
-            data,
-            iu,
-            ju,
-            vmap_method="sequential",
-        )
+    def weighted_sums(F: Any, G: Any, theta: Any, contrast: Any, offset: Any, weight: Any) -> Any:
+        shape = jax.ShapeDtypeStruct((), f64)
+        args = (F, G, theta, contrast, offset, weight)
+        return jax.pure_callback(_value, shape, *args, vmap_method="sequential")
 
-    def fwd(
-        F: Any,
-        G: Any,
-        theta: Any,
-        contrast: Any,
-        offset: Any,
-        weight: Any,
-        data: Any,
-        iu: Any,
-        ju: Any,
-    ) -> Any:
-        out = jax.pure_callback(
-            _value_and_grad,
-            _shapes(F, theta),
-            F,
-            G,
-            theta,
-            contrast,
-            offset,
-            weight,
-            data,
-            iu,
-            ju,
-            vmap_method="sequential",
-        )
+    def fwd(F: Any, G: Any, theta: Any, contrast: Any, offset: Any, weight: Any) -> Any:
+        args = (F, G, theta, contrast, offset, weight)
+        out = jax.pure_callback(_value_and_grad, _shapes(F, theta), *args, vmap_method="sequential")
         return out[0], out[1:]
 
     def bwd(res: Any, ct: Any) -> tuple[Any, ...]:
         ss, dF, dG, dth, dc, do = res
-        return (ct * dF, ct * dG, ct * dth, ct * dc, ct * do, ct * ss, None, None, None)
+        return (ct * dF, ct * dG, ct * dth, ct * dc, ct * do, ct * ss)
 
-    sums.defvjp(fwd, bwd)
-
-    def weighted_sums(F: Any, G: Any, theta: Any, contrast: Any, offset: Any, weight: Any) -> Any:
-        return sums(F, G, theta, contrast, offset, weight, data, iu, ju)
-
+    weighted_sums.defvjp(fwd, bwd)
     return weighted_sums

@@ -59,7 +59,7 @@ def is_cpu_mcmc_available() -> bool:
 def build_pymc_model(spec: PosteriorSpec, gradient: str | None = None) -> Any:
     """The PyMC model of a posterior specification (variables: ``z`` and ``c2_obs``).
 
-    ``gradient`` (default ``HOMODYNE_MCMC_GRADIENT``, else ``auto``) selects the
+    ``gradient`` (``mcmc.gradient``; None: ``auto``) selects the
     likelihood's gradient: the hand-written kernel of :mod:`homodyne.bayes.gradient`
     where it applies (laminar flow, Numba installed), else automatic differentiation."""
     import pymc as pm
@@ -164,7 +164,7 @@ class PyMCSampler:
         import pymc as pm
         import pytensor
 
-        gradient = "kernel" if uses_kernel(spec.problem.mode) else "autodiff"
+        gradient = "kernel" if uses_kernel(spec.problem.mode, settings.gradient) else "autodiff"
         model = build_pymc_model(spec, gradient)
         cores, mp_ctx = options.get("cores"), options.get("mp_ctx")
         n_cores = int(cores) if cores else min(settings.chains, 2)

@@ -216,7 +216,7 @@ def numpyro_model(spec: PosteriorSpec, gradient: str | None = None) -> Any:
             dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale),
         )
         if kernel:  # the hand-written gradient (homodyne.bayes.gradient)
-            sums = weighted_sums_function(pr.q * pr.q, data, iu, ju)
+            sums = weighted_sums_function(pr.q * pr.q, pr.data, pr.iu, pr.ju)  # host data
             loglik = kernel_log_likelihood(
                 spec, params, contrast, offset, sigma, sigma_scale, xp, sums, t=t
             )
@@ -355,7 +355,7 @@ class NumPyroSampler:
                 "chain_method": method,
                 "on_gpu": on_gpu,
                 "gradient": "kernel"
-                if uses_kernel(spec.problem.mode, platform_ok=not on_gpu)
+                if uses_kernel(spec.problem.mode, settings.gradient, platform_ok=not on_gpu)
                 else "autodiff",
                 **({"worker_processes": n_workers} if method == "processes" else {}),
             },
@@ -414,7 +414,7 @@ def _sample(
     from numpyro.infer import MCMC, NUTS
 
     kernel = NUTS(
-        numpyro_model(spec),
+        numpyro_model(spec, settings.gradient),
         target_accept_prob=settings.target_accept,
         max_tree_depth=settings.max_treedepth,
         dense_mass=False,

@@ -2,10 +2,10 @@
 
 :class:`LaminarSums` takes per-frame F, G and per-angle θ, contrast, offset and weight
 (plus the data as inputs that carry no gradient) and returns V = Σ_a w_a ss_a together
-with its gradient, all from one call of the Numba kernel. Its ``grad`` refers to the
-gradient outputs of an identical application of the Op, which PyTensor's merge rewrite
-folds into the one that gives V: the compiled log density and its gradient then make a
-single pass over the pairs. Used by the PyMC backend only (imports PyTensor, never JAX).
+with its gradient, all from one call of the Numba kernel. Its ``pullback`` scales the
+node's own gradient outputs by the cotangent, so the compiled log density and its
+gradient make a single pass over the pairs. In PyTensor's Numba backend the Op compiles
+to the kernel itself. Used by the PyMC backend only (imports PyTensor, never JAX).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from ..bayes.gradient import laminar_sums_and_gradient
+from ..bayes.gradient import compiled_kernel, laminar_sums_and_gradient
 
 __all__ = ["LaminarSums", "weighted_sums_function"]
 
@@ -52,7 +52,7 @@ class LaminarSums(Op):
         for k in range(1, 7):
             outputs[k][0] = np.asarray(out[k], dtype=np.float64)
 
-    def infer_shape(self, fgraph: Any, node: Apply, shapes: list[Any]) -> list[Any]:
+    def infer_shape(self, node: Apply, shapes: list[Any]) -> list[Any]:
         n = shapes[0]
         a = (shapes[6][0],)
         return [(), a, n, n, a, a, a]
@@ -60,12 +60,12 @@ class LaminarSums(Op):
     def connection_pattern(self, node: Apply) -> list[list[bool]]:
         return [[k < _N_DIFF] + [False] * 6 for k in range(9)]
 
-    def grad(self, inputs: list[Any], output_grads: list[Any]) -> list[Any]:
-        for g in output_grads[1:]:
+    def pullback(self, inputs: list[Any], outputs: list[Any], cotangents: list[Any]) -> list[Any]:
+        for g in cotangents[1:]:
             if not isinstance(g.type, DisconnectedType):
                 raise NotImplementedError("only the first output of LaminarSums has a gradient")
-        ct = output_grads[0]
-        _v, ss, dF, dG, dth, dc, do = self(*inputs)
+        ct = cotangents[0]
+        _v, ss, dF, dG, dth, dc, do = outputs  # the node's own outputs: one kernel call
         grads = [ct * dF, ct * dG, ct * dth, ct * dc, ct * do, ct * ss]
         return grads + [disconnected_type() for _ in inputs[_N_DIFF:]]
 
@@ -79,3 +79,30 @@ def weighted_sums_function(q2: float, data: Any, iu: Any, ju: Any) -> Any:
         return op(F, G, theta, contrast, offset, weight, data, iu, ju)[0]
 
     return weighted_sums
+
+
+def _register_numba() -> None:
+    """Compile LaminarSums into PyTensor's Numba programs as the kernel itself (without
+    this, PyTensor's Numba backend would call ``perform`` through Python object mode)."""
+    try:
+        import numba
+        from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
+    except ImportError:  # pragma: no cover - an older PyTensor or no Numba: object mode
+        return
+
+    @register_funcify_default_op_cache_key(LaminarSums)
+    def _funcify(op: LaminarSums, node: Any = None, **kwargs: Any) -> Any:
+        kernel = compiled_kernel()
+        q2 = op.q2
+
+        @numba.njit
+        def laminar_sums(F, G, theta, contrast, offset, weight, data, iu, ju):
+            v, ss, dF, dG, dth, dc, do = kernel(
+                F, G, theta, contrast, offset, weight, data, iu, ju, q2, True
+            )
+            return np.asarray(v), ss, dF, dG, dth, dc, do
+
+        return laminar_sums
+
+
+_register_numba()

@@ -116,8 +116,9 @@ def derived_curves(
             up[i] += h
             dn[i] -= h
             cu, cd = _curves(problem, up, t), _curves(problem, dn, t)
-            for name in base:
-                grads[name][j] = (cu[name] - cd[name]) / (2 * h)
+            with np.errstate(invalid="ignore"):  # inf - inf where a curve is infinite
+                for name in base:
+                    grads[name][j] = (cu[name] - cd[name]) / (2 * h)
         for name in base:
             g = grads[name]
             with np.errstate(invalid="ignore"):

@@ -35,8 +35,12 @@ def results_document(
             "dt": problem.provenance.get("dt"),
             "frames": problem.provenance.get("frames"),
             "phi_used": problem.phi.tolist(),
+            "angle_selection": getattr(problem, "angle_selection", None),
             "n_pairs_per_angle": problem.n_pairs,
+            "masked": problem.provenance.get("masked"),
+            "defaults_from_data": problem.provenance.get("defaults_from_data"),
         },
+        "truth": getattr(problem, "truth", None),
         "environment": environment_info(),
         "config": config.to_dict(),
     }

@@ -23,8 +23,10 @@ finding's. Levels, most severe first:
     near-singular direction (named by :mod:`homodyne.results.identifiability`), or
     starts that reach the same χ² end at different parameters.
 
-A run whose verdict is not good still writes all its results; the command line then
-exits with status :data:`EXIT_NOT_GOOD` (3).
+The MCMC-specific checks (``stuck``, the convergence thresholds) are in
+:func:`homodyne.results.mcmc_outputs.mcmc_verdict`. A run whose verdict is not good
+still writes all its results; the command line then exits with status
+:data:`EXIT_NOT_GOOD` (3).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ __all__ = [
     "bound_findings",
     "chi2_consistency",
     "classical_verdict",
-    "mcmc_verdict",
+    "run_verdict",
 ]
 
 #: Levels from most to least severe ("good" last).
@@ -59,15 +61,6 @@ EXIT_NOT_GOOD = 3
 BOUND_SIGMAS = 1.0
 #: Two-sided probability below which χ²_red is called inconsistent with the noise model.
 CHI2_P_MIN = 1e-3
-#: MCMC: fraction of draws at the maximum tree depth above which the sampler is stuck.
-TREE_DEPTH_STUCK = 0.5
-#: MCMC: median step size below which it has collapsed.
-STEP_SIZE_MIN = 1e-3
-#: MCMC: R̂ above which the chains did not mix at all (stuck, together with one of the
-#: other signs), not merely too short.
-RHAT_STUCK = 1.1
-#: MCMC: sigma_scale above this means the model at the draws is far from the data.
-SIGMA_SCALE_FAR = 1.5
 
 
 @dataclass(frozen=True)
@@ -129,15 +122,34 @@ class Verdict:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "level": self.level,
-            "good": self.good,
-            "text": self.text(),
-            "exit_status": self.exit_status,
-            "findings": [f.to_dict() for f in self.findings],
-            "checks": self.checks,
-            "identifiability": [d.to_dict() for d in self.directions],
-        }
+        """Plain JSON data (non-finite numbers become None: results.json allows no NaN)."""
+        return dict(
+            _plain(
+                {
+                    "level": self.level,
+                    "good": self.good,
+                    "text": self.text(),
+                    "exit_status": self.exit_status,
+                    "findings": [f.to_dict() for f in self.findings],
+                    "checks": self.checks,
+                    "identifiability": [d.to_dict() for d in self.directions],
+                }
+            )
+        )
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    if isinstance(v, bool | np.bool_):
+        return bool(v)
+    if isinstance(v, int | np.integer):
+        return int(v)
+    if isinstance(v, float | np.floating):
+        return float(v) if math.isfinite(float(v)) else None
+    return v
 
 
 # =========================================================================== shared checks
@@ -502,143 +514,6 @@ def classical_verdict(result: Any, problem: Any) -> Verdict:
     noise = chi2_consistency(result.chi2_red, dof, result.noise_model, result.n_data, checks)
     v.findings += _multistart_findings(result, errors, checks, bool(checks["noise"]["ok"]))
     v.findings += noise
-    return v
-
-
-# =========================================================================== MCMC
-def mcmc_verdict(
-    *,
-    convergence: Mapping[str, Any],
-    names: Sequence[str],
-    draws: np.ndarray,
-    parameters: Any,
-    contrast: Mapping[str, np.ndarray],
-    contrast_bounds: Mapping[str, tuple[float, float]],
-    phi: Sequence[float],
-    tree_depth: np.ndarray | None,
-    max_treedepth: int,
-    step_size: np.ndarray | None,
-    sigma_scale: np.ndarray | None,
-    noise_model: str,
-    n_data: int,
-    start_source: str = "",
-) -> Verdict:
-    """The verdict of an MCMC run.
-
-    ``convergence`` is the R̂/ESS/divergence check of the backends (its ``checks`` and
-    ``passed``); ``draws`` are the free physical parameters' draws (n, k) in the order of
-    ``names``; ``contrast`` maps "contrast"/"offset" to draws (n, S).
-    """
-    from ..parameters import PARAMETER_TABLE
-
-    v = Verdict("mcmc")
-    checks = v.checks
-    conv_checks = dict(convergence.get("checks", {}))
-    checks["convergence"] = {"ok": bool(convergence.get("passed")), **conv_checks}
-    restart = (
-        "start from the classical fit (mcmc.init 'classical', or --method all)"
-        if start_source and "classical" not in start_source
-        else "run more tuning steps (mcmc.tune), raise mcmc.target_accept, or check the model and bounds"
-    )
-    stuck_reasons = []
-    if tree_depth is not None and tree_depth.size:
-        frac = float(np.mean(tree_depth >= max_treedepth))
-        checks["tree_depth"] = {
-            "ok": frac <= TREE_DEPTH_STUCK,
-            "fraction_at_max": frac,
-            "max_treedepth": max_treedepth,
-        }
-        if frac > TREE_DEPTH_STUCK:
-            stuck_reasons.append(
-                f"{100 * frac:.0f}% of draws hit the maximum tree depth {max_treedepth}"
-            )
-    if step_size is not None and step_size.size:
-        med = float(np.median(step_size))
-        checks["step_size"] = {"ok": med >= STEP_SIZE_MIN, "median": med, "min": STEP_SIZE_MIN}
-        if med < STEP_SIZE_MIN:
-            stuck_reasons.append(f"the step size collapsed (median {med:.2g} < {STEP_SIZE_MIN:g})")
-    rhat = (conv_checks.get("r_hat") or {}).get("value")
-    ss_mean = float(np.mean(sigma_scale)) if sigma_scale is not None and sigma_scale.size else None
-    far = ss_mean is not None and ss_mean > SIGMA_SCALE_FAR
-    # R-hat above 1.1 alone is a run too short to mix (not converged); with saturated
-    # trees, a collapsed step size or sigma_scale far above 1 the chains are stuck
-    if rhat is not None and rhat > RHAT_STUCK and (stuck_reasons or far):
-        stuck_reasons.append(f"R-hat {rhat:.3g} > {RHAT_STUCK} (the chains disagree)")
-    if stuck_reasons:
-        if far:
-            stuck_reasons.append(f"sigma_scale {ss_mean:.3g} far above 1")
-        v.findings.append(
-            Finding(
-                "stuck", "sampler", "the sampler is stuck: " + "; ".join(stuck_reasons), restart
-            )
-        )
-    elif not convergence.get("passed", False):
-        v.findings.append(
-            Finding(
-                "not-converged",
-                "convergence",
-                str(convergence.get("text", "R-hat/ESS/divergence thresholds not met")),
-                "run more draws and tuning steps (mcmc.draws, mcmc.tune) or raise mcmc.target_accept",
-            )
-        )
-    draws = np.asarray(draws, dtype=float)
-    mean = draws.mean(axis=0) if draws.size else np.zeros(len(names))
-    sd = draws.std(axis=0, ddof=1) if draws.shape[0] > 1 else np.full(len(names), np.nan)
-    entries = []
-    for j, n in enumerate(names):
-        p = parameters[n]
-        spec = PARAMETER_TABLE.get(n)
-        entries.append(
-            BoundEntry(
-                n,
-                float(mean[j]),
-                float(sd[j]),
-                p.min,
-                p.max,
-                f"parameters.{n}.min",
-                f"parameters.{n}.max",
-                default_lower=spec is not None and p.min == spec.min,
-                default_upper=spec is not None and p.max == spec.max,
-            )
-        )
-    phi = list(phi)
-    for kind, d in contrast.items():
-        d = np.asarray(d, dtype=float).reshape(d.shape[0], -1)
-        lo, hi = contrast_bounds[kind]
-        for s in range(d.shape[1]):
-            label = f"{kind}[φ={phi[s]:g}°]" if d.shape[1] == len(phi) else f"{kind} (shared)"
-            entries.append(
-                BoundEntry(
-                    label,
-                    float(d[:, s].mean()),
-                    float(d[:, s].std(ddof=1)),
-                    lo,
-                    hi,
-                    f"scaling.{kind}_min",
-                    f"scaling.{kind}_max",
-                    group=kind,
-                )
-            )
-    loose = constrained_findings(
-        names,
-        mean.tolist(),
-        sd.tolist(),
-        [parameters[n].min for n in names],
-        [parameters[n].max for n in names],
-        checks,
-    )
-    v.findings += bound_findings(entries, checks, loose)
-    if draws.shape[0] > len(names) + 2 and not stuck_reasons:
-        cov = np.atleast_2d(np.cov(draws, rowvar=False))
-        found, v.directions = degeneracy_findings(
-            names, cov, mean.tolist(), {n: parameters[n].unit for n in names}, loose, checks
-        )
-        v.findings += found
-    if ss_mean is not None:
-        dof = max(n_data - len(names), 1)
-        v.findings += chi2_consistency(
-            ss_mean**2, dof, noise_model, n_data, checks, label="sigma_scale²"
-        )
     return v
 
 

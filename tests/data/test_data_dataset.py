@@ -50,12 +50,15 @@ def test_arrays_are_read_only_views_and_the_callers_array_stays_writable() -> No
 def test_non_finite_values_name_the_file_the_angle_and_the_count() -> None:
     c2 = random_symmetric_stack((3,), 5)
     c2[1, 0, 2] = c2[1, 2, 0] = np.nan
-    c2[1, 4, 4] = np.inf
+    c2[1, 1, 3] = c2[1, 3, 1] = -np.inf
+    c2[1, 4, 4] = np.inf  # on the diagonal: never used, never counted
+    ds = make(c2=c2, source=Path("/data/run7.h5"))  # default: accepted and counted
+    assert ds.n_nonfinite.tolist() == [0, 2, 0]
     with pytest.raises(DataError) as err:
-        make(c2=c2, source=Path("/data/run7.h5"))
+        make(c2=c2, source=Path("/data/run7.h5"), nonfinite="error")
     msg = str(err.value)
     assert "/data/run7.h5" in msg
-    assert "angle 1 (phi = 0 deg): 3 NaN/inf" in msg
+    assert "angle 1 (phi = 0 deg): 2 NaN/inf" in msg
     assert "angle 0" not in msg and "angle 2" not in msg
     assert "\n" not in msg
 
@@ -172,3 +175,17 @@ def test_frame_step_must_divide_the_window() -> None:
         Dataset(c2=c2, phi=np.zeros(1), q=0.005, dt=0.1, frames=(1, 6), frame_step=2)
     ds = Dataset(c2=c2, phi=np.zeros(1), q=0.005, dt=0.1, frames=(1, 5), frame_step=2)
     np.testing.assert_allclose(ds.t, [0.1, 0.3, 0.5])
+
+
+def test_nan_on_the_diagonal_only_is_accepted_even_when_strict() -> None:
+    c2 = random_symmetric_stack((3,), 5)
+    c2[0, 3, 3] = np.nan
+    ds = make(c2=c2, nonfinite="error")
+    assert ds.n_nonfinite.tolist() == [0, 0, 0]
+
+
+def test_unmirrored_nan_is_a_symmetry_error() -> None:
+    c2 = random_symmetric_stack((3,), 5)
+    c2[0, 1, 4] = np.nan  # c2[0, 4, 1] stays finite
+    with pytest.raises(DataError, match="not symmetric"):
+        make(c2=c2)

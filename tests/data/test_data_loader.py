@@ -213,10 +213,12 @@ def test_nan_in_a_stored_matrix_names_key_angle_and_count(data_file: Path) -> No
         half[4, 4] = np.nan
         h5[key][...] = half
     with pytest.raises(DataError) as err:
-        load_dataset(data_file, q=Q_VALUES[1])
-    one_line_error(err, data_file.name, key, "phi = 1.9 deg", "3 NaN/inf")
-    ds = load_dataset(data_file, q=Q_VALUES[1], frames=(6, 12))  # bad values outside window
-    assert ds.n_angles == len(PHI_VALUES)
+        load_dataset(data_file, q=Q_VALUES[1], nonfinite="error")
+    one_line_error(err, data_file.name, "phi = 1.9 deg", "2 NaN/inf")
+    ds = load_dataset(data_file, q=Q_VALUES[1])  # default: masked, counted
+    assert ds.n_nonfinite[2] == 2 and ds.n_nonfinite.sum() == 2
+    ds = load_dataset(data_file, q=Q_VALUES[1], frames=(6, 12), nonfinite="error")
+    assert ds.n_angles == len(PHI_VALUES)  # bad values outside the window
 
 
 def test_half_matrices_of_different_sizes(data_file: Path) -> None:

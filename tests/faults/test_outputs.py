@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Cmd, leftovers, write_cfg
+from .conftest import DONE, Cmd, leftovers, write_cfg
 
 
 def _run(args: list[str], cwd: Path, **kw: object) -> Cmd:
@@ -36,7 +36,7 @@ def _error_line(cmd: Cmd) -> str:
         (".", "is not a name"),
         ("a/b", "contains a path separator"),
         (".hidden", "starts with '.'"),
-        ("", "plain folder name"),
+        ("", "run_name"),
     ],
 )
 def test_a_run_name_must_be_a_name(name: str, why: str, tmp_path: Path, lam_file: Path) -> None:
@@ -47,7 +47,7 @@ def test_a_run_name_must_be_a_name(name: str, why: str, tmp_path: Path, lam_file
     cmd = _run(["-c", str(cfg), "--run-name", name, "--overwrite", "--no-plots"], tmp_path)
     assert cmd.proc.returncode == 2
     line = _error_line(cmd)
-    assert "plain folder name" in line and why in line, line
+    assert "run_name" in line and why in line, line
     assert "classical fit" not in cmd.stderr  # refused before any work
     assert (victim / "precious.txt").read_text() == "keep me"
     assert not (tmp_path / "out").exists() or leftovers(tmp_path / "out") == []
@@ -66,10 +66,10 @@ def test_overwrite_replaces_only_a_folder_homodyne_wrote(tmp_path: Path, lam_fil
     assert sorted(p.name for p in foreign.iterdir()) == ["notes.txt"]
     # a folder homodyne wrote is replaced, and only its own files are in the new one
     first = _run(["-c", str(cfg), "--run-name", "ours", "--no-plots"], tmp_path)
-    assert first.proc.returncode == 0, first.stderr
+    assert first.proc.returncode in DONE, first.stderr
     assert (out / "ours" / ".homodyne-run").is_file()
     second = _run(["-c", str(cfg), "--run-name", "ours", "--overwrite", "--no-plots"], tmp_path)
-    assert second.proc.returncode == 0, second.stderr
+    assert second.proc.returncode in DONE, second.stderr
     assert sorted(p.name for p in (out / "ours").iterdir()) == [
         ".homodyne-run",
         "fit.npz",
@@ -111,7 +111,7 @@ def test_two_runs_into_one_run_folder(tmp_path: Path, lam_file: Path) -> None:
     line = _error_line(second)
     assert f"another run (process {first.proc.pid}) is writing this run folder" in line, line
     assert "classical fit" not in second.stderr
-    assert first.finish(timeout=300) == 0, first.stderr
+    assert first.finish(timeout=300) in DONE, first.stderr
     first.assert_no_process_left()
     import json
 
@@ -183,7 +183,7 @@ def test_files_follow_the_umask(
         tmp_path,
         prefix=["sh", "-c", f'umask {umask:03o} && exec "$@"', "sh"],
     )
-    assert cmd.proc.returncode == 0, cmd.stderr
+    assert cmd.proc.returncode in DONE, cmd.stderr
     folder = tmp_path / "out" / "run"
     files = [p for p in folder.iterdir()] + list((tmp_path / "c").iterdir())
     assert any(p.suffix == ".png" for p in files) and any(p.suffix == ".npz" for p in files)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -66,20 +65,29 @@ def test_descendants_and_reap_children() -> None:
 
 @linux
 def test_forked_children_get_a_parent_death_signal() -> None:
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report PR_GET_DEATHSIG (2) and leave at once
-        try:
+    """In a fresh (single-threaded) interpreter: a forked child reports its
+    PR_GET_DEATHSIG (2), set by the package's at-fork hook."""
+    code = textwrap.dedent(
+        """
+        import ctypes, os
+        import homodyne.runtime.signals
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
             value = ctypes.c_int(0)
             ctypes.CDLL(None).prctl(2, ctypes.byref(value), 0, 0, 0)
             os.write(w, str(value.value).encode())
-        finally:
             os._exit(0)
-    os.close(w)
-    got = os.read(r, 16).decode()
-    os.close(r)
-    os.waitpid(pid, 0)
-    assert got == str(int(signal.SIGKILL))
+        os.close(w)
+        print(os.read(r, 16).decode())
+        os.waitpid(pid, 0)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(int(signal.SIGKILL))
 
 
 @linux

@@ -106,7 +106,7 @@ def evaluate(stack: str, case: tuple) -> dict:
         from homodyne.optimization.mcmc_gpu_backend import jax_namespace
 
         xp = jax_namespace()
-        sums = weighted_sums_function(Q * Q, jnp.asarray(data), jnp.asarray(iu), jnp.asarray(ju))
+        sums = weighted_sums_function(Q * Q, data, iu, ju)
 
         def kernel(th):
             p, c, o, s = split(th, jnp)

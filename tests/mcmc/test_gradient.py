@@ -84,17 +84,24 @@ def test_kernel_gradient_matches_finite_differences(case: tuple) -> None:
         assert float(g @ d) == pytest.approx(fd, rel=1e-6, abs=1e-9 * abs(out[0])), k
 
 
+def test_kernel_constants_are_those_of_trig() -> None:
+    from homodyne import trig
+
+    assert (kg._PIO2_0, kg._PIO2_1, kg._PIO2_2) == trig._PIO2
+    assert (kg._S0, kg._S1, kg._S2, kg._S3, kg._S4, kg._S5) == trig._S
+    assert (kg._C0, kg._C1, kg._C2, kg._C3, kg._C4, kg._C5) == trig._C
+    assert kg._SIN_MAX == trig.SIN_MAX_ABS_ARGUMENT
+
+
 def test_selection_and_its_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("HOMODYNE_MCMC_GRADIENT", raising=False)
     assert kg.uses_kernel("laminar_flow") == kg.kernel_available()
     assert not kg.uses_kernel("static_anisotropic")
     assert not kg.uses_kernel("laminar_flow", platform_ok=False)  # a GPU keeps autodiff
     assert not kg.uses_kernel("laminar_flow", "autodiff")
-    monkeypatch.setenv("HOMODYNE_MCMC_GRADIENT", "autodiff")
-    assert not kg.uses_kernel("laminar_flow")
-    monkeypatch.setenv("HOMODYNE_MCMC_GRADIENT", "fast")
-    with pytest.raises(ConfigError, match="HOMODYNE_MCMC_GRADIENT must be one of auto"):
-        kg.uses_kernel("laminar_flow")
+    monkeypatch.setenv("HOMODYNE_MCMC_GRADIENT", "autodiff")  # read by the command only
+    assert kg.uses_kernel("laminar_flow") == kg.kernel_available()
+    with pytest.raises(ConfigError, match=r"mcmc\.gradient must be one of auto"):
+        kg.uses_kernel("laminar_flow", "fast")
     with pytest.raises(ConfigError, match="laminar_flow mode only"):
         kg.uses_kernel("static_isotropic", "kernel")
     with pytest.raises(ConfigError, match="CPU platform only"):
@@ -109,8 +116,9 @@ def _worker(stack: str) -> dict:
 import runpy, sys, json, io, contextlib
 buf = io.StringIO()
 sys.argv = ["_gradient_worker.py", {stack!r}]
+worker = runpy.run_path({str(Path(__file__).parent / "_gradient_worker.py")!r})
 with contextlib.redirect_stdout(buf):
-    runpy.run_path({str(Path(__file__).parent / "_gradient_worker.py")!r}, run_name="__main__")
+    worker["main"]()
 out = json.loads(buf.getvalue())
 out["loaded"] = sorted(m for m in sys.modules if m.split(".")[0] in {hidden!r})
 print(json.dumps(out))
@@ -121,7 +129,9 @@ print(json.dumps(out))
 
 
 def _close(kernel: list, autodiff: list) -> None:
-    assert kernel[0] == pytest.approx(autodiff[0], rel=1e-13)
+    # the log-likelihood (~35 here) is a sum of terms of ~1e4 and of both signs, so a few
+    # ulp of those terms are ~1e-12 of the value
+    assert kernel[0] == pytest.approx(autodiff[0], rel=1e-11)
     gk, ga = np.asarray(kernel[1]), np.asarray(autodiff[1])
     np.testing.assert_allclose(gk, ga, rtol=1e-10, atol=1e-10 * np.abs(ga).max())
 
@@ -137,9 +147,9 @@ def test_jax_custom_vjp_equals_jax_grad_of_the_model() -> None:
         _close(res["kernel"], res["autodiff"])
         # vmap (vectorised chains): one kernel call per chain, same values
         (v0, v1), g = res["vmap"]
-        assert v0 == pytest.approx(res["kernel"][0], rel=1e-14)
-        assert v1 == pytest.approx(res["vmap_ref"][0], rel=1e-13)
-        np.testing.assert_allclose(g[0], res["kernel"][1], rtol=1e-14)
+        assert v0 == pytest.approx(res["kernel"][0], rel=1e-11)
+        assert v1 == pytest.approx(res["vmap_ref"][0], rel=1e-11)
+        np.testing.assert_allclose(g[0], res["kernel"][1], rtol=1e-10)
 
 
 @pytest.mark.skipif(not HAVE_PYMC, reason="PyMC/PyTensor missing")

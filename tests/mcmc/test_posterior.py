@@ -267,7 +267,7 @@ def test_seed_api_builds_the_problem_from_arrays() -> None:
     c2 = problem.full_matrix(problem.data, 1.3)
     raw = template("laminar_flow")
     raw["data"]["dt"] = 0.2
-    raw["angle_filter"]["ranges"] = [[-10.0, 10.0], [80.0, 100.0]]
+    raw["angle_filter"].update(enabled=True, ranges=[[-10.0, 10.0], [80.0, 100.0]])
     cfg = config_from_dict(raw)
     built = prepare_problem(None, cfg, c2, problem.phi, filter_angles_for_optimization=True)
     np.testing.assert_allclose(built.phi, [-4.0, 90.0])  # angle filter applied

@@ -12,6 +12,7 @@ from homodyne.bayes.idata import SAMPLE_STATS
 from homodyne.bayes.run import run_function
 from homodyne.bayes.sampler import BackendRecord, Draws, MCMCBackend
 from homodyne.bayes.start import initial_points
+from homodyne.config import config_from_dict, template
 from homodyne.errors import ConfigError
 from homodyne.optimization import backends
 
@@ -49,7 +50,8 @@ def test_orchestration_builds_the_shared_result_from_a_samplers_draws(tmp_path) 
     sampler = ToySampler()
     run = run_function(sampler, "toy", "Toy_CPU")
     problem, _, _ = static_problem()
-    result = run(analysis_core=problem, progress=False, chains=3, draws=40, seed=5)
+    cfg = config_from_dict({**template("static_anisotropic"), "mcmc": {"init": "config"}})
+    result = run(analysis_core=problem, config=cfg, progress=False, chains=3, draws=40, seed=5)
     (call,) = sampler.calls
     # the sampler gets the reduced problem's spec, the resolved settings and the chains' starts
     assert call["settings"].chains == 3 and call["settings"].draws == 40

@@ -10,12 +10,20 @@ from pathlib import Path
 import pytest
 
 from ..conftest import write_config
-from .conftest import HAVE_PYMC, run_python
+from .conftest import HAVE_NUMPYRO, HAVE_PYMC, run_python
 
-pytestmark = pytest.mark.skipif(not HAVE_PYMC, reason="PyMC backend not installed")
+BACKENDS = [
+    pytest.param("pymc", marks=pytest.mark.skipif(not HAVE_PYMC, reason="PyMC not installed")),
+    pytest.param(
+        "numpyro", marks=pytest.mark.skipif(not HAVE_NUMPYRO, reason="NumPyro not installed")
+    ),
+]
 
 
-def test_stuck_sampler_is_named_with_its_remedy(tmp_path: Path, static_file: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_stuck_sampler_is_named_with_its_remedy(
+    tmp_path: Path, static_file: Path, backend: str
+) -> None:
     cfg = write_config(
         tmp_path,
         "static_anisotropic",
@@ -40,7 +48,9 @@ os.environ["HOMODYNE_GPU_INTENT"] = "false"
 from homodyne.run_homodyne import main
 sys.exit(main({argv!r}))
 """
-    proc = run_python(code, env={"MPLBACKEND": "Agg"}, timeout=600)
+    proc = run_python(
+        code, env={"MPLBACKEND": "Agg", "HOMODYNE_MCMC_BACKEND": backend}, timeout=600
+    )
     assert proc.returncode == 3, proc.stderr[-4000:]
     assert "verdict is not good" in proc.stderr and "stuck" in proc.stderr
     folder = tmp_path / "out" / "stuck"
@@ -51,9 +61,11 @@ sys.exit(main({argv!r}))
     assert "maximum tree depth" in stuck["reason"] or "R-hat" in stuck["reason"]
     assert "mcmc.init 'classical'" in stuck["remedy"]
     assert a["checks"]["tree_depth"]["fraction_at_max"] > 0.5
+    # sigma_scale far above 1 is also a noise finding of its own (sigma_scale² vs χ²(dof))
+    assert any(f["level"] == "wrong-noise" and "sigma_scale²" in f["reason"] for f in a["findings"])
     # the MCMC summary file carries the same assessment
     summary = json.loads((folder / "mcmc_summary.json").read_text())
-    assert summary["assessment"]["level"] == "stuck"
+    assert summary["assessment"]["level"] == "stuck" and summary["backend"] == backend
     # derived curves with HDI bands
     assert doc["derived"]["mcmc"]["band"] == "94% HDI"
     assert set(doc["derived"]["mcmc"]["curves"]) == {"J", "tau_e"}

@@ -47,3 +47,14 @@ def test_malformed_spec_is_refused(tmp_path):
     path.write_text("name: x\nchannels: [conda-forge]\ndependencies:\n  - numpy >=>1\n  - scipy\n")
     problems = envfiles.validate(path)
     assert len(problems) == 1 and "numpy" in problems[0]
+
+
+def test_no_relative_editable_install_in_env_files():
+    """`-e ..` resolves from the file's folder with conda/mamba but from the current one with
+    micromamba: the files install no path; the docs give one command for all three tools."""
+    for path in envfiles.ENV_DIR.glob("*.yml"):
+        data = envfiles.parse(path)
+        pip = [d for d in data["dependencies"] if isinstance(d, dict)]
+        for entry in (e for d in pip for e in d.get("pip", [])):
+            assert not entry.startswith(("-e", ".", "/")), (path.name, entry)
+        assert "pip install --no-deps -e ." in path.read_text()

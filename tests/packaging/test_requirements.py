@@ -39,7 +39,8 @@ def _resolve(path: Path) -> set[str]:
         ("requirements-mcmc-gpu.txt", ["core", "mcmc-gpu"]),
         ("requirements-mcmc-all.txt", ["core", "mcmc-all"]),
         ("requirements-all.txt", ["core", "all"]),
-        ("requirements-dev.txt", ["core", "mcmc-all", "dev", "docs"]),
+        ("requirements-batch.txt", ["core", "batch"]),
+        ("requirements-dev.txt", ["core", "mcmc-all", "batch", "dev", "docs"]),
     ],
 )
 def test_each_file_installs_what_its_extra_installs(fname, extras):

@@ -51,9 +51,14 @@ FILES: dict[str, tuple[str, list[str], list[str]]] = {
         ["requirements-mcmc-all.txt", "requirements-optional.txt"],
         [],
     ),
+    "requirements-batch.txt": (
+        "Batch analysis on Dask: LocalCluster, SLURM/PBS (= homodyne-analysis[batch]).",
+        ["requirements.txt"],
+        ["batch"],
+    ),
     "requirements-dev.txt": (
-        "Development: both backends, tests, linters, type checker, packaging checks, docs.",
-        ["requirements-mcmc-all.txt"],
+        "Development: both backends, batch, tests, linters, type checker, packaging checks, docs.",
+        ["requirements-mcmc-all.txt", "requirements-batch.txt"],
         ["dev", "docs"],
     ),
 }

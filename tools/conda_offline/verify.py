@@ -254,10 +254,15 @@ def reinstall(names: tuple[str, ...], work: Path, cache: Path) -> dict:
     return detail
 
 
+#: not passed into a conda environment: a conda environment holds ONE MCMC stack by
+#: design, so the suite's skips for the other stack are expected there and must not turn
+#: into failures (CI=true does that in tests/conftest.py); the packaging stage's own marker
+#: asks for tools (conda-lock) that only the stage's venv has.
+_NOT_INTO_ENVS = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "CI", "HOMODYNE_PACKAGING_STAGE")
+
+
 def run_in_env(prefix: Path, args: list[str], timeout: int) -> str:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
-    }
+    env = {k: v for k, v in os.environ.items() if k not in _NOT_INTO_ENVS}
     env["PATH"] = f"{prefix / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
     env["CONDA_PREFIX"] = str(prefix)
     env["MPLBACKEND"] = "Agg"
@@ -286,6 +291,10 @@ def test_suite(work: Path, env: str, markers: str, timeout: int) -> dict:
             "2",
             "-m",
             markers,
+            # .importlinter's contracts name jax and pymc, and import-linter fails on a
+            # forbidden module that is not installed: a one-stack environment lacks one
+            "--deselect",
+            "tests/test_architecture.py",
             "tests",
         ],
         timeout,
