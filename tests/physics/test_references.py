@@ -490,8 +490,14 @@ def test_from_arrays_frame_stride_and_bad_values() -> None:
     bad = np.repeat(c2, 2, axis=0)
     bad[1, 0, 3] = np.nan
     bad[1, 1, 2] = np.inf
-    with pytest.raises(DataError, match=r"c2 contains 2 NaN/inf values \(angle 90°: 2\)"):
-        Problem.from_arrays(bad, _times(n), [0.0, 90.0], Q, params, noise_model="unit")
+    with pytest.raises(
+        DataError, match=r"c2 contains 2 NaN/inf values off the diagonal \(angle 90°: 2\)"
+    ):
+        Problem.from_arrays(
+            bad, _times(n), [0.0, 90.0], Q, params, noise_model="unit", nonfinite="raise"
+        )
+    masked = Problem.from_arrays(bad, _times(n), [0.0, 90.0], Q, params, noise_model="unit")
+    assert masked.n_pairs == n * (n - 1) // 2 - 2  # the two pairs left out at every angle
 
 
 @pytest.mark.parametrize("case", ["series-branch", "decreasing-F"])
