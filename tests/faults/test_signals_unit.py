@@ -104,9 +104,12 @@ def test_the_watchdog_ends_a_run_that_does_not_unwind(tmp_path: Path) -> None:
             signals.set_stage("a stuck stage")
             Path({str(temp)!r}).mkdir()
             signals.register_temp_dir({str(temp)!r})
-            print("ready", flush=True)
+            ready = False
             while True:
-                try:
+                try:  # "ready" inside the try: a signal during the print is swallowed too
+                    if not ready:
+                        print("ready", flush=True)
+                        ready = True
                     time.sleep(0.1)
                 except KeyboardInterrupt:
                     pass
