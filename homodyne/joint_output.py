@@ -61,7 +61,7 @@ def _plot(path: Path, outcome: Any) -> None:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from .results.atomic import atomic_call
+    from ._util.atomic import atomic_call
 
     chk = outcome.check
     q = np.array([r["q"] for r in chk["per_q"]])

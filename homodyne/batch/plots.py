@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from .._util.atomic import atomic_call
 from ..model import MODES
-from ..results.atomic import atomic_call
 
 __all__ = ["plot_summary"]
 

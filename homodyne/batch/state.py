@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..results.atomic import atomic_write_text
+from .._util.atomic import atomic_write_text
 
 __all__ = ["is_up_to_date", "read_records", "write_record"]
 

@@ -17,7 +17,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..results.atomic import atomic_call, atomic_write_text
+from .._util.atomic import atomic_call, atomic_write_text
 
 __all__ = ["file_metadata", "summary_rows", "write_summary"]
 

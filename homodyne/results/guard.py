@@ -151,7 +151,7 @@ def finish_folder(folder: Path) -> None:
 
 
 def _dir_mode() -> int:
-    from .atomic import umask_mode
+    from .._util.atomic import umask_mode
 
     return umask_mode(directory=True)
 

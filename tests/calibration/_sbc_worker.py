@@ -27,8 +27,8 @@ CHAINS, TUNE, DRAWS, THIN = 2, 300, 200, 4
 
 
 def problem_and_truth(rng: np.random.Generator):
+    from homodyne.bayes.priors import NOISE_PRIOR
     from homodyne.model import c2_matrix
-    from homodyne.optimization.mcmc_common import NOISE_PRIOR
     from homodyne.parameters import Parameter, Parameters
     from homodyne.problem import Problem
 

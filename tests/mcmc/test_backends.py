@@ -37,7 +37,7 @@ def test_importing_and_routing_loads_no_stack() -> None:
 import os, sys, json
 import homodyne
 from homodyne.errors import BackendUnavailableError
-from homodyne.optimization import backends, mcmc, mcmc_common, mcmc_cpu_backend, mcmc_gpu_backend
+from homodyne.optimization import backends, mcmc, mcmc_cpu_backend, mcmc_gpu_backend
 from homodyne.bayes import diagnostics, idata, plots, posterior, prepare, priors, result, run, sampler, settings, space, start
 from homodyne.runtime.gpu import gpu_wrapper
 rows = backends.list_backends()

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from homodyne.bayes.run import setup_run
 from homodyne.cli.subcommands import DEMO_TRUTH
 from homodyne.config import config_from_dict, template
 from homodyne.errors import ConfigError
-from homodyne.optimization.mcmc_common import setup_run
 
 from .conftest import HAVE_NUMPYRO, HAVE_PYMC, run_python
 from .simdata import static_problem
