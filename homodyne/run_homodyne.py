@@ -205,6 +205,9 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(
         level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr, force=True
     )
+    if not verbose:
+        # PyTensor reports its compiler probing and configuration at INFO; only with -v
+        logging.getLogger("pytensor").setLevel(max(level, logging.WARNING))
 
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:

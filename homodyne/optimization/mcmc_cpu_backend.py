@@ -207,7 +207,6 @@ class PyMCSampler:
                 },
                 progressbar=progress,
                 compute_convergence_checks=False,
-                idata_kwargs={"log_likelihood": False},
                 compile_kwargs={"mode": _MODES[mode]},
                 mp_ctx=mp_ctx,
             )
