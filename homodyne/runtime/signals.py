@@ -176,22 +176,37 @@ def worker_setup(parent_pid: int | None = None) -> None:
         os._exit(1)
 
 
+#: pid of the process that last forked (set just before the fork, read in the child).
+_fork_parent: list[int] = [0]
+
+
+def _before_fork() -> None:
+    _fork_parent[0] = os.getpid()
+
+
+def _die_with_fork_parent() -> None:
+    # Arm the parent-death signal, then look: a parent killed between fork() and prctl()
+    # sends nothing, and the child would be left running (re-parented).
+    if set_parent_death_signal() and _fork_parent[0] and os.getppid() != _fork_parent[0]:
+        os._exit(1)
+
+
 def _after_fork_in_child() -> None:
     # A forked worker must not write to the parent's wake-up socket, nor run its
     # handlers: the parent decides about interruption and stops its workers.
     if _state.done.is_set() or _installed.get("wakeup") is None:
-        set_parent_death_signal()
+        _die_with_fork_parent()
         return
     with contextlib.suppress(ValueError, OSError):
         signal.set_wakeup_fd(-1)
     for sig in EXIT_CODES:
         with contextlib.suppress(ValueError, OSError):
             signal.signal(sig, signal.SIG_IGN if sig != signal.SIGTERM else signal.SIG_DFL)
-    set_parent_death_signal()
+    _die_with_fork_parent()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def _children_map() -> dict[int, list[int]]:
