@@ -356,7 +356,7 @@ def load_dataset(
             dt=dt,
             nonfinite=nonfinite,
         )
-    selection = {
+    selection: dict[str, Any] = {
         "q": float(q),
         "q_rel_tolerance": float(q_rel_tolerance),
         "phi": phi_list,

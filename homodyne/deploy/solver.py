@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any, cast
 
 PLATFORM = "linux-64"
 
@@ -45,7 +46,7 @@ def solve(
         _solve(
             sources=channels,
             specs=specs,
-            platforms=[PLATFORM, "noarch"],
+            platforms=cast(Any, [PLATFORM, "noarch"]),
             virtual_packages=virtual_packages(cuda),
             channel_priority=ChannelPriority.Strict if strict else ChannelPriority.Disabled,
         )
@@ -55,7 +56,7 @@ def solve(
 def install(records: list, prefix: Path, cache_dir: Path | None = None) -> None:
     from rattler import install as _install
 
-    kwargs = {"cache_dir": cache_dir} if cache_dir else {}
+    kwargs: dict[str, Any] = {"cache_dir": cache_dir} if cache_dir else {}
     asyncio.run(_install(records, target_prefix=str(prefix), show_progress=False, **kwargs))
 
 
@@ -77,13 +78,13 @@ def write_lock(
             lock.add_conda_package(env, platform, rec)
         for name, version, location in (pypi or {}).get(env, []):
             lock.add_pypi_package(env, platform, name, version, location)
-    lock.to_path(str(path))
+    lock.to_path(Path(path))
 
 
 def locked_records(path: Path, env: str) -> list:
     from rattler import LockFile
 
-    lock = LockFile.from_path(str(path))
+    lock = LockFile.from_path(Path(path))
     environment = lock.environment(env)
     if environment is None:
         raise KeyError(f"{path} locks no environment {env!r}")

@@ -37,11 +37,13 @@ def weighted_sums_function(q2: float, data: np.ndarray, iu: np.ndarray, ju: np.n
     ju = np.ascontiguousarray(ju, dtype=np.int64)
 
     def _value(*args: np.ndarray) -> np.ndarray:
-        small = (np.asarray(a) for a in args)
-        return np.asarray(laminar_sums(*small, data, iu, ju, q2)[0], dtype=np.float64)
+        F, G, theta, contrast, offset, weight = (np.asarray(a) for a in args)
+        value = laminar_sums(F, G, theta, contrast, offset, weight, data, iu, ju, q2)[0]
+        return np.asarray(value, dtype=np.float64)
 
     def _value_and_grad(*args: np.ndarray) -> tuple[np.ndarray, ...]:
-        out = laminar_sums_and_gradient(*(np.asarray(a) for a in args), data, iu, ju, q2)
+        F, G, theta, contrast, offset, weight = (np.asarray(a) for a in args)
+        out = laminar_sums_and_gradient(F, G, theta, contrast, offset, weight, data, iu, ju, q2)
         return tuple(np.asarray(v, dtype=np.float64) for v in out)
 
     def _shapes(F: Any, theta: Any) -> tuple[Any, ...]:

@@ -10,7 +10,8 @@ to the kernel itself. Used by the PyMC backend only (imports PyTensor, never JAX
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import pytensor.tensor as pt
@@ -46,8 +47,11 @@ class LaminarSums(Op):
         outs = [pt.dscalar(), vec(), vec(), vec(), vec(), vec(), vec()]
         return Apply(self, ins, outs)
 
-    def perform(self, node: Apply, inputs: list[np.ndarray], outputs: list[list[Any]]) -> None:
-        out = laminar_sums_and_gradient(*inputs, self.q2)
+    def perform(self, node: Apply, inputs: Sequence[Any], outputs: Sequence[Any]) -> None:
+        F, G, theta, contrast, offset, weight, data, iu, ju = inputs
+        out = laminar_sums_and_gradient(
+            F, G, theta, contrast, offset, weight, data, iu, ju, self.q2
+        )
         outputs[0][0] = np.asarray(out[0], dtype=np.float64)
         for k in range(1, 7):
             outputs[k][0] = np.asarray(out[k], dtype=np.float64)
@@ -60,7 +64,9 @@ class LaminarSums(Op):
     def connection_pattern(self, node: Apply) -> list[list[bool]]:
         return [[k < _N_DIFF] + [False] * 6 for k in range(9)]
 
-    def pullback(self, inputs: list[Any], outputs: list[Any], cotangents: list[Any]) -> list[Any]:
+    def pullback(
+        self, inputs: Sequence[Any], outputs: Sequence[Any], cotangents: Sequence[Any]
+    ) -> list[Any]:
         for g in cotangents[1:]:
             if not isinstance(g.type, DisconnectedType):
                 raise NotImplementedError("only the first output of LaminarSums has a gradient")
@@ -76,7 +82,7 @@ def weighted_sums_function(q2: float, data: Any, iu: Any, ju: Any) -> Any:
     op = LaminarSums(q2)
 
     def weighted_sums(F: Any, G: Any, theta: Any, contrast: Any, offset: Any, weight: Any) -> Any:
-        return op(F, G, theta, contrast, offset, weight, data, iu, ju)[0]
+        return cast(list[Any], op(F, G, theta, contrast, offset, weight, data, iu, ju))[0]
 
     return weighted_sums
 

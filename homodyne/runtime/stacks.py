@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from typing import Any
 
 __all__ = ["imported", "imported_modules"]
 
 
+#: importlib's lazy-module class (private; an empty tuple where it does not exist)
+_LAZY_MODULE: Any = getattr(importlib.util, "_LazyModule", ())
+
+
 def _executed(module: object) -> bool:
-    return module is not None and not isinstance(module, importlib.util._LazyModule)
+    return module is not None and not isinstance(module, _LAZY_MODULE)
 
 
 def imported(name: str) -> bool:
