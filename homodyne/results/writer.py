@@ -212,7 +212,7 @@ def run_folder(directory: Path, name: str, *, overwrite: bool = False) -> Iterat
         rf = RunFolder(reservation.final, overwrite)
         try:
             yield rf
+            rf.commit()  # a failure while committing (disk full, a signal) removes it too
         except BaseException:
             rf.abort()
             raise
-        rf.commit()

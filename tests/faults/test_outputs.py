@@ -190,3 +190,23 @@ def test_files_follow_the_umask(
     for p in files:
         assert stat.S_IMODE(p.stat().st_mode) == fmode, p
     assert stat.S_IMODE(folder.stat().st_mode) == dmode
+
+
+def test_a_failure_while_committing_leaves_no_temporary_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit itself can fail (here: the final rename); the temporary folder, whose
+    owner file is already gone by then, must not stay behind."""
+    from homodyne.results import writer
+
+    def failing_replace(src: object, dst: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        with writer.run_folder(out, "run") as rf:
+            rf.write_text("report.txt", "x\n")
+            monkeypatch.setattr(writer.os, "replace", failing_replace)
+    monkeypatch.undo()
+    assert not (out / "run").exists()
+    assert leftovers(out) == []
