@@ -228,21 +228,9 @@ def leftovers(out: Path) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def lam_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from homodyne.data import write_simulated_file
-
-    from ..conftest import LAMINAR_TRUTH
-
-    path = tmp_path_factory.mktemp("faults") / "lam.h5"
-    return write_simulated_file(  # the data of tests/conftest.py's laminar_file
-        path,
-        mode="laminar_flow",
-        params=LAMINAR_TRUTH,
-        n_frames=120,
-        contrast=0.3,
-        noise_sigma=0.003,
-        seed=7,
-    )
+def lam_file(laminar_file: Path) -> Path:
+    """tests/conftest.py's laminar file (the fault tests only read or copy it)."""
+    return laminar_file
 
 
 @pytest.fixture(scope="session")
