@@ -173,6 +173,7 @@ _MCMC_FLAGS = (
     ("--reparam", "reparam", str, "power-law coordinates: auto, plain or power_law"),
     ("--pytensor-mode", "pytensor_mode", str, "PyMC backend: PyTensor compiler, auto, c or numba"),
     ("--gradient", "gradient", str, "likelihood gradient: auto, kernel or autodiff"),
+    ("--sampler", "sampler", str, "PyMC backend: NUTS implementation, pymc or nutpie"),
     (
         "--chain-method",
         "chain_method",
@@ -190,6 +191,7 @@ _MCMC_ENV = {
     "HOMODYNE_PYTENSOR_MODE": "pytensor_mode",
     "HOMODYNE_CHAIN_METHOD": "chain_method",
     "HOMODYNE_MCMC_GRADIENT": "gradient",
+    "HOMODYNE_MCMC_SAMPLER": "sampler",
     "HOMODYNE_MCMC_BACKEND": "backend",
 }
 

@@ -12,7 +12,8 @@ is compiled with the C backend for small problems and with PyTensor's Numba back
 :data:`NUMBA_MIN_VALUES` c2 values on (several times faster per gradient, at the price of
 a JIT compilation of some seconds per new problem); the configuration's
 ``mcmc.pytensor_mode`` (``--pytensor-mode``, or the ``pytensor_mode`` argument) overrides
-the choice (see ``docs/mcmc.rst``).
+the choice (see ``docs/mcmc.rst``). ``mcmc.sampler = "nutpie"`` (``--sampler``) samples
+the same model with nutpie instead (:mod:`homodyne.optimization.nutpie_sampler`).
 
 Importing this module is cheap: PyMC is imported when sampling starts.
 """
@@ -168,6 +169,19 @@ class PyMCSampler:
         model = build_pymc_model(spec, gradient)
         cores, mp_ctx = options.get("cores"), options.get("mp_ctx")
         n_cores = int(cores) if cores else min(settings.chains, 2)
+        if settings.sampler == "nutpie":  # nutpie's NUTS on this model (docs/mcmc.rst)
+            from .nutpie_sampler import sample_nutpie
+
+            return sample_nutpie(
+                model,
+                spec,
+                settings,
+                start,
+                progress=progress,
+                cores=n_cores,
+                gradient=gradient,
+                clock=clock,
+            )
         log.info(
             "PyMC NUTS: %d chains x (%d tune + %d draws) on %d core(s), %d c2 values, pytensor mode %s",
             settings.chains,
@@ -261,7 +275,8 @@ def run_cpu_mcmc_analysis(
     ``mcmc.init`` is ``classical`` or ``auto``). ``overrides`` replace keys of the
     configuration's ``mcmc`` section (draws, tune, chains, target_accept, max_treedepth,
     seed, frame_stride, max_lag, init, rhat_max, ess_min, divergence_max_fraction).
-    ``pytensor_mode`` overrides ``mcmc.pytensor_mode`` (auto, c, numba); ``cores`` is the
+    ``pytensor_mode`` overrides ``mcmc.pytensor_mode`` (auto, c, numba), ``sampler=`` (an
+    override) ``mcmc.sampler`` (pymc, nutpie); ``cores`` is the
     number of worker processes (default ``min(chains, 2)``), ``mp_ctx`` their
     multiprocessing start method.
     """
