@@ -23,8 +23,8 @@ Cases (issue 3):
              classical fit of the reduced stack: a multistart fit of all 1.1e7 values
              takes many minutes on the host CPU and is not what this case measures.
 
-``--sampler nutpie`` samples the PyMC backend's model with nutpie
-(:mod:`homodyne.optimization.nutpie_sampler`) instead of PyMC's NUTS; it applies to the
+``--sampler nutpie`` runs the PyMC backend with ``mcmc.sampler = "nutpie"`` (nutpie's
+NUTS on the same model, :mod:`homodyne.optimization.nutpie_sampler`); it applies to the
 ``pymc`` backend only. ``--repeat N`` runs every pair N times; each result records the
 process CPU time (user + system of the run and its workers) beside the wall time.
 
@@ -229,23 +229,10 @@ def time_sampling_cpu(library: str) -> dict:
 
 
 def nutpie_run(**kwargs):
-    """The PyMC backend's run function with nutpie as the sampler."""
-    from homodyne.bayes.run import run_mcmc
-    from homodyne.optimization.mcmc_cpu_backend import BACKEND
-    from homodyne.optimization.nutpie_sampler import NutpieSampler
+    """The PyMC backend's run function with ``mcmc.sampler = "nutpie"``."""
+    from homodyne.optimization.mcmc_cpu_backend import run_cpu_mcmc_analysis
 
-    for key in ("analysis_core", "init", "progress"):
-        kwargs.setdefault(key, None)
-    core, init, progress = kwargs.pop("analysis_core"), kwargs.pop("init"), kwargs.pop("progress")
-    return run_mcmc(
-        NutpieSampler(),
-        backend=BACKEND.name,
-        backend_name=BACKEND.backend_name,
-        analysis_core=core,
-        init=init,
-        progress=bool(progress),
-        overrides=kwargs,
-    )
+    return run_cpu_mcmc_analysis(sampler="nutpie", **kwargs)
 
 
 def machine() -> str:
