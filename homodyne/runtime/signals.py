@@ -322,13 +322,15 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     raise Interrupted(_state.signum, _state.stage)
 
 
-def _unraisable(hook: Callable[[object], None]) -> Callable[[object], None]:
+def _unraisable(
+    hook: Callable[[sys.UnraisableHookArgs], object],
+) -> Callable[[sys.UnraisableHookArgs], None]:
     """``sys.unraisablehook`` while guarded: an :class:`Interrupted` that Python had to
     drop (the handler ran inside a weakref callback or a ``__del__``) is not printed but
     marked, and the watchdog delivers the signal again so that it reaches the run."""
 
-    def on_unraisable(arg: object) -> None:
-        if isinstance(getattr(arg, "exc_value", None), Interrupted):
+    def on_unraisable(arg: sys.UnraisableHookArgs) -> None:
+        if isinstance(arg.exc_value, Interrupted):
             _state.swallowed.set()  # the watchdog, awake since the signal, re-delivers it
             return
         hook(arg)
