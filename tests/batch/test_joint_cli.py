@@ -138,7 +138,7 @@ def test_joint_q_mcmc_writes_the_joint_posterior(case, tmp_path: Path) -> None:
     _data, config = case
     proc = homodyne(
         "--config", str(config), "--joint-q", "all", "--method", "mcmc",
-        "--output-dir", str(tmp_path), "--run-name", "jq",
+        "--draws", "400", "--tune", "300", "--output-dir", str(tmp_path), "--run-name", "jq",
     )  # fmt: skip
     assert proc.returncode in (0, 3), proc.stderr
     run = tmp_path / "jq"
