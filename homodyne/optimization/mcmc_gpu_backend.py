@@ -188,8 +188,7 @@ def numpyro_model(spec: PosteriorSpec | JointPosteriorSpec, gradient: str | None
     from numpyro.distributions import constraints
 
     xp = jax_namespace()
-    joint = isinstance(spec, JointPosteriorSpec)
-    rings = spec.rings if joint else (spec,)
+    rings = spec.rings if isinstance(spec, JointPosteriorSpec) else (spec,)
     on_gpu = jax_device()[1]
     kernels = [uses_kernel(r.problem.mode, gradient, platform_ok=not on_gpu) for r in rings]
     if any(kernels):
@@ -473,7 +472,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_chain_worker(
-    cores: Any, spec: PosteriorSpec, settings: Any, parent: int | None = None
+    cores: Any, spec: PosteriorSpec | JointPosteriorSpec, settings: Any, parent: int | None = None
 ) -> None:
     """Initializer of one worker process of the ``processes`` chain method: die with the
     parent, take a core from the queue and hold this process to it (before JAX sizes its
@@ -498,7 +497,7 @@ def _chain_task(
 
 
 def _sample_in_processes(
-    spec: PosteriorSpec,
+    spec: PosteriorSpec | JointPosteriorSpec,
     settings: Any,
     keys: np.ndarray,
     z0: np.ndarray,
