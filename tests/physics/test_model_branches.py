@@ -101,3 +101,18 @@ def test_sinc_squared_derivative_series_branch_matches_mpmath() -> None:
     np.testing.assert_allclose(g1sq[0], want_g, rtol=1e-14)
     # the 8x³/45 term is ~3e-5 relative at x = 1e-2; the next one ~2e-10
     np.testing.assert_allclose(jac[5, 0], want_d, rtol=1e-8)
+
+
+def test_decorrelation_time_zero_rate_and_slow_shear() -> None:
+    """J = 0 exactly: no diffusive decorrelation (τ = inf without shear); with only a slow
+    shear (|θ gdot| = w < 1 per s) τ solves sinc(w τ) = e^{-1/2} (mpmath root)."""
+    t = np.array([1.0, 2.0, 5.0])
+    q, gap = 0.01, 100.0  # θ at φ = φ0: q L / 2 = 0.5
+    zero_j = [0.0, 0.0, 0.0, 0.0, 0.0, 0.4, 0.0]  # gdot = 0.4: w = 0.2
+    np.testing.assert_array_equal(model.decorrelation_time(zero_j[:3], t, q), np.inf)
+    got = model.decorrelation_time(zero_j, t, q, phi_deg=0.0, gap=gap)
+    with mpmath.workdps(30):
+        x0 = mpmath.findroot(lambda x: mpmath.sin(x) / x - mpmath.exp(-0.5), 1.0)
+    np.testing.assert_allclose(got, float(x0) / 0.2, rtol=1e-12)
+    # without a gap (its default 0) the shear has no phase: only diffusion, here none
+    np.testing.assert_array_equal(model.decorrelation_time(zero_j, t, q, phi_deg=0.0), np.inf)
