@@ -124,8 +124,21 @@ def test_correlation_by_hand() -> None:
     assert correlation_matrix(near)[0, 1] == 1.0
     assert correlation_matrix(-near)[0, 0] == -1.0  # negative variances never reach the user
     # a zero variance (a parameter with no effect) gives 0, an infinite one too: no NaN
+    # variances far below 1 (parameters in large units) are normalised the same way
+    np.testing.assert_allclose(correlation_matrix(1e-8 * cov), want, rtol=1e-12)
     zero = np.array([[0.0, 0.0], [0.0, 4.0]])
     np.testing.assert_array_equal(correlation_matrix(zero), [[0.0, 0.0], [0.0, 1.0]])
     inf = np.array([[np.inf, 1.0], [1.0, 4.0]])
     got = correlation_matrix(inf)
     assert np.all(np.isfinite(got)) and got[1, 1] == 1.0 and got[0, 1] == 0.0
+
+
+def test_parameter_without_effect_is_unconstrained_not_nan() -> None:
+    """A zero row and column of H (the parameter changes nothing): variance inf, no NaN."""
+    H = np.array([[2.0, 0.0, 0.5], [0.0, 0.0, 0.0], [0.5, 0.0, 1.0]])
+    with np.errstate(over="ignore"):  # 1 / (1e-150)² overflows to inf, as meant
+        cov = _inverse_normal_matrix(H)
+    assert not np.any(np.isnan(cov))
+    assert cov[1, 1] > 1e100
+    inv = np.linalg.inv(H[np.ix_([0, 2], [0, 2])])
+    np.testing.assert_allclose(cov[np.ix_([0, 2], [0, 2])], inv, rtol=1e-9)

@@ -56,6 +56,7 @@ def _direct(F: np.ndarray, iu: np.ndarray, ju: np.ndarray, q: float) -> np.ndarr
         [0.0, 0.5, 0.2, 0.7, 0.4],  # not monotone, every step below 1
         [0.0, -0.5, 0.3, -0.2],  # not monotone, starting downwards
         [0.0, 400.0, 900.0],  # span q²ΔF beyond the factorisation limit
+        [-500.0, 300.0, 340.0],  # beyond it too, around 0 (factorised: exp(800) overflows)
     ],
 )
 def test_diffusion_pairs_equal_the_direct_formula(F: list[float]) -> None:

@@ -75,3 +75,10 @@ def test_masking_records_what_was_left_out() -> None:
         Problem.from_arrays(c2, _t(4), [0.0, 90.0], 0.01, PARAMS, noise_model="unit")
     with pytest.raises(DataError, match=r"angle 0°: 2, angle 90°: 2\); set data.nonfinite"):
         Problem.from_arrays(c2, _t(4), [0.0, 90.0], 0.01, PARAMS, nonfinite="error")
+
+
+def test_masking_counts_pairs_left_out_not_pairs_kept() -> None:
+    c2 = _stack(6)
+    c2[0, 0, 5] = np.nan  # one of 15 pairs
+    prob = Problem.from_arrays(c2, _t(6), [0.0, 90.0], 0.01, PARAMS, noise_model="unit")
+    assert prob.provenance["masked"]["pairs_left_out"] == 1 and prob.n_pairs == 14
