@@ -78,6 +78,7 @@ def main() -> int:
     rows = []
     t0 = time.perf_counter()
     for r in range(reps):
+        t_rep = time.perf_counter()
         rng = np.random.default_rng([seed, r])
         problem, truth = problem_and_truth(rng)
         start = fit(problem)
@@ -93,9 +94,18 @@ def main() -> int:
             d = d[:, ::THIN].ravel()
             row["ranks"][k] = int(np.sum(d < v))
             row["n_draws"] = int(d.size)
-        div = res.idata.sample_stats["diverging"].values
-        row["diverging"] = int(np.sum(div))
+        ss = res.idata.sample_stats
+        row["diverging"] = int(np.sum(ss["diverging"].values))
+        row["step_size"] = float(np.mean(ss["step_size"].values))
+        row["mean_tree_depth"] = float(np.mean(ss["tree_depth"].values))
+        row["wall_s"] = round(time.perf_counter() - t_rep, 2)
         rows.append(row)
+        print(
+            f"{name} replicate {r + 1}/{reps}: {row['wall_s']:.0f} s, "
+            f"{row['diverging']} divergent, step size {row['step_size']:.3g}",
+            file=sys.stderr,
+            flush=True,
+        )
     report = {"backend": name, "replicates": rows, "wall_s": time.perf_counter() - t0}
     with open(out, "w") as fh:
         json.dump(report, fh)
