@@ -100,16 +100,23 @@ def main() -> int:
         row["mean_tree_depth"] = float(np.mean(ss["tree_depth"].values))
         row["wall_s"] = round(time.perf_counter() - t_rep, 2)
         rows.append(row)
+        _write(out, name, rows, time.perf_counter() - t0)  # after every replicate
         print(
             f"{name} replicate {r + 1}/{reps}: {row['wall_s']:.0f} s, "
             f"{row['diverging']} divergent, step size {row['step_size']:.3g}",
             file=sys.stderr,
             flush=True,
         )
-    report = {"backend": name, "replicates": rows, "wall_s": time.perf_counter() - t0}
-    with open(out, "w") as fh:
-        json.dump(report, fh)
     return 0
+
+
+def _write(out: str, name: str, rows: list[dict], wall_s: float) -> None:
+    """The report so far (written after each replicate: an interrupted run keeps its
+    finished replicates), replaced atomically."""
+    report = {"backend": name, "replicates": rows, "wall_s": wall_s}
+    with open(out + ".tmp", "w") as fh:
+        json.dump(report, fh)
+    os.replace(out + ".tmp", out)
 
 
 if __name__ == "__main__":
