@@ -78,6 +78,7 @@ def main() -> int:
     rows = []
     t0 = time.perf_counter()
     for r in range(reps):
+        t_rep = time.perf_counter()
         rng = np.random.default_rng([seed, r])
         problem, truth = problem_and_truth(rng)
         start = fit(problem)
@@ -93,13 +94,29 @@ def main() -> int:
             d = d[:, ::THIN].ravel()
             row["ranks"][k] = int(np.sum(d < v))
             row["n_draws"] = int(d.size)
-        div = res.idata.sample_stats["diverging"].values
-        row["diverging"] = int(np.sum(div))
+        ss = res.idata.sample_stats
+        row["diverging"] = int(np.sum(ss["diverging"].values))
+        row["step_size"] = float(np.mean(ss["step_size"].values))
+        row["mean_tree_depth"] = float(np.mean(ss["tree_depth"].values))
+        row["wall_s"] = round(time.perf_counter() - t_rep, 2)
         rows.append(row)
-    report = {"backend": name, "replicates": rows, "wall_s": time.perf_counter() - t0}
-    with open(out, "w") as fh:
-        json.dump(report, fh)
+        _write(out, name, rows, time.perf_counter() - t0)  # after every replicate
+        print(
+            f"{name} replicate {r + 1}/{reps}: {row['wall_s']:.0f} s, "
+            f"{row['diverging']} divergent, step size {row['step_size']:.3g}",
+            file=sys.stderr,
+            flush=True,
+        )
     return 0
+
+
+def _write(out: str, name: str, rows: list[dict], wall_s: float) -> None:
+    """The report so far (written after each replicate: an interrupted run keeps its
+    finished replicates), replaced atomically."""
+    report = {"backend": name, "replicates": rows, "wall_s": wall_s}
+    with open(out + ".tmp", "w") as fh:
+        json.dump(report, fh)
+    os.replace(out + ".tmp", out)
 
 
 if __name__ == "__main__":

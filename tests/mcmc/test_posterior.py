@@ -366,3 +366,31 @@ def test_result_from_draws_shared_scaling(tmp_path) -> None:
     assert loaded["backend"] == "test" and loaded["data_reduction"]["fraction_used"] == 1.0
     assert "D0" in res.report() and "verdict" in res.report()
     assert res["posterior_means"].keys() == {"D0", "alpha", "D_offset"}
+
+
+def test_start_on_a_bound_is_moved_inside_before_whitening() -> None:
+    """A classical optimum on a bound (here the offset on its lower bound, a replicate of
+    the simulation-based calibration) is a poor centre for the logit whitening: there the
+    data's information in the logit coordinate is ~s(1 - s) smaller, and its whitening
+    scale came out 7 (logit units) against about 1 in the posterior bulk. The centre is
+    kept one Gauss-Newton sd inside the bounds; an interior start is left where it is."""
+    from tests.calibration._sbc_worker import problem_and_truth
+
+    problem, _ = problem_and_truth(np.random.default_rng([20250101, 0]))
+    res = fit(problem)
+    assert res.offset[0] == pytest.approx(problem.offset_bounds[0], abs=1e-9)  # the case
+    spec = build_posterior_spec(problem, res)
+    i = spec.space.names.index("offset[0]")
+    lo, hi = problem.offset_bounds
+    frac = (spec.start["theta"][i] - lo) / (hi - lo)
+    assert 0.05 < frac < 0.5  # one sd (about 0.0095, of a width of 0.1) inside, not 1 % (_EDGE)
+    sd_y = np.sqrt(np.diag(spec.space.root @ spec.space.root.T))
+    assert sd_y[i] < 3.0
+
+    problem, _ = problem_and_truth(np.random.default_rng([20250101, 1]))
+    res = fit(problem)
+    spec = build_posterior_spec(problem, res)
+    theta0 = np.concatenate(
+        [[res.parameters["D0"].value, res.parameters["alpha"].value], res.contrast, res.offset]
+    )
+    np.testing.assert_allclose(spec.start["theta"][1:4], theta0[1:4], rtol=1e-9)
