@@ -32,6 +32,7 @@ from ..bayes.result import MCMCResult
 from ..bayes.run import cpu_description, run_mcmc, timer
 from ..bayes.sampler import Draws, MCMCBackend, module_available
 from ..bayes.settings import MCMCSettings
+from ..errors import ConfigError
 from ..runtime import signals
 from ..runtime.stacks import imported
 
@@ -159,6 +160,11 @@ class PyMCSampler:
         options: Mapping[str, Any],
     ) -> Draws:
         clock = timer()
+        if settings.precision != "float64":
+            raise ConfigError(
+                f"mcmc.precision = {settings.precision!r} is a setting of the NumPyro backend "
+                "(its XLA kernel); the PyMC backend evaluates in float64: remove the key"
+            )
         mode = _pytensor_mode(settings.pytensor_mode, spec.problem.n_data)
         import arviz
         import pymc as pm

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..bayes.gradient import kernel_log_likelihood, uses_kernel
+from ..bayes.gradient import kernel_log_likelihood
+from ..bayes.gradient_xla import numpyro_gradient
 from ..bayes.posterior import PosteriorSpec, gaussian_log_likelihood
 from ..bayes.priors import NOISE_PRIOR
 from ..bayes.result import MCMCResult
@@ -171,7 +172,9 @@ def jax_namespace() -> Any:
     return CpuJaxNumpy(jnp) if jax.default_backend() == "cpu" else jnp
 
 
-def numpyro_model(spec: PosteriorSpec, gradient: str | None = None) -> Any:
+def numpyro_model(
+    spec: PosteriorSpec, gradient: str | None = None, precision: str | None = None
+) -> Any:
     """The NumPyro model function of a posterior specification.
 
     It takes the data as arguments (``model(data, sigma, t, iu, ju)``), so that large
@@ -187,9 +190,21 @@ def numpyro_model(spec: PosteriorSpec, gradient: str | None = None) -> Any:
     clo, chi = pr.contrast_bounds
     olo, ohi = pr.offset_bounds
     xp = jax_namespace()
-    kernel = uses_kernel(pr.mode, gradient, platform_ok=not jax_device()[1])
-    if kernel:
+    on_gpu = jax_device()[1]
+    kind = numpyro_gradient(pr.mode, gradient, on_gpu, precision)
+    if kind == "numba":
         from .jax_gradient import weighted_sums_function
+    elif kind == "xla":
+        from .jax_gradient import xla_weighted_sums_function
+
+        xsums = xla_weighted_sums_function(
+            pr.q * pr.q,
+            pr.iu,
+            pr.ju,
+            pr.t.shape[0],
+            precision=precision or "float64",
+            on_gpu=on_gpu,
+        )
 
     def prior_logp(prior: Any, value: Any) -> Any:
         if prior.dist == "Uniform":
@@ -215,7 +230,15 @@ def numpyro_model(spec: PosteriorSpec, gradient: str | None = None) -> Any:
             "prior_sigma_scale",
             dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale),
         )
-        if kernel:  # the hand-written gradient (homodyne.bayes.gradient)
+        if kind == "xla":  # the kernel in XLA (homodyne.bayes.gradient_xla)
+
+            def sums(*a: Any) -> Any:
+                return xsums(*a, data)
+
+            loglik = kernel_log_likelihood(
+                spec, params, contrast, offset, sigma, sigma_scale, xp, sums, t=t
+            )
+        elif kind == "numba":  # the Numba kernel through a host callback
             sums = weighted_sums_function(pr.q * pr.q, pr.data, pr.iu, pr.ju)  # host data
             loglik = kernel_log_likelihood(
                 spec, params, contrast, offset, sigma, sigma_scale, xp, sums, t=t
@@ -241,7 +264,9 @@ def _model_args(spec: PosteriorSpec) -> tuple[Any, ...]:
     )
 
 
-def log_density(spec: PosteriorSpec, z: np.ndarray, gradient: str | None = None) -> float:
+def log_density(
+    spec: PosteriorSpec, z: np.ndarray, gradient: str | None = None, precision: str | None = None
+) -> float:
     """The model's log density at z (for tests: it must equal the PyMC backend's)."""
     from ..runtime.gpu import configure_jax
 
@@ -249,7 +274,7 @@ def log_density(spec: PosteriorSpec, z: np.ndarray, gradient: str | None = None)
     import jax.numpy as jnp
     from numpyro.infer.util import log_density as _ld
 
-    model = numpyro_model(spec, gradient)
+    model = numpyro_model(spec, gradient, precision)
     value, _ = _ld(model, _model_args(spec), {}, {"z": jnp.asarray(z, dtype=float)})
     return float(value)
 
@@ -354,9 +379,10 @@ class NumPyroSampler:
             extra={
                 "chain_method": method,
                 "on_gpu": on_gpu,
-                "gradient": "kernel"
-                if uses_kernel(spec.problem.mode, settings.gradient, platform_ok=not on_gpu)
-                else "autodiff",
+                "gradient": numpyro_gradient(
+                    spec.problem.mode, settings.gradient, on_gpu, settings.precision
+                ),
+                "precision": settings.precision,
                 **({"worker_processes": n_workers} if method == "processes" else {}),
             },
         )
@@ -414,7 +440,7 @@ def _sample(
     from numpyro.infer import MCMC, NUTS
 
     kernel = NUTS(
-        numpyro_model(spec, settings.gradient),
+        numpyro_model(spec, settings.gradient, settings.precision),
         target_accept_prob=settings.target_accept,
         max_tree_depth=settings.max_treedepth,
         dense_mass=False,
