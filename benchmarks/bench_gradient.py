@@ -3,6 +3,12 @@ differentiation, per backend, on one core.
 
     python benchmarks/bench_gradient.py                   # laminar 8 x 200², both backends
     python benchmarks/bench_gradient.py --cases laminar,reduced --out grad.json
+    python benchmarks/bench_gradient.py --precisions float64,float32 --out grad.json
+    python benchmarks/bench_gradient.py --rst grad.json   # the docs table of a result
+
+Gradients: ``kernel`` (PyMC: the Numba kernel; NumPyro: its XLA form,
+homodyne.bayes.gradient_xla), ``numba`` (NumPyro: the Numba kernel through a host
+callback), ``autodiff``; ``--precisions`` adds float32 rows of the XLA kernel.
 
 Each (case, backend, gradient) runs in a fresh interpreter pinned to one core (JAX with
 one intra-op thread, PyTensor with one BLAS thread). It builds the backend's own model of
@@ -10,9 +16,9 @@ the case's posterior (``build_pymc_model``, ``numpyro_model``) and times one eva
 of the log density together with its gradient at the starting point, as NUTS calls it:
 the CPU time of a batch of calls divided by its size, minimum over repeats. For JAX it
 also records XLA's cost analysis of the compiled value-and-gradient (flops, bytes
-accessed; the kernel's work runs in a host callback that XLA does not count, so for the
-kernel its own counts are given: the data it reads per pass and its flops per value),
-and the memory-bandwidth floor: bytes read per gradient over the bandwidth of a large
+accessed, and the time those bytes take at the measured copy bandwidth; the Numba
+kernel's work runs in a host callback that XLA does not count, so for it its own counts
+are given: the data it reads per pass and its flops per value), and the memory-bandwidth floor: bytes read per gradient over the bandwidth of a large
 NumPy copy on this machine. ``uptime`` is recorded with the numbers: on a shared host
 CPU times vary by up to 2x.
 """
@@ -134,7 +140,7 @@ def one(case: str, backend: str, gradient: str, precision: str, batch: int, repe
         row["precision"] = precision
         row["kernel"] = row["jax_gradient"] != "autodiff"
         model = numpyro_model(spec, gradient, precision)
-        args = _model_args(spec)
+        args = _model_args(spec, precision)
 
         def f(z):
             return log_density(model, args, {}, {"z": z})[0]
@@ -157,6 +163,51 @@ def one(case: str, backend: str, gradient: str, precision: str, batch: int, repe
     if row["kernel"] and row.get("jax_gradient", "numba") == "numba":  # XLA does not see it
         row["kernel_flops"] = KERNEL_FLOPS_PER_VALUE * A * m
     return row
+
+
+def rst_table(doc: dict) -> str:
+    """The rows of a previous ``--out`` as a reStructuredText list-table (docs/mcmc.rst)."""
+    lines = [
+        f"Measured {doc['date']} ({doc['uptime'].split('load average:')[-1].strip()} load"
+        f" average), copy bandwidth {doc['copy_bandwidth_GBps']:.1f} GB/s.",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - backend",
+        "     - gradient",
+        "     - ms per gradient (one core, CPU time)",
+        "     - XLA cost analysis (flops, bytes accessed)",
+        "     - time of those bytes at copy bandwidth",
+        "     - floor: one pass over data and indices",
+    ]
+    names = {"xla": "kernel (XLA)", "numba": "kernel (Numba, host callback)"}
+    for r in doc["rows"]:
+        grad = names.get(r.get("jax_gradient"), r["gradient"])
+        if r["backend"] == "pymc" and r["kernel"]:
+            grad = "kernel (Numba)"
+        if r.get("precision", "float64") != "float64":
+            grad += f", {r['precision']}"
+        backend = (
+            f"PyMC (PyTensor {r['pytensor_mode']})"
+            if r["backend"] == "pymc"
+            else "NumPyro (JAX CPU)"
+        )
+        xla = (
+            f"{r['xla_flops'] / 1e6:.1f} Mflop, {r['xla_bytes_accessed'] / 1e6:.1f} MB"
+            if "xla_flops" in r
+            else "—"
+        )
+        bytes_t = f"{r['xla_bytes_time_us']:.0f} µs" if "xla_bytes_time_us" in r else "—"
+        lines += [
+            f"   * - {backend}",
+            f"     - {grad}",
+            f"     - {r['gradient_ms']:.2f}",
+            f"     - {xla}",
+            f"     - {bytes_t}",
+            f"     - {r['bandwidth_floor_us']:.0f} µs",
+        ]
+    return "\n".join(lines) + "\n"
 
 
 def _run_one(a: argparse.Namespace, case: str, backend: str, gradient: str, precision: str):
@@ -183,10 +234,15 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--out")
+    ap.add_argument("--rst", metavar="JSON", help="print a previous --out as an RST table")
     ap.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
         print(json.dumps(one(*a.one, a.batch, a.repeats)))
+        return 0
+    if a.rst:
+        with open(a.rst, encoding="utf-8") as fh:
+            print(rst_table(json.load(fh)), end="")
         return 0
     bw = _bandwidth()
     rows = []
