@@ -2,9 +2,9 @@
 
 A reader (or a crash) never sees a half-written file: either the old file or the new one.
 The temporary file is flushed and fsync'ed before the rename, so that after a crash the
-new name never points at data that did not reach the disk. Files (and
-:func:`make_temp_dir` folders) get the permissions that ``open()`` and ``mkdir()`` would
-give under the process umask, not the 0600 / 0700 of :mod:`tempfile`.
+new name never points at data that did not reach the disk. Files get the permissions
+that ``open()`` would give under the process umask, not the 0600 of :mod:`tempfile`
+(run folders are made by :func:`homodyne.runtime.signals.make_registered_temp_dir`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "current_umask",
-    "make_temp_dir",
     "umask_mode",
 ]
 
@@ -45,13 +44,6 @@ def current_umask() -> int:
 def umask_mode(directory: bool = False) -> int:
     """What ``open()`` (0o666) or ``mkdir()`` (0o777) would give under the umask."""
     return (0o777 if directory else 0o666) & ~current_umask()
-
-
-def make_temp_dir(parent: Path, prefix: str, suffix: str) -> Path:
-    """:func:`tempfile.mkdtemp` in ``parent`` with ``mkdir()``'s permissions."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
-    os.chmod(path, umask_mode(directory=True))
-    return path
 
 
 @contextlib.contextmanager

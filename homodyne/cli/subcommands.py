@@ -58,10 +58,12 @@ def _simulate(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argument
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true")
     a = p.parse_args(argv)
-    from ..data import default_params, write_simulated_file
+    from ..data import write_simulated_file
     from ..errors import ConfigError, OutputExistsError
 
-    params = default_params(a.mode)
+    # The demo's point, which these data determine (unlike the near-constant J of
+    # homodyne.data.REALISTIC_PARAMS, where D0, alpha and D_offset trade off).
+    params = {name: DEMO_TRUTH[name] for name in MODES[a.mode]}
     for item in a.param:
         name, _, value = item.partition("=")
         if name not in params:

@@ -36,9 +36,6 @@ def template(mode: str, *, data_file: str | None = None) -> dict[str, Any]:
         ]
     if mode == "static_isotropic":
         out["mcmc"]["chains"] = 2
-    if mode != "laminar_flow":
-        # Three well-behaved parameters (D0 fitted in log space): one local fit suffices.
-        out["classical"]["multistart"] = 0
     auto = set(AUTO_PARAMETERS)  # set from the data's own scales (homodyne.data.auto_defaults)
     out["parameters"] = {
         name: {

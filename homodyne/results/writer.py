@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .._util.atomic import atomic_call, atomic_write_text, make_temp_dir
+from .._util.atomic import atomic_call, atomic_write_text
 from .._util.jsonable import json_default, jsonable
 from .._version import __version__
 from ..runtime import signals
@@ -150,9 +150,12 @@ class RunFolder:
         self.final = final
         self.overwrite = overwrite
         final.parent.mkdir(parents=True, exist_ok=True)
-        self.path = make_temp_dir(final.parent, prefix=f".{final.name}.", suffix=".partial")
-        signals.register_temp_dir(self.path)
-        write_owner(self.path)
+        self.path = signals.make_registered_temp_dir(final.parent, f".{final.name}.", ".partial")
+        try:
+            write_owner(self.path)
+        except BaseException:  # an interruption (or a full disk) before the owner file
+            self.abort()
+            raise
 
     def write_json(self, name: str, data: dict[str, Any]) -> Path:
         return atomic_write_text(

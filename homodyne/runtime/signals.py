@@ -26,13 +26,14 @@ import contextlib
 import ctypes
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -47,6 +48,7 @@ __all__ = [
     "guard",
     "interrupted",
     "kill_pool",
+    "make_registered_temp_dir",
     "reap_children",
     "register_temp_dir",
     "set_parent_death_signal",
@@ -92,6 +94,10 @@ class _State:
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.reported = False
+        self.active = False  # inside guard(): check() raises only there
+        #: set when an Interrupted was raised where Python drops exceptions (a weakref
+        #: callback, a __del__ method); the watchdog then delivers the signal again
+        self.swallowed = threading.Event()
 
 
 _state = _State()
@@ -123,8 +129,9 @@ def interrupted() -> int | None:
 
 def check() -> None:
     """Raise :class:`Interrupted` if a signal arrived (for code after a library call that
-    swallows the interruption and returns partial results)."""
-    if _state.signum is not None:
+    swallows the interruption and returns partial results). Outside :func:`guard` (after
+    it, or in a process that never installed it) it does nothing."""
+    if _state.signum is not None and _state.active:
         raise Interrupted(_state.signum, _state.stage)
 
 
@@ -132,6 +139,31 @@ def register_temp_dir(path: str | Path) -> None:
     """A folder (or file: a lock) to remove if the watchdog has to end the process."""
     with _state.lock:
         _state.temp_dirs[str(path)] = None
+
+
+def make_registered_temp_dir(parent: Path, prefix: str, suffix: str) -> Path:
+    """Create a fresh folder ``parent/<prefix><random><suffix>`` (``mkdir()``'s
+    permissions) that the interruption's clean-up knows from its first moment.
+
+    The name is registered before the folder exists, so that neither the watchdog's
+    clean-up nor an :class:`Interrupted` raised between creation and registration (the
+    handler runs at any bytecode of the main thread) can leave an unregistered folder:
+    if this call is interrupted, the folder is removed before the exception goes on.
+    """
+    for _ in range(100):
+        path = Path(parent) / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            register_temp_dir(path)
+            path.mkdir()
+        except FileExistsError:
+            unregister_temp_dir(path)
+            continue
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            unregister_temp_dir(path)
+            raise
+        return path
+    raise FileExistsError(f"{parent}: no free temporary folder name after 100 tries")
 
 
 def unregister_temp_dir(path: str | Path) -> None:
@@ -277,13 +309,36 @@ def kill_pool(pool: object) -> None:
 
 # ------------------------------------------------------------------------ handlers
 _installed: dict[str, object] = {}
+#: thread id of the guarded main thread (the watchdog re-delivers a dropped signal to it)
+_main_ident: list[int] = [0]
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
-    if _state.signum is not None:
+    if _state.signum is not None and not _state.swallowed.is_set():
         return  # already stopping; the watchdog ends it if unwinding hangs
-    _state.signum = signum
-    raise Interrupted(signum, _state.stage)
+    _state.swallowed.clear()
+    if _state.signum is None:
+        _state.signum = signum
+    raise Interrupted(_state.signum, _state.stage)
+
+
+def _unraisable(
+    hook: Callable[[sys.UnraisableHookArgs], object],
+) -> Callable[[sys.UnraisableHookArgs], None]:
+    """``sys.unraisablehook`` while guarded: an :class:`Interrupted` that Python had to
+    drop (the handler ran inside a weakref callback or a ``__del__``) is not printed but
+    marked, and the watchdog delivers the signal again so that it reaches the run."""
+
+    def on_unraisable(arg: sys.UnraisableHookArgs) -> None:
+        if isinstance(arg.exc_value, Interrupted):
+            _state.swallowed.set()  # the watchdog, awake since the signal, re-delivers it
+            return
+        hook(arg)
+
+    return on_unraisable
+
+
+_REDELIVER_S = 0.05
 
 
 def _grace() -> float:
@@ -308,7 +363,15 @@ def _watchdog(sock: socket.socket) -> None:
             continue
         if _state.signum is None:
             _state.signum = sig
-        if _state.done.wait(_grace()):
+        deadline = time.monotonic() + _grace()
+        while not _state.done.wait(_REDELIVER_S):
+            if _state.swallowed.is_set() and _main_ident[0]:
+                # the first Interrupted was dropped: deliver the signal to the main thread again
+                with contextlib.suppress(OSError, ValueError):
+                    signal.pthread_kill(_main_ident[0], _state.signum)
+            if time.monotonic() >= deadline:
+                break
+        if _state.done.is_set():
             return
         # The main thread is stuck (compiled code that runs no Python): end it here.
         _remove_temp_dirs()
@@ -328,6 +391,11 @@ def guard(prog: str = "homodyne") -> Iterator[None]:
     _state.prog = prog
     _state.signum = None
     _state.done.clear()
+    _state.swallowed.clear()
+    _state.active = True
+    _main_ident[0] = threading.get_ident()
+    previous_hook = sys.unraisablehook
+    sys.unraisablehook = _unraisable(previous_hook)
     previous = {sig: signal.getsignal(sig) for sig in EXIT_CODES}
     rsock, wsock = socket.socketpair()
     wsock.setblocking(False)
@@ -341,6 +409,8 @@ def guard(prog: str = "homodyne") -> Iterator[None]:
         yield
     finally:
         _state.done.set()
+        _state.active = False  # interrupted() still tells the caller what happened
+        sys.unraisablehook = previous_hook
         for sig, h in previous.items():
             with contextlib.suppress(ValueError, OSError, TypeError):
                 signal.signal(sig, h)

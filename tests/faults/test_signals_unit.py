@@ -130,3 +130,29 @@ def test_the_watchdog_ends_a_run_that_does_not_unwind(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 10
     assert "homodyne: interrupted by SIGHUP during a stuck stage" in err
     assert not temp.exists()
+
+
+def test_a_signal_while_a_temp_folder_is_made_leaves_no_folder(tmp_path: Path) -> None:
+    """The handler runs at any bytecode of the main thread: an interruption at any point
+    of make_registered_temp_dir leaves either a registered folder or none."""
+    calls = {"n": 0}
+    real_mkdir = Path.mkdir
+
+    def mkdir_then_signal(self: Path, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        real_mkdir(self, *args, **kwargs)
+        calls["n"] += 1
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(200_000):  # the handler raises somewhere in here
+            pass
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(Path, "mkdir", mkdir_then_signal)
+        with pytest.raises(signals.Interrupted), signals.guard("homodyne"):
+            signals.make_registered_temp_dir(tmp_path, ".run.", ".partial")
+            time.sleep(5)
+    assert calls["n"] == 1
+    assert list(tmp_path.iterdir()) == []  # created, then removed on the way out
+    assert signals._state.temp_dirs == {}
+    path = signals.make_registered_temp_dir(tmp_path, ".run.", ".partial")  # unguarded
+    assert path.is_dir() and path.name.startswith(".run.") and str(path) in signals._state.temp_dirs
+    signals.unregister_temp_dir(path)
