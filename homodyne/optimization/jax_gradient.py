@@ -1,6 +1,10 @@
-"""The hand-written laminar gradient of :mod:`homodyne.bayes.gradient` for JAX on the CPU.
+"""The hand-written laminar gradient for JAX, in two forms.
 
-:func:`weighted_sums_function` returns a ``jax.custom_vjp`` function of per-frame F, G
+:func:`xla_weighted_sums_function` (``mcmc.gradient`` ``auto``/``kernel``): the pass of
+:mod:`homodyne.bayes.gradient_xla` as a ``jax.custom_vjp``, compiled by XLA with the rest
+of the NUTS step (CPU and GPU, vectorised chains, optional float32 per-pair terms).
+
+:func:`weighted_sums_function` (``mcmc.gradient`` ``numba``) returns a ``jax.custom_vjp`` function of per-frame F, G
 and per-angle θ, contrast, offset and weight whose value V = Σ_a w_a ss_a comes from the
 Numba kernel through ``jax.pure_callback``: the primal call computes V alone; under
 differentiation the forward rule computes V and its whole gradient in one pass over the
