@@ -3,6 +3,8 @@
     python benchmarks/bench_mcmc.py                      # all cases, both backends
     python benchmarks/bench_mcmc.py --cases static --backends pymc
     python benchmarks/bench_mcmc.py --out results.json   # also write the raw numbers
+    python benchmarks/bench_mcmc.py --cases static,laminar --backends pymc --sampler nutpie \
+        --out benchmarks/results/mcmc_cpu_nutpie.json   # nutpie on the PyMC model
 
 Every (case, backend) pair runs in a fresh interpreter (so each backend loads only its own
 stack and the peak memory is its own), routed by ``HOMODYNE_GPU_INTENT`` like the command
@@ -20,6 +22,11 @@ Cases (issue 3):
              (500 + 500): a GPU case (not in the default list). It starts from the
              classical fit of the reduced stack: a multistart fit of all 1.1e7 values
              takes many minutes on the host CPU and is not what this case measures.
+
+``--sampler nutpie`` runs the PyMC backend with ``mcmc.sampler = "nutpie"`` (nutpie's
+NUTS on the same model, :mod:`homodyne.optimization.nutpie_sampler`); it applies to the
+``pymc`` backend only. ``--repeat N`` runs every pair N times; each result records the
+process CPU time (user + system of the run and its workers) beside the wall time.
 
 Each run prints its phases with elapsed times on stderr; ``HOMODYNE_BENCH_PROGRESS=1``
 also shows the samplers' progress bars.
@@ -81,7 +88,7 @@ DEFAULT_CASES = ("static", "laminar", "reduced")
 BACKENDS = {"pymc": "false", "numpyro": "true"}
 
 
-def one(case: str, backend: str, out: str) -> None:
+def one(case: str, backend: str, out: str, sampler: str = "default") -> None:
     """Run one case with one backend (in this fresh interpreter) and write its numbers."""
     os.environ["HOMODYNE_GPU_INTENT"] = BACKENDS[backend]
     import logging
@@ -135,11 +142,16 @@ def one(case: str, backend: str, out: str) -> None:
     start = fit(fit_problem, multistart=8)
     t_fit = time.perf_counter() - t0
     fn, name, _ = get_mcmc_backend()
+    if sampler == "nutpie":
+        fn, name = nutpie_run, f"{name}+nutpie"
+    sampling_cpu = time_sampling_cpu("nutpie" if sampler == "nutpie" else backend)
     t0 = time.perf_counter()
+    cpu0 = cpu_seconds()
     phase(f"classical fit done in {t_fit:.1f} s; MCMC with {name}")
     progress = bool(os.environ.get("HOMODYNE_BENCH_PROGRESS"))
     result = fn(analysis_core=problem, init=start, progress=progress, seed=0, **settings)
     wall = time.perf_counter() - t0
+    cpu = cpu_seconds() - cpu0
     phase(f"MCMC done in {wall:.1f} s")
     s = result.summary
     rows = {k: v for k, v in s["parameters"].items() if not v.get("fixed")}
@@ -154,6 +166,7 @@ def one(case: str, backend: str, out: str) -> None:
         "case": case,
         "backend": backend,
         "backend_name": name,
+        "sampler": sampler,
         "device": s["device"],
         "values_sampled": s["data_reduction"]["n_values_used"],
         "values_full": s["data_reduction"]["n_values_full"],
@@ -164,6 +177,8 @@ def one(case: str, backend: str, out: str) -> None:
         "classical_fit_s": t_fit,
         "classical_fit_values": fit_problem.n_data,
         "mcmc_wall_s": wall,
+        "mcmc_cpu_s": cpu,
+        "sampling_cpu_s": sampling_cpu.get("s"),
         "sampling_s": s["time"]["sampling_s"],
         "min_ess_bulk": min(ess),
         "ess_per_s": min(ess) / wall,
@@ -173,11 +188,51 @@ def one(case: str, backend: str, out: str) -> None:
         "gradient_evaluations": s["gradient_evaluations"],
         "verdict": s["verdict"]["text"],
         "truth_in_94_hdi": truth_in_hdi,
+        "posterior_mean": {k: v["mean"] for k, v in rows.items()},
+        "posterior_sd": {k: v["sd"] for k, v in rows.items()},
         "peak_rss_mb": rss_kb / 1024.0,
         "extra": {k: s.get(k) for k in ("pytensor_mode", "chain_method")},
     }
     with open(out, "w", encoding="utf-8") as fh:
         json.dump(res, fh, indent=1)
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children (PyMC's workers)."""
+    own, kids = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def time_sampling_cpu(library: str) -> dict:
+    """Wrap the sampling call of ``library`` (pymc.sample, nutpie.sample) so that the CPU
+    time of the sampling alone, without the model's compilation, lands in the dict."""
+    got: dict = {}
+    if library not in ("pymc", "nutpie"):
+        return got
+    import importlib
+
+    mod = importlib.import_module(library)
+    original = mod.sample
+
+    def timed(*args, **kwargs):
+        c0 = cpu_seconds()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            got["s"] = cpu_seconds() - c0
+
+    mod.sample = timed
+    return got
+
+
+def nutpie_run(**kwargs):
+    """The PyMC backend's run function with ``mcmc.sampler = "nutpie"``."""
+    from homodyne.optimization.mcmc_cpu_backend import run_cpu_mcmc_analysis
+
+    return run_cpu_mcmc_analysis(sampler="nutpie", **kwargs)
 
 
 def machine() -> str:
@@ -210,6 +265,7 @@ def rst_table(results: list[dict]) -> str:
         "     - values sampled",
         "     - chains x (tune + draws)",
         "     - MCMC wall time",
+        "     - CPU time (sampling only)",
         "     - min bulk ESS",
         "     - ESS / s",
         "     - max R̂",
@@ -227,6 +283,11 @@ def rst_table(results: list[dict]) -> str:
             else ("GPU" if r["backend"] == "numpyro" else "CPU")
         )
         mode = r["extra"].get("pytensor_mode") or r["extra"].get("chain_method") or ""
+        if r.get("sampler") == "nutpie":
+            mode = "nutpie"
+        cpu = r.get("mcmc_cpu_s")
+        samp = r.get("sampling_cpu_s")
+        cpu_text = "n/a" if cpu is None else f"{cpu:.0f} s" + (f" ({samp:.0f} s)" if samp else "")
         lines += [
             f"   * - {r['case']}",
             f"     - {r['backend']} ({dev}{', ' + mode if mode else ''})",
@@ -234,6 +295,7 @@ def rst_table(results: list[dict]) -> str:
             + (f" of {r['values_full']:,}" if r["values_sampled"] != r["values_full"] else ""),
             f"     - {st['chains']} x ({st['tune']} + {st['draws']})",
             f"     - {r['mcmc_wall_s']:.0f} s",
+            f"     - {cpu_text}",
             f"     - {r['min_ess_bulk']:.0f}",
             f"     - {r['ess_per_s']:.2f}",
             f"     - {r['max_r_hat']:.4f}",
@@ -258,13 +320,22 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cases", default=",".join(DEFAULT_CASES), help=f"any of {', '.join(CASES)}")
     p.add_argument("--backends", default=",".join(BACKENDS))
+    p.add_argument(
+        "--sampler",
+        choices=("default", "nutpie"),
+        default="default",
+        help="default: each backend's own NUTS; nutpie: nutpie on the PyMC model (pymc only)",
+    )
+    p.add_argument("--repeat", type=int, default=1, help="run every (case, backend) N times")
     p.add_argument("--out", help="write all results to this JSON file")
     p.add_argument(
         "--rst",
         metavar="JSON",
         help="print the results of a previous --out as an RST table and stop",
     )
-    p.add_argument("--one", nargs=3, metavar=("CASE", "BACKEND", "OUT"), help=argparse.SUPPRESS)
+    p.add_argument(
+        "--one", nargs=4, metavar=("CASE", "BACKEND", "OUT", "SAMPLER"), help=argparse.SUPPRESS
+    )
     a = p.parse_args(argv)
     if a.one:
         one(*a.one)
@@ -275,36 +346,39 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Machine: {doc['machine']}.\n")
         print(rst_table(doc["results"]))
         return 0
+    if a.sampler == "nutpie" and a.backends != "pymc":
+        p.error("--sampler nutpie samples the PyMC model: use it with --backends pymc")
     results = []
     print(f"machine: {machine()}")
-    for case in a.cases.split(","):
-        for backend in a.backends.split(","):
-            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
-                path = tmp.name
-            t0 = time.perf_counter()
-            proc = subprocess.run(
-                [sys.executable, __file__, "--one", case, backend, path],
-                stdout=subprocess.PIPE,  # the phase log (stderr) streams through
-                text=True,
-                check=False,
-            )
-            if proc.returncode != 0:
-                print(f"{case}/{backend}: FAILED (exit {proc.returncode}; its log is above)")
-                continue
-            with open(path, encoding="utf-8") as fh:
-                r = json.load(fh)
-            os.unlink(path)
-            r["process_wall_s"] = time.perf_counter() - t0
-            results.append(r)
-            print(
-                f"{case:8s} {backend:8s} values={r['values_sampled']:>8d} wall={r['mcmc_wall_s']:7.1f}s "
-                f"(fit {r['classical_fit_s']:.1f}s) minESS={r['min_ess_bulk']:7.0f} ESS/s={r['ess_per_s']:7.2f} "
-                f"maxRhat={r['max_r_hat']:.4f} div={r['divergences']} depth={r['mean_tree_depth']:.2f} "
-                f"peak={r['peak_rss_mb']:.0f}MB  {r['verdict'][:40]}",
-                flush=True,
-            )
-            if a.out:  # after every case, so that an interrupted run keeps what finished
-                write_json(a.out, {"machine": machine(), "results": results})
+    pairs = [(c, b) for c in a.cases.split(",") for b in a.backends.split(",")]
+    for case, backend in [pair for pair in pairs for _ in range(a.repeat)]:
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
+            path = tmp.name
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, __file__, "--one", case, backend, path, a.sampler],
+            stdout=subprocess.PIPE,  # the phase log (stderr) streams through
+            text=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            print(f"{case}/{backend}: FAILED (exit {proc.returncode}; its log is above)")
+            continue
+        with open(path, encoding="utf-8") as fh:
+            r = json.load(fh)
+        os.unlink(path)
+        r["process_wall_s"] = time.perf_counter() - t0
+        results.append(r)
+        print(
+            f"{case:8s} {backend:8s} {a.sampler:7s} values={r['values_sampled']:>8d} "
+            f"wall={r['mcmc_wall_s']:7.1f}s cpu={r['mcmc_cpu_s']:7.1f}s "
+            f"(fit {r['classical_fit_s']:.1f}s) minESS={r['min_ess_bulk']:7.0f} ESS/s={r['ess_per_s']:7.2f} "
+            f"maxRhat={r['max_r_hat']:.4f} div={r['divergences']} depth={r['mean_tree_depth']:.2f} "
+            f"peak={r['peak_rss_mb']:.0f}MB  {r['verdict'][:40]}",
+            flush=True,
+        )
+        if a.out:  # after every case, so that an interrupted run keeps what finished
+            write_json(a.out, {"machine": machine(), "results": results})
     return 0
 
 

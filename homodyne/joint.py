@@ -15,9 +15,11 @@ exponent s of D0_q ∝ q^s (0 when the decay scales as q²). A p-value below 0.0
 a mismatch: the q rings do not share one J(t) (a wrong model, or a
 q-dependent dynamics such as hydrodynamic interactions).
 
-MCMC: ``method = "mcmc"`` or ``"all"`` samples every q ring separately with the
-configured backend (the per-q rows of the comparison), the joint posterior is not
-sampled; the joint result is the classical one.
+MCMC: ``method = "mcmc"`` or ``"all"`` also samples the joint posterior
+(:mod:`homodyne.joint_mcmc`: one physical parameter set for all rings, per-ring contrast,
+offset and noise multiplier, started from the joint classical fit) with the configured
+backend, and every q ring separately; the posterior q²-scaling check compares the per-q
+posterior D0 with the joint posterior D0.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ __all__ = [
     "JointFit",
     "JointOutcome",
     "JointProblem",
+    "compare_values",
     "compare_with_separate",
     "fit_joint",
     "run_joint",
@@ -311,10 +314,17 @@ def compare_with_separate(
     error (reported; a log-log slope from a few noisy points is a guide, not the test), and
     ``consistent`` (p ≥ 0.01).
     """
+    return compare_values(
+        joint.parameters[name].value, joint.parameters[name].stderr or 0.0, separate, name
+    )
+
+
+def compare_values(
+    jv: float, je: float, separate: list[dict[str, Any]], name: str = "D0"
+) -> dict[str, Any]:
+    """:func:`compare_with_separate` for a joint value ``jv`` ± ``je`` (a fit or a posterior)."""
     from scipy import stats
 
-    jv = joint.parameters[name].value
-    je = joint.parameters[name].stderr or 0.0
     rows, chi2, n = [], 0.0, 0
     for s in separate:
         v, e = s.get("value"), s.get("stderr")
@@ -356,6 +366,9 @@ class JointOutcome:
     separate: list[Any] = field(default_factory=list)
     check: dict[str, Any] = field(default_factory=dict)
     run_dir: Path | None = None
+    joint_mcmc: Any = None  # JointMCMCResult when MCMC ran
+    separate_mcmc: list[Any] = field(default_factory=list)
+    mcmc_check: dict[str, Any] = field(default_factory=dict)
 
     @property
     def success(self) -> bool:
@@ -363,8 +376,17 @@ class JointOutcome:
 
 
 def joint_problems(config: Any, q_values: list[float]) -> list[Problem]:
+    """One problem per q ring of the configured file (at least two distinct q)."""
     from .analysis import load_data
 
+    qs = [float(q) for q in q_values]
+    if len(qs) < 2:
+        raise ConfigError(
+            f"a joint fit across q needs at least two q rings, got {qs}; set data.q to a list "
+            'of q values (or "all") of the file'
+        )
+    if len(set(qs)) != len(qs):
+        raise ConfigError(f"a joint fit across q got a q value twice: {qs}")
     out = []
     for q in q_values:
         cq = config.with_overrides("data", {"q": float(q)}, "joint-q")
@@ -388,15 +410,6 @@ def run_joint(
         raise ConfigError(f"joint fit: method must be classical, mcmc or all, got {method!r}")
     problems = joint_problems(config, q_values)
     separate = [fit_classical(config, p) for p in problems]
-    mcmc = []
-    if method in ("mcmc", "all"):
-        from .optimization.backends import get_mcmc_backend
-
-        fn, _name, _ = get_mcmc_backend()
-        mcmc = [
-            fn(analysis_core=p, config=config, init=s, progress=False)
-            for p, s in zip(problems, separate, strict=True)
-        ]
     jp = JointProblem(problems)
     joint = fit_joint(jp, separate)
     rows = [
@@ -405,12 +418,22 @@ def run_joint(
     ]
     check = compare_with_separate(joint, rows)
     outcome = JointOutcome(joint, separate, check)
+    if method in ("mcmc", "all"):
+        from .joint_mcmc import posterior_check, run_joint_mcmc
+        from .optimization.backends import get_mcmc_backend
+
+        fn, _name, _ = get_mcmc_backend(config.mcmc["backend"])
+        outcome.separate_mcmc = [
+            fn(analysis_core=p, config=config, init=s, progress=False)
+            for p, s in zip(problems, separate, strict=True)
+        ]
+        outcome.joint_mcmc = run_joint_mcmc(problems, config, joint)
+        outcome.mcmc_check = posterior_check(outcome.joint_mcmc, outcome.separate_mcmc)
     out = config.output
     outcome.run_dir = write_joint_run(
         outcome,
         config=config,
         problems=problems,
-        mcmc=mcmc,
         output_dir=Path(output_dir) if output_dir else Path(out["directory"]),
         run_name=out["run_name"] or "joint_q",
         overwrite=out["overwrite"],

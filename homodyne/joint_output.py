@@ -3,6 +3,13 @@
 ``results.json`` holds the joint parameters (``parameters``, ``classical``), the separate
 per-q fits, the q²-scaling check (``joint_q``) and the input; ``report.txt`` the
 human-readable comparison; ``joint_q_D0.png`` D0 per q against the joint value.
+
+When MCMC ran (``method`` mcmc or all): ``mcmc_joint`` in results.json (the joint
+posterior's summary: mean, sd, 94 % HDI, R̂, ESS per parameter, diagnostics, verdict),
+``joint_q.posterior_q2_scaling`` (the per-q posterior D0 against the joint posterior
+D0), ``verdict`` (the shared verdict of the joint posterior), the files
+``mcmc_joint_<backend>.nc`` and ``mcmc_joint_summary.json``, and one folder
+``mcmc_q<q>`` per separately sampled q ring.
 """
 
 from __future__ import annotations
@@ -14,6 +21,57 @@ from typing import Any
 import numpy as np
 
 __all__ = ["joint_report", "write_joint_run"]
+
+
+def _check_lines(chk: dict[str, Any], what: str) -> list[str]:
+    lines = [f"[[q² scaling check: D0 per q against the joint D0 ({what})]]"]
+    for r in chk["per_q"]:
+        z = "n/a" if r["z"] is None else f"{r['z']:+.2f} σ"
+        lines.append(
+            f"    q={r['q']:<10g} D0={r['value']:.5g} ± {r['stderr'] or float('nan'):.3g}  ({z})"
+        )
+    jv, je = chk["joint"]["value"], chk["joint"]["stderr"]
+    lines.append(f"    joint D0={jv:.5g} ± {je or float('nan'):.3g}")
+    s, se = chk.get("exponent_s"), chk.get("exponent_s_stderr")
+    lines.append(
+        f"    χ²={chk['chi2']:.3g} for {chk['n']} q  p={chk['p_value'] if chk['p_value'] is not None else float('nan'):.3g}"
+        + (f"  D0_q ∝ q^s with s = {s:+.3g} ± {se:.2g}" if s is not None else "")
+    )
+    lines.append(
+        "    consistent with one J(t) for all q (q² scaling holds)"
+        if chk["consistent"]
+        else "    MISMATCH: the per-q fits disagree with the joint fit (q² scaling violated, or a "
+        "wrong model at some q); look at the per-q values above"
+    )
+    return lines
+
+
+def mcmc_joint_report(outcome: Any) -> list[str]:
+    """The report block of the joint posterior (MCMC)."""
+    m = outcome.joint_mcmc
+    sm = m.summary
+    lines = [
+        f"[[Joint posterior across q (MCMC, {m.backend_name})]] q = {', '.join(f'{q:g}' for q in m.q)} 1/Å",
+        "    this is the JOINT result: one physical parameter set for all q rings, "
+        "contrast/offset/sigma_scale per ring",
+        f"    {sm['verdict']['text']}",
+        f"    chains={m.settings.chains} draws={m.settings.draws} tune={m.settings.tune}  "
+        f"divergences={sm['divergences']}  time={m.timing['total_s']:.1f} s",
+        f"    {'parameter':<20s} {'mean':>12s} {'sd':>11s} {'hdi_3%':>12s} {'hdi_97%':>12s} {'r_hat':>7s} {'ess_bulk':>9s}",
+    ]
+    for name, row in sm["parameters"].items():
+        if row.get("fixed"):
+            lines.append(f"    {name:<20s} {row['mean']:>12.6g}  (fixed)")
+            continue
+        lines.append(
+            f"    {name:<20s} {row['mean']:>12.6g} {row['sd']:>11.4g} {row['hdi_3%']:>12.6g} "
+            f"{row['hdi_97%']:>12.6g} {row['r_hat'] or float('nan'):>7.4f} {row['ess_bulk'] or float('nan'):>9.0f}"
+        )
+    lines += m.assessment.lines()
+    for q, sep in zip(m.q, outcome.separate_mcmc, strict=True):
+        lines.append(f"    separate MCMC at q={q:g}: {sep.summary['verdict']['text']}")
+    lines += _check_lines(outcome.mcmc_check, "posterior, MCMC")
+    return lines
 
 
 def joint_report(outcome: Any) -> str:
@@ -35,23 +93,9 @@ def joint_report(outcome: Any) -> str:
             if not p.fixed
         )
         lines.append(f"    q={q:<10g} χ²_red={s.chi2_red:.4f}  {vals}")
-    lines.append("[[q² scaling check: D0 per q against the joint D0]]")
-    for r in chk["per_q"]:
-        z = "n/a" if r["z"] is None else f"{r['z']:+.2f} σ"
-        lines.append(
-            f"    q={r['q']:<10g} D0={r['value']:.5g} ± {r['stderr'] or float('nan'):.3g}  ({z})"
-        )
-    s, se = chk.get("exponent_s"), chk.get("exponent_s_stderr")
-    lines.append(
-        f"    χ²={chk['chi2']:.3g} for {chk['n']} q  p={chk['p_value'] if chk['p_value'] is not None else float('nan'):.3g}"
-        + (f"  D0_q ∝ q^s with s = {s:+.3g} ± {se:.2g}" if s is not None else "")
-    )
-    lines.append(
-        "    consistent with one J(t) for all q (q² scaling holds)"
-        if chk["consistent"]
-        else "    MISMATCH: the per-q fits disagree with the joint fit (q² scaling violated, or a "
-        "wrong model at some q); look at the per-q values above"
-    )
+    lines += _check_lines(chk, "classical fits")
+    if getattr(outcome, "joint_mcmc", None) is not None:
+        lines += mcmc_joint_report(outcome)
     return "\n".join(lines)
 
 
@@ -88,7 +132,6 @@ def write_joint_run(
     *,
     config: Any,
     problems: list[Any],
-    mcmc: list[Any],
     output_dir: Path,
     run_name: str,
     overwrite: bool,
@@ -126,6 +169,7 @@ def write_joint_run(
                 "q2_scaling": outcome.check,
             },
         }
+        mcmc = outcome.separate_mcmc
         if mcmc:
             doc["joint_q"]["separate_mcmc"] = [
                 {"q": p.q, "summary": m.summary} for p, m in zip(problems, mcmc, strict=True)
@@ -134,6 +178,15 @@ def write_joint_run(
                 sub = rf.path / f"mcmc_q{p.q:.5g}"
                 sub.mkdir()
                 m.save(sub)
+        jm = outcome.joint_mcmc
+        if jm is not None:
+            from .results.verdict import run_verdict
+
+            doc["mcmc_joint"] = jm.summary
+            doc["joint_q"]["posterior_q2_scaling"] = outcome.mcmc_check
+            doc["joint_q"]["joint_result"] = "mcmc_joint (posterior) and classical (joint fit)"
+            doc["verdict"] = run_verdict(mcmc=jm)
+            jm.save(rf.path)
         rf.write_text("report.txt", joint_report(outcome) + "\n")
         if plots:
             _plot(rf.path / "joint_q_D0.png", outcome)

@@ -22,9 +22,19 @@ from .parameters import Parameters
 if TYPE_CHECKING:
     from .config import Config
 
-__all__ = ["Problem", "estimate_noise"]
+__all__ = ["Problem", "estimate_noise", "isotropic_average"]
 
 log = logging.getLogger(__name__)
+
+
+def isotropic_average(c2: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Static isotropic mode: the mean over every angle of the (A, n, n) stack, as one angle.
+
+    Every sector measures the same isotropic decay, so their mean is one data set with
+    less noise; its angle is the mean angle (it does not enter the isotropic model).
+    """
+    c2 = np.asarray(c2, dtype=float)
+    return c2.mean(axis=0, keepdims=True), np.array([float(np.mean(phi))])
 
 
 def estimate_noise(c2_upper: np.ndarray, iu: np.ndarray, ju: np.ndarray, n: int) -> np.ndarray:
@@ -248,8 +258,7 @@ class Problem:
         )
         if config.mode == "static_isotropic" and phi.size > 1:
             log.info("static isotropic mode: averaging %d angles into one", phi.size)
-            c2 = c2.mean(axis=0, keepdims=True)
-            phi = np.array([float(np.mean(phi))])
+            c2, phi = isotropic_average(c2, phi)
         noise = config.noise
         sc = config.scaling
         prov = {

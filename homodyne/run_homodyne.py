@@ -87,6 +87,14 @@ def _main_parser(prog: str) -> _Parser:
         help="fitting method (default: classical)",
     )
     p.add_argument(
+        "--joint-q",
+        nargs="*",
+        metavar="Q",
+        default=None,
+        help="one joint fit over several q rings of the file (one physical parameter set, "
+        "contrast/offset per q and angle): the q values given, or every ring ('all' or none)",
+    )
+    p.add_argument(
         "--output-dir",
         metavar="DIR",
         help="parent folder of the run folder; overrides output.directory",
@@ -174,6 +182,7 @@ _MCMC_FLAGS = (
     ("--pytensor-mode", "pytensor_mode", str, "PyMC backend: PyTensor compiler, auto, c or numba"),
     ("--gradient", "gradient", str, "likelihood gradient: auto, kernel, numba or autodiff"),
     ("--precision", "precision", str, "NumPyro backend, laminar: float64 or float32 per pair"),
+    ("--sampler", "sampler", str, "PyMC backend: NUTS implementation, pymc or nutpie"),
     (
         "--chain-method",
         "chain_method",
@@ -191,6 +200,7 @@ _MCMC_ENV = {
     "HOMODYNE_PYTENSOR_MODE": "pytensor_mode",
     "HOMODYNE_CHAIN_METHOD": "chain_method",
     "HOMODYNE_MCMC_GRADIENT": "gradient",
+    "HOMODYNE_MCMC_SAMPLER": "sampler",
     "HOMODYNE_MCMC_BACKEND": "backend",
 }
 
@@ -238,6 +248,10 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.no_plots:
         output["plots"] = False
     config = config.with_overrides("output", output, "command line")
+    if (args.plot_experimental_data or args.plot_simulated_data) and args.joint_q is not None:
+        raise UsageError(
+            "--joint-q cannot be combined with --plot-experimental-data/--plot-simulated-data"
+        )
     if args.plot_experimental_data or args.plot_simulated_data:
         from .cli.plot_only import plot_only
 
@@ -251,6 +265,10 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         if not args.quiet:
             print(f"plots written to {folder}")
         return 0
+    if args.joint_q is not None:
+        from .cli.joint_cli import run_joint_command
+
+        return run_joint_command(args, config, [PROG, *argv])
     from .analysis import run_analysis
 
     outcome = run_analysis(

@@ -28,6 +28,14 @@ def parse(text: str) -> dict[str, str]:
     return out
 
 
+def module_of(name: str) -> str:
+    """homodyne.model.x_f__mutmut_3 -> homodyne.model (mutmut prefixes functions with x_,
+    methods with xǁClassǁ)."""
+    head = name.rsplit("__mutmut_", 1)[0]
+    cut = min(i for i in (head.find(".x_"), head.find(".xǁ"), len(head)) if i >= 0)
+    return head[:cut]
+
+
 def rate(statuses: list[str]) -> tuple[int, int, float]:
     ran = [s for s in statuses if s != "not checked"]
     killed = sum(s in KILLED for s in ran)
@@ -53,6 +61,13 @@ def main(argv: list[str] | None = None) -> int:
         other = Counter(s for s in by_function[fn] if s not in KILLED and s != "not checked")
         detail = ", ".join(f"{v} {s}" for s, v in sorted(other.items()))
         print(f"{fn:70s} {k:6d} {n:5d} {r:5.1f}%  {detail}")
+    by_file: dict[str, list[str]] = defaultdict(list)
+    for name, status in results.items():
+        by_file[module_of(name)].append(status)
+    for mod in sorted(by_file):
+        k, n, r = rate(by_file[mod])
+        if n:
+            print(f"{'file ' + mod.replace('.', '/') + '.py':70s} {k:6d} {n:5d} {r:5.1f}%")
     k, n, r = rate(list(results.values()))
     print(f"{'all mutants run':70s} {k:6d} {n:5d} {r:5.1f}%")
     survivors = sorted(n for n, s in results.items() if s not in KILLED and s != "not checked")

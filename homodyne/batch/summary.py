@@ -92,7 +92,7 @@ def _rows_of(doc: dict[str, Any], base: dict[str, Any]) -> list[dict[str, Any]]:
         row["converged"] = cl.get("converged")
         row["verdict"], row["verdict_level"] = _verdict(doc, cl)
         rows.append(row)
-    mc = doc.get("mcmc")
+    mc = doc.get("mcmc") or doc.get("mcmc_joint")  # a joint-q run: the joint posterior
     if isinstance(mc, dict):
         row = {**base, "method": "mcmc"}
         for name, p in (mc.get("parameters") or {}).items():

@@ -73,6 +73,10 @@ class PosteriorSpec:
         return self.problem.n_scaling
 
     @property
+    def n_data(self) -> int:
+        return self.problem.n_data
+
+    @property
     def k(self) -> int:
         return self.space.k
 

@@ -12,6 +12,7 @@ from ..errors import AnalysisError
 from ..problem import Problem
 
 if TYPE_CHECKING:
+    from .joint import JointPosteriorSpec
     from .posterior import PosteriorSpec
 
 __all__ = ["initial_points", "start_point"]
@@ -95,7 +96,9 @@ def start_point(problem: Problem, init: Any) -> dict[str, Any]:
     }
 
 
-def initial_points(spec: PosteriorSpec, chains: int, seed: int, spread: float = 1.0) -> np.ndarray:
+def initial_points(
+    spec: PosteriorSpec | JointPosteriorSpec, chains: int, seed: int, spread: float = 1.0
+) -> np.ndarray:
     """Starting z of every chain: the start point, jittered uniformly by ±``spread`` (posterior sd units)."""
     rng = np.random.default_rng([seed, 7919])
     return rng.uniform(-spread, spread, size=(chains, spec.k))

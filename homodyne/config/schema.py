@@ -267,6 +267,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
             "PyMC backend: PyTensor's compiler, 'c', 'numba', or 'auto' (Numba from 20,000 c2 values when installed); command line --pytensor-mode",
             choices=("auto", "c", "numba"),
         ),
+        "sampler": _f(
+            "string",
+            "pymc",
+            "PyMC backend: the NUTS implementation, 'pymc' (PyMC's own) or 'nutpie' (nutpie's Rust NUTS on the same model compiled with Numba; needs nutpie: pip extra mcmc-nutpie); command line --sampler",
+            choices=("pymc", "nutpie"),
+        ),
         "gradient": _f(
             "string",
             "auto",

@@ -404,6 +404,31 @@ def _inverse_normal_matrix(H: np.ndarray) -> np.ndarray:
     return inv
 
 
+def parameter_covariance(
+    H: np.ndarray, jac_t: np.ndarray, chi2_red: float | None = None
+) -> np.ndarray:
+    """Covariance of the fitted variables in physical units from the normal matrix H = JᵀJ.
+
+    ``(JᵀJ)⁻¹`` (:func:`_inverse_normal_matrix`), multiplied by the reduced χ² when the
+    noise was estimated rather than given (``chi2_red`` not None), then carried from the
+    internal variables to the physical ones by the delta method: ``jac_t`` holds
+    d(physical)/d(internal) of each variable, so C_ij is multiplied by jac_t[i] jac_t[j].
+    """
+    cov = _inverse_normal_matrix(H)
+    if chi2_red is not None:
+        cov = cov * chi2_red
+    out: np.ndarray = cov * np.outer(jac_t, jac_t)
+    return out
+
+
+def correlation_matrix(cov: np.ndarray) -> np.ndarray:
+    """C_ij / sqrt(C_ii C_jj), clipped to [-1, 1]; 0 where a variance is 0 or not finite."""
+    d = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
+    with np.errstate(over="ignore", invalid="ignore"):
+        corr: np.ndarray = np.clip(np.nan_to_num(cov / np.outer(d, d)), -1.0, 1.0)
+    return corr
+
+
 def _summarise(
     problem: Problem,
     engine: _Engine,
@@ -423,17 +448,12 @@ def _summarise(
     per_angle = chi_terms / np.maximum(problem.n_pairs - n_free / problem.n_angles, 1)
     H, _, _ = engine.normal_equations(z)
     scaled = problem.noise_model != "fixed"
-    cov_all = _inverse_normal_matrix(H)
-    if scaled:
-        cov_all = cov_all * chi2_red
     k, S = engine.k, engine.S
     jac_t = np.concatenate([engine.chain(z), np.ones(2 * S)])  # delta method back to physical
-    cov_all = cov_all * np.outer(jac_t, jac_t)
+    cov_all = parameter_covariance(H, jac_t, chi2_red if scaled else None)
     err_all = np.sqrt(np.clip(np.diag(cov_all), 0, None))
     cov = cov_all[:k, :k]
-    d = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
-    with np.errstate(over="ignore", invalid="ignore"):
-        corr = np.clip(np.nan_to_num(cov / np.outer(d, d)), -1.0, 1.0)
+    corr = correlation_matrix(cov)
     free_names = problem.parameters.free_names
     stderrs = {n: float(err_all[i]) for i, n in enumerate(free_names)}
     fitted = problem.parameters.updated(th, stderrs)

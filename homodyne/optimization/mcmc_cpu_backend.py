@@ -12,7 +12,8 @@ is compiled with the C backend for small problems and with PyTensor's Numba back
 :data:`NUMBA_MIN_VALUES` c2 values on (several times faster per gradient, at the price of
 a JIT compilation of some seconds per new problem); the configuration's
 ``mcmc.pytensor_mode`` (``--pytensor-mode``, or the ``pytensor_mode`` argument) overrides
-the choice (see ``docs/mcmc.rst``).
+the choice (see ``docs/mcmc.rst``). ``mcmc.sampler = "nutpie"`` (``--sampler``) samples
+the same model with nutpie instead (:mod:`homodyne.optimization.nutpie_sampler`).
 
 Importing this module is cheap: PyMC is imported when sampling starts.
 """
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..bayes.gradient import kernel_log_likelihood, uses_kernel
+from ..bayes.joint import JointPosteriorSpec
 from ..bayes.posterior import PosteriorSpec
 from ..bayes.result import MCMCResult
 from ..bayes.run import cpu_description, run_mcmc, timer
@@ -57,59 +59,86 @@ def is_cpu_mcmc_available() -> bool:
     return all(module_available(m) for m in _REQUIRES)
 
 
-def build_pymc_model(spec: PosteriorSpec, gradient: str | None = None) -> Any:
+def build_pymc_model(spec: PosteriorSpec | JointPosteriorSpec, gradient: str | None = None) -> Any:
     """The PyMC model of a posterior specification (variables: ``z`` and ``c2_obs``).
 
     ``gradient`` (``mcmc.gradient``; None: ``auto``) selects the
     likelihood's gradient: the hand-written kernel of :mod:`homodyne.bayes.gradient`
-    where it applies (laminar flow, Numba installed), else automatic differentiation."""
+    where it applies (laminar flow, Numba installed), else automatic differentiation.
+    A :class:`~homodyne.bayes.joint.JointPosteriorSpec` (the joint posterior across q)
+    gets the physical priors once and, per q ring, the same terms as a single-q model
+    (data variables suffixed ``_q<i>``)."""
     import pymc as pm
     import pytensor
     import pytensor.tensor as pt
 
     xp = pt
-    pr = spec.problem
-    # Data enter as shared variables, not constants: the compiled program then does not
-    # carry (and the Numba/LLVM compiler does not process) the large arrays.
-    t = pytensor.shared(pr.t, name="t")
-    iu = pytensor.shared(pr.iu.astype(np.int64), name="iu")
-    ju = pytensor.shared(pr.ju.astype(np.int64), name="ju")
     centre = pytensor.shared(spec.space.centre, name="centre")
     root_t = pytensor.shared(np.ascontiguousarray(spec.space.root.T), name="root_t")
     with pm.Model() as model:
-        data = pm.Data("c2_data", pr.data)
-        sigma = pm.Data("sigma", pr.sigma)
         z = pm.Flat("z", shape=(spec.k,))
         theta, log_jac = spec.space.transform(z, xp, centre, root_t)
         pm.Potential("log_jacobian", log_jac)
-        params, contrast, offset, sigma_scale = spec.split(theta)
         for j, prior in enumerate(spec.priors):
             pm.Potential(f"prior_{prior.name}", _prior_logp(pm, prior, theta[j]))
-        lo, hi = pr.contrast_bounds
-        pm.Potential(
-            "prior_contrast", pt.sum(pm.logp(pm.Uniform.dist(lower=lo, upper=hi), contrast))
-        )
-        lo, hi = pr.offset_bounds
-        pm.Potential("prior_offset", pt.sum(pm.logp(pm.Uniform.dist(lower=lo, upper=hi), offset)))
-        from ..bayes.posterior import gaussian_log_likelihood
-        from ..bayes.priors import NOISE_PRIOR
-
-        pm.Potential(
-            "prior_sigma_scale",
-            pm.logp(pm.LogNormal.dist(mu=NOISE_PRIOR.mu, sigma=NOISE_PRIOR.sigma), sigma_scale),
-        )
-        if uses_kernel(pr.mode, gradient):
-            from .pytensor_gradient import weighted_sums_function
-
-            sums = weighted_sums_function(pr.q * pr.q, data, iu, ju)
-            loglik = kernel_log_likelihood(
-                spec, params, contrast, offset, sigma, sigma_scale, pt, sums, t=t
-            )
+        if isinstance(spec, JointPosteriorSpec):
+            params, per_ring = spec.split_rings(theta)
+            for i, (ring, (contrast, offset, sigma_scale)) in enumerate(
+                zip(spec.rings, per_ring, strict=True)
+            ):
+                _ring_terms(ring, params, contrast, offset, sigma_scale, gradient, f"_q{i}")
         else:
-            mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
-            loglik = gaussian_log_likelihood(data, mu, sigma, sigma_scale, pt)
-        pm.Potential("c2_obs", loglik)
+            params, contrast, offset, sigma_scale = spec.split(theta)
+            _ring_terms(spec, params, contrast, offset, sigma_scale, gradient, "")
     return model
+
+
+def _ring_terms(
+    spec: PosteriorSpec,
+    params: Any,
+    contrast: Any,
+    offset: Any,
+    sigma_scale: Any,
+    gradient: str | None,
+    tag: str,
+) -> None:
+    """The scaling and noise priors and the likelihood of one q ring (inside a pm.Model)."""
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+
+    from ..bayes.posterior import gaussian_log_likelihood
+    from ..bayes.priors import NOISE_PRIOR
+
+    pr = spec.problem
+    # Data enter as shared variables, not constants: the compiled program then does not
+    # carry (and the Numba/LLVM compiler does not process) the large arrays.
+    t = pytensor.shared(pr.t, name=f"t{tag}")
+    iu = pytensor.shared(pr.iu.astype(np.int64), name=f"iu{tag}")
+    ju = pytensor.shared(pr.ju.astype(np.int64), name=f"ju{tag}")
+    data = pm.Data(f"c2_data{tag}", pr.data)
+    sigma = pm.Data(f"sigma{tag}", pr.sigma)
+    lo, hi = pr.contrast_bounds
+    pm.Potential(
+        f"prior_contrast{tag}", pt.sum(pm.logp(pm.Uniform.dist(lower=lo, upper=hi), contrast))
+    )
+    lo, hi = pr.offset_bounds
+    pm.Potential(f"prior_offset{tag}", pt.sum(pm.logp(pm.Uniform.dist(lower=lo, upper=hi), offset)))
+    pm.Potential(
+        f"prior_sigma_scale{tag}",
+        pm.logp(pm.LogNormal.dist(mu=NOISE_PRIOR.mu, sigma=NOISE_PRIOR.sigma), sigma_scale),
+    )
+    if uses_kernel(pr.mode, gradient):
+        from .pytensor_gradient import weighted_sums_function
+
+        sums = weighted_sums_function(pr.q * pr.q, data, iu, ju)
+        loglik = kernel_log_likelihood(
+            spec, params, contrast, offset, sigma, sigma_scale, pt, sums, t=t
+        )
+    else:
+        mu = spec.c2_model(params, contrast, offset, pt, t=t, iu=iu, ju=ju)
+        loglik = gaussian_log_likelihood(data, mu, sigma, sigma_scale, pt)
+    pm.Potential(f"c2_obs{tag}", loglik)
 
 
 def _prior_logp(pm: Any, prior: Any, value: Any) -> Any:
@@ -122,7 +151,9 @@ def _prior_logp(pm: Any, prior: Any, value: Any) -> Any:
     raise ValueError(f"unknown prior {prior.dist!r}")  # pragma: no cover
 
 
-def log_density(spec: PosteriorSpec, z: np.ndarray, gradient: str | None = None) -> float:
+def log_density(
+    spec: PosteriorSpec | JointPosteriorSpec, z: np.ndarray, gradient: str | None = None
+) -> float:
     """The model's log density at z (for tests: it must equal the NumPyro backend's)."""
     model = build_pymc_model(spec, gradient)
     fn = model.compile_logp()
@@ -152,7 +183,7 @@ class PyMCSampler:
 
     def draw(
         self,
-        spec: PosteriorSpec,
+        spec: PosteriorSpec | JointPosteriorSpec,
         settings: MCMCSettings,
         start: np.ndarray,
         *,
@@ -165,7 +196,7 @@ class PyMCSampler:
                 f"mcmc.precision = {settings.precision!r} is a setting of the NumPyro backend "
                 "(its XLA kernel); the PyMC backend evaluates in float64: remove the key"
             )
-        mode = _pytensor_mode(settings.pytensor_mode, spec.problem.n_data)
+        mode = _pytensor_mode(settings.pytensor_mode, spec.n_data)
         import arviz
         import pymc as pm
         import pytensor
@@ -174,13 +205,26 @@ class PyMCSampler:
         model = build_pymc_model(spec, gradient)
         cores, mp_ctx = options.get("cores"), options.get("mp_ctx")
         n_cores = int(cores) if cores else min(settings.chains, 2)
+        if settings.sampler == "nutpie":  # nutpie's NUTS on this model (docs/mcmc.rst)
+            from .nutpie_sampler import sample_nutpie
+
+            return sample_nutpie(
+                model,
+                spec,
+                settings,
+                start,
+                progress=progress,
+                cores=n_cores,
+                gradient=gradient,
+                clock=clock,
+            )
         log.info(
             "PyMC NUTS: %d chains x (%d tune + %d draws) on %d core(s), %d c2 values, pytensor mode %s",
             settings.chains,
             settings.tune,
             settings.draws,
             n_cores,
-            spec.problem.n_data,
+            spec.n_data,
             mode,
         )
         if (
@@ -267,7 +311,8 @@ def run_cpu_mcmc_analysis(
     ``mcmc.init`` is ``classical`` or ``auto``). ``overrides`` replace keys of the
     configuration's ``mcmc`` section (draws, tune, chains, target_accept, max_treedepth,
     seed, frame_stride, max_lag, init, rhat_max, ess_min, divergence_max_fraction).
-    ``pytensor_mode`` overrides ``mcmc.pytensor_mode`` (auto, c, numba); ``cores`` is the
+    ``pytensor_mode`` overrides ``mcmc.pytensor_mode`` (auto, c, numba), ``sampler=`` (an
+    override) ``mcmc.sampler`` (pymc, nutpie); ``cores`` is the
     number of worker processes (default ``min(chains, 2)``), ``mp_ctx`` their
     multiprocessing start method.
     """

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..bayes.gradient import kernel_log_likelihood
 from ..bayes.gradient_xla import numpyro_gradient
+from ..bayes.joint import JointPosteriorSpec
 from ..bayes.posterior import PosteriorSpec, gaussian_log_likelihood
 from ..bayes.priors import NOISE_PRIOR
 from ..bayes.result import MCMCResult
@@ -173,38 +174,32 @@ def jax_namespace() -> Any:
 
 
 def numpyro_model(
-    spec: PosteriorSpec, gradient: str | None = None, precision: str | None = None
+    spec: PosteriorSpec | JointPosteriorSpec,
+    gradient: str | None = None,
+    precision: str | None = None,
 ) -> Any:
     """The NumPyro model function of a posterior specification.
 
     It takes the data as arguments (``model(data, sigma, t, iu, ju)``), so that large
     stacks are not embedded into the compiled program as constants and the compiled
     program can be reused (JAX's persistent cache) for other data of the same shape.
+    For a :class:`~homodyne.bayes.joint.JointPosteriorSpec` (the joint posterior across
+    q) each argument is a tuple with one array per q ring; the physical priors enter
+    once, and every ring adds the terms of a single-q model.
     """
     import jax.numpy as jnp
     import numpyro
     import numpyro.distributions as dist
     from numpyro.distributions import constraints
 
-    pr = spec.problem
-    clo, chi = pr.contrast_bounds
-    olo, ohi = pr.offset_bounds
     xp = jax_namespace()
+    rings = spec.rings if isinstance(spec, JointPosteriorSpec) else (spec,)
     on_gpu = jax_device()[1]
-    kind = numpyro_gradient(pr.mode, gradient, on_gpu, precision)
-    if kind == "numba":
+    kernels = [numpyro_gradient(r.problem.mode, gradient, on_gpu, precision) for r in rings]
+    if "numba" in kernels:
         from .jax_gradient import weighted_sums_function
-    elif kind == "xla":
+    if "xla" in kernels:
         from .jax_gradient import xla_weighted_sums_function
-
-        xsums = xla_weighted_sums_function(
-            pr.q * pr.q,
-            pr.iu,
-            pr.ju,
-            pr.t.shape[0],
-            precision=precision or "float64",
-            on_gpu=on_gpu,
-        )
 
     def prior_logp(prior: Any, value: Any) -> Any:
         if prior.dist == "Uniform":
@@ -215,60 +210,95 @@ def numpyro_model(
             return dist.LogNormal(prior.mu, prior.sigma).log_prob(value) + prior.log_norm
         raise ValueError(f"unknown prior {prior.dist!r}")  # pragma: no cover
 
+    def ring_terms(
+        r: PosteriorSpec, kernel: str, tag: str, params: Any, contrast: Any, offset: Any,
+        sigma_scale: Any, data: Any, sigma: Any, t: Any, iu: Any, ju: Any,
+    ) -> None:  # fmt: skip
+        pr = r.problem
+        clo, chi = pr.contrast_bounds
+        olo, ohi = pr.offset_bounds
+        numpyro.factor(f"prior_contrast{tag}", jnp.sum(dist.Uniform(clo, chi).log_prob(contrast)))
+        numpyro.factor(f"prior_offset{tag}", jnp.sum(dist.Uniform(olo, ohi).log_prob(offset)))
+        numpyro.factor(
+            f"prior_sigma_scale{tag}",
+            dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale),
+        )
+        if kernel == "xla":  # the kernel in XLA (homodyne.bayes.gradient_xla)
+            xsums = xla_weighted_sums_function(
+                pr.q * pr.q,
+                pr.iu,
+                pr.ju,
+                pr.t.shape[0],
+                precision=precision or "float64",
+                on_gpu=on_gpu,
+            )
+
+            def sums(*a: Any) -> Any:
+                return xsums(*a, data)
+
+            loglik = kernel_log_likelihood(
+                r, params, contrast, offset, sigma, sigma_scale, xp, sums, t=t
+            )
+        elif kernel == "numba":  # the Numba kernel through a host callback
+            sums = weighted_sums_function(pr.q * pr.q, pr.data, pr.iu, pr.ju)  # host data
+            loglik = kernel_log_likelihood(
+                r, params, contrast, offset, sigma, sigma_scale, xp, sums, t=t
+            )
+        else:
+            mu = r.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
+            loglik = gaussian_log_likelihood(data, mu, sigma, sigma_scale, jnp)
+        numpyro.factor(f"c2_obs{tag}", loglik)
+
     def model(data: Any, sigma: Any, t: Any, iu: Any, ju: Any) -> None:
         z = numpyro.sample(
             "z", dist.ImproperUniform(constraints.real_vector, (), event_shape=(spec.k,))
         )
         theta, log_jac = spec.space.transform(z, jnp)
         numpyro.factor("log_jacobian", log_jac)
-        params, contrast, offset, sigma_scale = spec.split(theta)
         for j, prior in enumerate(spec.priors):
             numpyro.factor(f"prior_{prior.name}", prior_logp(prior, theta[j]))
-        numpyro.factor("prior_contrast", jnp.sum(dist.Uniform(clo, chi).log_prob(contrast)))
-        numpyro.factor("prior_offset", jnp.sum(dist.Uniform(olo, ohi).log_prob(offset)))
-        numpyro.factor(
-            "prior_sigma_scale",
-            dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale),
-        )
-        if kind == "xla":  # the kernel in XLA (homodyne.bayes.gradient_xla)
-
-            def sums(*a: Any) -> Any:
-                return xsums(*a, data)
-
-            loglik = kernel_log_likelihood(
-                spec, params, contrast, offset, sigma, sigma_scale, xp, sums, t=t
-            )
-        elif kind == "numba":  # the Numba kernel through a host callback
-            sums = weighted_sums_function(pr.q * pr.q, pr.data, pr.iu, pr.ju)  # host data
-            loglik = kernel_log_likelihood(
-                spec, params, contrast, offset, sigma, sigma_scale, xp, sums, t=t
-            )
+        if isinstance(spec, JointPosteriorSpec):
+            params, per_ring = spec.split_rings(theta)
+            for i, (r, kernel, (con, off, ss)) in enumerate(
+                zip(rings, kernels, per_ring, strict=True)
+            ):
+                ring_terms(r, kernel, f"_q{i}", params, con, off, ss, data[i], sigma[i], t[i], iu[i], ju[i])  # fmt: skip
         else:
-            mu = spec.c2_model(params, contrast, offset, xp, t=t, iu=iu, ju=ju)
-            loglik = gaussian_log_likelihood(data, mu, sigma, sigma_scale, jnp)
-        numpyro.factor("c2_obs", loglik)
+            params, contrast, offset, sigma_scale = spec.split(theta)
+            ring_terms(spec, kernels[0], "", params, contrast, offset, sigma_scale, data, sigma, t, iu, ju)  # fmt: skip
 
     return model
 
 
-def _model_args(spec: PosteriorSpec, precision: str | None = None) -> tuple[Any, ...]:
+def _model_args(
+    spec: PosteriorSpec | JointPosteriorSpec, precision: str | None = None
+) -> tuple[Any, ...]:
     """The model's arguments; with ``precision`` float32 the data are handed over in
     float32 (read by the XLA kernel only: half the bytes per pass)."""
     import jax.numpy as jnp
 
-    pr = spec.problem
     data_dtype = jnp.float32 if precision == "float32" else jnp.float64
-    return (
-        jnp.asarray(pr.data, dtype=data_dtype),
-        jnp.asarray(pr.sigma),
-        jnp.asarray(pr.t),
-        jnp.asarray(pr.iu),
-        jnp.asarray(pr.ju),
-    )
+
+    def args(pr: Any) -> tuple[Any, ...]:
+        return (
+            jnp.asarray(pr.data, dtype=data_dtype),
+            jnp.asarray(pr.sigma),
+            jnp.asarray(pr.t),
+            jnp.asarray(pr.iu),
+            jnp.asarray(pr.ju),
+        )
+
+    if isinstance(spec, JointPosteriorSpec):
+        per_ring = [args(r.problem) for r in spec.rings]
+        return tuple(tuple(a[j] for a in per_ring) for j in range(5))
+    return args(spec.problem)
 
 
 def log_density(
-    spec: PosteriorSpec, z: np.ndarray, gradient: str | None = None, precision: str | None = None
+    spec: PosteriorSpec | JointPosteriorSpec,
+    z: np.ndarray,
+    gradient: str | None = None,
+    precision: str | None = None,
 ) -> float:
     """The model's log density at z (for tests: it must equal the PyMC backend's)."""
     from ..runtime.gpu import configure_jax
@@ -288,7 +318,7 @@ class NumPyroSampler:
 
     def draw(
         self,
-        spec: PosteriorSpec,
+        spec: PosteriorSpec | JointPosteriorSpec,
         settings: MCMCSettings,
         start: np.ndarray,
         *,
@@ -331,7 +361,7 @@ class NumPyroSampler:
             settings.draws,
             method,
             f" ({n_workers} worker processes, one core each)" if method == "processes" else "",
-            spec.problem.n_data,
+            spec.n_data,
             device,
         )
         t_sample0 = clock()
@@ -431,7 +461,7 @@ def run_gpu_mcmc_analysis(
 
 
 def _sample(
-    spec: PosteriorSpec,
+    spec: PosteriorSpec | JointPosteriorSpec,
     settings: Any,
     method: str,
     keys: np.ndarray,
@@ -476,7 +506,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_chain_worker(
-    cores: Any, spec: PosteriorSpec, settings: Any, parent: int | None = None
+    cores: Any, spec: PosteriorSpec | JointPosteriorSpec, settings: Any, parent: int | None = None
 ) -> None:
     """Initializer of one worker process of the ``processes`` chain method: die with the
     parent, take a core from the queue and hold this process to it (before JAX sizes its
@@ -501,7 +531,7 @@ def _chain_task(
 
 
 def _sample_in_processes(
-    spec: PosteriorSpec,
+    spec: PosteriorSpec | JointPosteriorSpec,
     settings: Any,
     keys: np.ndarray,
     z0: np.ndarray,

@@ -348,7 +348,9 @@ def _grace() -> float:
         return GRACE_S
 
 
-def _watchdog(sock: socket.socket) -> None:
+def _watchdog(sock: socket.socket, done: threading.Event) -> None:
+    # ``done`` is this guard's own event: a watchdog left from an earlier guard (its
+    # thread still unwinding) can never act on a later one
     while True:
         try:
             data = sock.recv(64)
@@ -356,7 +358,7 @@ def _watchdog(sock: socket.socket) -> None:
             return
         if not data:
             return
-        if _state.done.is_set():
+        if done.is_set():
             return
         sig = next((b for b in data if b in {int(s) for s in EXIT_CODES}), None)
         if sig is None:
@@ -364,14 +366,14 @@ def _watchdog(sock: socket.socket) -> None:
         if _state.signum is None:
             _state.signum = sig
         deadline = time.monotonic() + _grace()
-        while not _state.done.wait(_REDELIVER_S):
+        while not done.wait(_REDELIVER_S):
             if _state.swallowed.is_set() and _main_ident[0]:
                 # the first Interrupted was dropped: deliver the signal to the main thread again
                 with contextlib.suppress(OSError, ValueError):
                     signal.pthread_kill(_main_ident[0], _state.signum)
             if time.monotonic() >= deadline:
                 break
-        if _state.done.is_set():
+        if done.is_set():
             return
         # The main thread is stuck (compiled code that runs no Python): end it here.
         _remove_temp_dirs()
@@ -390,7 +392,7 @@ def guard(prog: str = "homodyne") -> Iterator[None]:
         return
     _state.prog = prog
     _state.signum = None
-    _state.done.clear()
+    done = _state.done = threading.Event()
     _state.swallowed.clear()
     _state.active = True
     _main_ident[0] = threading.get_ident()
@@ -403,12 +405,14 @@ def guard(prog: str = "homodyne") -> Iterator[None]:
     _installed["wakeup"] = wsock
     for sig in EXIT_CODES:
         signal.signal(sig, _handler)
-    dog = threading.Thread(target=_watchdog, args=(rsock,), name="homodyne-signals", daemon=True)
+    dog = threading.Thread(
+        target=_watchdog, args=(rsock, done), name="homodyne-signals", daemon=True
+    )
     dog.start()
     try:
         yield
     finally:
-        _state.done.set()
+        done.set()
         _state.active = False  # interrupted() still tells the caller what happened
         sys.unraisablehook = previous_hook
         for sig, h in previous.items():

@@ -78,10 +78,13 @@ def _descendants(pid: int) -> list[psutil.Process]:
 def test_interrupted_batch_keeps_finished_tasks_and_resumes(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    # enough tasks that the batch cannot finish between the first finished task and the
-    # signal, however fast the machine (6 tasks of 120 frames once all ended in that gap)
+    # Two quick tasks first, then 14 that take about six times as long: the batch cannot
+    # finish between the first finished task and the signal, however fast or loaded the
+    # machine (16 equal tasks once all ended in that gap, with the test process starved)
     n_tasks = 16
-    manifest = _slow_batch(tmp_path, n_tasks)
+    manifest = _slow_batch(tmp_path, 2)
+    for i, path in enumerate(make_files(tmp_path / "big", n_tasks - 2, frames=300, seed0=50)):
+        path.rename(tmp_path / "data" / f"z_long{i:02d}_{path.name}")
     cmd = [
         sys.executable,
         "-m",

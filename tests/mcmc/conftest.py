@@ -48,6 +48,25 @@ def run_worker(backend: str, outdir: Path, *args: str, timeout: float = 900) -> 
     return json.loads((outdir / "report.json").read_text())
 
 
+def run_worker_script(script: str, *args: str, outdir: Path, timeout: float = 900) -> dict:
+    """Run a worker script of this folder in a fresh interpreter; return its report.json."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
+    env.pop("HOMODYNE_MCMC_BACKEND", None)
+    proc = subprocess.run(
+        [sys.executable, str(HERE / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{script} {args} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+        )
+    return json.loads((outdir / "report.json").read_text())
+
+
 def _needs(modules: tuple[str, ...]) -> bool:
     import importlib.util
 

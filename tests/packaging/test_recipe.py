@@ -56,8 +56,11 @@ def test_feedstock_fields_and_tests_at_python_min_and_latest():
     import yaml
 
     data = yaml.safe_load(rc.RECIPE.read_text())
-    assert data["about"]["repository"].startswith("https://")
-    assert data["extra"]["recipe-maintainers"]
+    fs = rc.feedstock_settings()
+    assert data["about"]["repository"] == fs["repository"]
+    assert fs["repository"] == load_pyproject()["project"]["urls"]["Repository"]
+    assert data["extra"]["recipe-maintainers"] == fs["recipe-maintainers"] != []
+    assert rc.feedstock_drift() == []
     assert data["context"]["python_min"] == load_pyproject()["project"]["requires-python"][2:]
     for out in data["outputs"]:
         py_tests = [t["python"] for t in out["tests"] if "python" in t]
@@ -103,6 +106,46 @@ def test_recipe_drift_is_detected(recipe_copy):
     )
     problems = rc.drift(rc.render(recipe_copy / "recipe.yaml", recipe_copy / "variants.yaml"))
     assert any("pytensor" in p for p in problems), problems
+
+
+def _with_tool_feedstock(**fields):
+    pp = copy.deepcopy(load_pyproject())
+    pp["tool"]["homodyne"]["feedstock"].update(fields)
+    return pp
+
+
+@pytest.mark.parametrize(
+    "pyproject, expect",
+    [
+        (_with_tool_feedstock(**{"recipe-maintainers": ["someone-else"]}), "!= pyproject.toml"),
+        (_with_tool_feedstock(**{"recipe-maintainers": []}), "is empty"),
+        (
+            _with_tool_feedstock(**{"recipe-maintainers": ["-bad-", "a" * 40, "two words"]}),
+            "'-bad-' is not a GitHub user name",
+        ),
+    ],
+    ids=["other-handle", "empty", "malformed"],
+)
+def test_maintainers_are_one_setting(pyproject, expect):
+    """extra.recipe-maintainers is pyproject's [tool.homodyne.feedstock] list, checked in form."""
+    problems = rc.feedstock_drift(pyproject=pyproject)
+    assert any(expect in p for p in problems), problems
+
+
+def test_repository_is_one_fact(recipe_copy):
+    pp = copy.deepcopy(load_pyproject())
+    pp["project"]["urls"]["Repository"] = "https://github.com/someone/fork"
+    assert any("about.repository" in p for p in rc.feedstock_drift(pyproject=pp))
+    pp["project"]["urls"]["Repository"] = "https://gitlab.com/x/y"
+    assert any(
+        "is not https://github.com/OWNER/NAME" in p for p in rc.feedstock_drift(pyproject=pp)
+    )
+    del pp["project"]["urls"]["Repository"]
+    assert any("has no Repository" in p for p in rc.feedstock_drift(pyproject=pp))
+    recipe = recipe_copy / "recipe.yaml"
+    recipe.write_text(recipe.read_text().replace("github.com/homodyne-analysis/", "github.com/x/"))
+    problems = rc.drift(rc.render(recipe, recipe_copy / "variants.yaml"), recipe=recipe)
+    assert any("about.repository" in p for p in problems), problems
 
 
 def test_map_rename_is_used(outputs):

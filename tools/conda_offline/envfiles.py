@@ -25,6 +25,7 @@ FILES = {
     "jax": "jax.yml",
     "dev": "dev.yml",
     "docs": "docs.yml",
+    "nutpie": "nutpie.yml",
 }
 OPT_IN = {"gpu-cuda13": (mf.CUDA13_MANIFEST, "default", "gpu-cuda13.yml")}
 
@@ -32,6 +33,7 @@ _NOTES = {
     "cpu": "PyMC (PyTensor) backend, every platform. No JAX in this environment.",
     "dev": "cpu + tests, linters, type checker, packaging tools. No JAX in this environment.",
     "docs": "Sphinx documentation build.",
+    "nutpie": 'cpu + nutpie (mcmc.sampler = "nutpie"). No JAX in this environment.',
     "jax": "NumPyro/JAX on the CPU (JAX's CPU fallback), Linux and macOS. No PyTensor here.",
     "gpu": "NumPyro/JAX with CUDA 12 (Linux x86-64/aarch64, NVIDIA driver >= 525). No PyTensor here.\n"
     "# Without a GPU: CONDA_OVERRIDE_CUDA=12 conda env create -f environments/gpu.yml",

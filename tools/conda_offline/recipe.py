@@ -3,11 +3,14 @@
 Rendering is a real validation: the v1 parser rejects unknown fields, malformed version
 specs, bad ``noarch`` values and undefined template variables. The drift check compares
 every rendered output's run requirements with the pyproject extra it mirrors, mapped
-through ``pypi_conda_map.toml``.
+through ``pypi_conda_map.toml``, and the feedstock fields (``about.repository``,
+``about.documentation``, ``extra.recipe-maintainers``) with their one source in
+pyproject.toml (``[project.urls]`` and ``[tool.homodyne.feedstock]``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,13 +90,73 @@ def _specs(entries: list) -> dict[str, CondaSpec]:
     return specs
 
 
+#: A GitHub user name: 1-39 letters, digits and single hyphens, no hyphen at either end.
+GITHUB_HANDLE = re.compile(r"^(?=.{1,39}$)[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9]))*$")
+#: The repository URL form conda-forge's linter accepts for about.repository.
+REPOSITORY_URL = re.compile(r"^https://github\.com/[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+$")
+
+
+def feedstock_settings(pyproject: dict | None = None) -> dict:
+    """The feedstock fields as pyproject.toml sets them: ``repository``, ``documentation``
+    (``[project.urls]`` Repository, Documentation) and ``recipe-maintainers``
+    (``[tool.homodyne.feedstock]``)."""
+    pyproject = pyproject or load_pyproject()
+    urls = pyproject["project"].get("urls", {})
+    feedstock = pyproject.get("tool", {}).get("homodyne", {}).get("feedstock", {})
+    return {
+        "repository": urls.get("Repository"),
+        "documentation": urls.get("Documentation"),
+        "recipe-maintainers": list(feedstock.get("recipe-maintainers", [])),
+    }
+
+
+def feedstock_drift(recipe: Path = RECIPE, pyproject: dict | None = None) -> list[str]:
+    """Differences between the recipe's feedstock fields and pyproject.toml, and entries
+    that conda-forge's linter would refuse by their form (empty: in step). Whether the
+    repository and the GitHub accounts exist is not checked here (no network)."""
+    import yaml
+
+    want = feedstock_settings(pyproject)
+    data = yaml.safe_load(recipe.read_text())
+    about, extra = data.get("about", {}), data.get("extra", {})
+    problems = []
+    if not want["repository"]:
+        problems.append("pyproject.toml [project.urls] has no Repository")
+    elif not REPOSITORY_URL.match(want["repository"]):
+        problems.append(
+            f"pyproject.toml [project.urls] Repository {want['repository']!r} is not "
+            "https://github.com/OWNER/NAME"
+        )
+    for key in ("repository", "documentation"):
+        if about.get(key) != want[key]:
+            problems.append(
+                f"recipe about.{key} {about.get(key)!r} != pyproject.toml [project.urls] "
+                f"{key.capitalize()} {want[key]!r}"
+            )
+    handles = want["recipe-maintainers"]
+    if not handles:
+        problems.append("pyproject.toml [tool.homodyne.feedstock] recipe-maintainers is empty")
+    for h in handles:
+        if not isinstance(h, str) or not GITHUB_HANDLE.match(h):
+            problems.append(f"recipe-maintainers entry {h!r} is not a GitHub user name")
+    if extra.get("recipe-maintainers") != handles:
+        problems.append(
+            f"recipe extra.recipe-maintainers {extra.get('recipe-maintainers')!r} != "
+            f"pyproject.toml [tool.homodyne.feedstock] recipe-maintainers {handles!r}"
+        )
+    return problems
+
+
 def drift(
-    outputs: list[Output], pyproject: dict | None = None, depmap: DepMap | None = None
+    outputs: list[Output],
+    pyproject: dict | None = None,
+    depmap: DepMap | None = None,
+    recipe: Path = RECIPE,
 ) -> list[str]:
     """Differences between the rendered recipe and pyproject.toml (empty: in step)."""
     pyproject = pyproject or load_pyproject()
     depmap = depmap or DepMap.load()
-    problems: list[str] = []
+    problems: list[str] = feedstock_drift(recipe, pyproject)
     version = package_version()
     names = {o.name for o in outputs}
     for name in depmap.outputs:

@@ -35,6 +35,11 @@ FILES: dict[str, tuple[str, list[str], list[str]]] = {
         ["requirements.txt"],
         ["mcmc-gpu"],
     ),
+    "requirements-mcmc-nutpie.txt": (
+        'PyMC CPU backend with nutpie\'s sampler (= homodyne-analysis[mcmc-nutpie]; mcmc.sampler = "nutpie").',
+        ["requirements-mcmc-cpu.txt"],
+        ["mcmc-nutpie"],
+    ),
     "requirements-mcmc-all.txt": (
         "Both backends in one pip environment (= homodyne-analysis[mcmc-all]); each runs in its own process.",
         ["requirements-mcmc-cpu.txt", "requirements-mcmc-gpu.txt"],
@@ -58,7 +63,7 @@ FILES: dict[str, tuple[str, list[str], list[str]]] = {
     ),
     "requirements-dev.txt": (
         "Development: both backends, batch, tests, linters, type checker, packaging checks, docs.",
-        ["requirements-mcmc-all.txt", "requirements-batch.txt"],
+        ["requirements-mcmc-all.txt", "requirements-mcmc-nutpie.txt", "requirements-batch.txt"],
         ["dev", "docs"],
     ),
 }

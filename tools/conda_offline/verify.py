@@ -69,7 +69,29 @@ class Report:
         return entry["detail"]
 
     def as_dict(self) -> dict:
-        return {"total_seconds": round(time.monotonic() - self.t0, 1), "steps": self.steps}
+        return {
+            "total_seconds": round(time.monotonic() - self.t0, 1),
+            "commit": source_commit(),
+            "steps": self.steps,
+        }
+
+
+def source_commit() -> str | None:
+    """The checkout's commit (short hash, ``-dirty`` with uncommitted changes), None
+    outside a git checkout: what the docs' measured tables are labelled with."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+
+    try:
+        head = git("rev-parse", "--short=12", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("-dirty" if dirty else "")
 
 
 def du(path: Path) -> int:
@@ -107,7 +129,18 @@ def channel_requirements(gpu: bool) -> list[str]:
             if canonicalize_name(Requirement(r).name) in test
         ]
     else:
-        reqs += extra_requirements(pp, "mcmc") + extra_requirements(pp, "dev")
+        # the cpu and dev environments' stacks; nutpie (pip's dev extra carries it for the
+        # pip test stage) is in no environment solved here (pixi environment nutpie)
+        nutpie = {
+            canonicalize_name(Requirement(r).name)
+            for r in pp["project"]["optional-dependencies"]["mcmc-nutpie"]
+            if not r.startswith("homodyne-analysis[")
+        }
+        reqs += extra_requirements(pp, "mcmc") + [
+            r
+            for r in extra_requirements(pp, "dev")
+            if canonicalize_name(Requirement(r).name) not in nutpie
+        ]
     return reqs
 
 
