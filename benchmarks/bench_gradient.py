@@ -3,6 +3,12 @@ differentiation, per backend, on one core.
 
     python benchmarks/bench_gradient.py                   # laminar 8 x 200², both backends
     python benchmarks/bench_gradient.py --cases laminar,reduced --out grad.json
+    python benchmarks/bench_gradient.py --precisions float64,float32 --out grad.json
+    python benchmarks/bench_gradient.py --rst grad.json   # the docs table of a result
+
+Gradients: ``kernel`` (PyMC: the Numba kernel; NumPyro: its XLA form,
+homodyne.bayes.gradient_xla), ``numba`` (NumPyro: the Numba kernel through a host
+callback), ``autodiff``; ``--precisions`` adds float32 rows of the XLA kernel.
 
 Each (case, backend, gradient) runs in a fresh interpreter pinned to one core (JAX with
 one intra-op thread, PyTensor with one BLAS thread). It builds the backend's own model of
@@ -10,9 +16,9 @@ the case's posterior (``build_pymc_model``, ``numpyro_model``) and times one eva
 of the log density together with its gradient at the starting point, as NUTS calls it:
 the CPU time of a batch of calls divided by its size, minimum over repeats. For JAX it
 also records XLA's cost analysis of the compiled value-and-gradient (flops, bytes
-accessed; the kernel's work runs in a host callback that XLA does not count, so for the
-kernel its own counts are given: the data it reads per pass and its flops per value),
-and the memory-bandwidth floor: bytes read per gradient over the bandwidth of a large
+accessed, and the time those bytes take at the measured copy bandwidth; the Numba
+kernel's work runs in a host callback that XLA does not count, so for it its own counts
+are given: the data it reads per pass and its flops per value), and the memory-bandwidth floor: bytes read per gradient over the bandwidth of a large
 NumPy copy on this machine. ``uptime`` is recorded with the numbers: on a shared host
 CPU times vary by up to 2x.
 """
@@ -85,7 +91,7 @@ def _bandwidth() -> float:
     return 2 * a.nbytes / best
 
 
-def one(case: str, backend: str, gradient: str, batch: int, repeats: int) -> dict:
+def one(case: str, backend: str, gradient: str, precision: str, batch: int, repeats: int) -> dict:
     os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     import numpy as np
 
@@ -96,7 +102,7 @@ def one(case: str, backend: str, gradient: str, batch: int, repeats: int) -> dic
     spec = build_posterior_spec(problem, None)
     z0 = np.zeros(spec.k)
     row = {"case": case, "backend": backend, "gradient": gradient, "n_values": problem.n_data}
-    row["kernel"] = uses_kernel(problem.mode, gradient)
+    row["kernel"] = uses_kernel(problem.mode, "numba" if gradient == "numba" else gradient)
     if backend == "pymc":
         import pytensor
         from threadpoolctl import threadpool_limits
@@ -128,8 +134,13 @@ def one(case: str, backend: str, gradient: str, batch: int, repeats: int) -> dic
         import jax.numpy as jnp
         from numpyro.infer.util import log_density
 
-        model = numpyro_model(spec, gradient)
-        args = _model_args(spec)
+        from homodyne.bayes.gradient_xla import numpyro_gradient
+
+        row["jax_gradient"] = numpyro_gradient(problem.mode, gradient, False, precision)
+        row["precision"] = precision
+        row["kernel"] = row["jax_gradient"] != "autodiff"
+        model = numpyro_model(spec, gradient, precision)
+        args = _model_args(spec, precision)
 
         def f(z):
             return log_density(model, args, {}, {"z": z})[0]
@@ -149,57 +160,117 @@ def one(case: str, backend: str, gradient: str, batch: int, repeats: int) -> dic
     # What one gradient must read at least: the data, the pair indices, t (one pass).
     A, m = problem.data.shape
     row["min_bytes"] = 8 * (A * m + 2 * m + problem.t.size)
-    if row["kernel"]:
+    if row["kernel"] and row.get("jax_gradient", "numba") == "numba":  # XLA does not see it
         row["kernel_flops"] = KERNEL_FLOPS_PER_VALUE * A * m
     return row
+
+
+def rst_table(doc: dict) -> str:
+    """The rows of a previous ``--out`` as a reStructuredText list-table (docs/mcmc.rst)."""
+    lines = [
+        f"Measured {doc['date']} ({doc['uptime'].split('load average:')[-1].strip()} load"
+        f" average), copy bandwidth {doc['copy_bandwidth_GBps']:.1f} GB/s.",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - backend",
+        "     - gradient",
+        "     - ms per gradient (one core, CPU time)",
+        "     - XLA cost analysis (flops, bytes accessed)",
+        "     - time of those bytes at copy bandwidth",
+        "     - floor: one pass over data and indices",
+    ]
+    names = {"xla": "kernel (XLA)", "numba": "kernel (Numba, host callback)"}
+    for r in doc["rows"]:
+        grad = names.get(r.get("jax_gradient"), r["gradient"])
+        if r["backend"] == "pymc" and r["kernel"]:
+            grad = "kernel (Numba)"
+        if r.get("precision", "float64") != "float64":
+            grad += f", {r['precision']}"
+        backend = (
+            f"PyMC (PyTensor {r['pytensor_mode']})"
+            if r["backend"] == "pymc"
+            else "NumPyro (JAX CPU)"
+        )
+        xla = (
+            f"{r['xla_flops'] / 1e6:.1f} Mflop, {r['xla_bytes_accessed'] / 1e6:.1f} MB"
+            if "xla_flops" in r
+            else "—"
+        )
+        bytes_t = f"{r['xla_bytes_time_us']:.0f} µs" if "xla_bytes_time_us" in r else "—"
+        lines += [
+            f"   * - {backend}",
+            f"     - {grad}",
+            f"     - {r['gradient_ms']:.2f}",
+            f"     - {xla}",
+            f"     - {bytes_t}",
+            f"     - {r['bandwidth_floor_us']:.0f} µs",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _run_one(a: argparse.Namespace, case: str, backend: str, gradient: str, precision: str):
+    """One row in a fresh interpreter (its JSON), or None after printing its error."""
+    cmd = [sys.executable, __file__, "--batch", str(a.batch), "--repeats", str(a.repeats)]
+    proc = subprocess.run(
+        [*cmd, "--one", case, backend, gradient, precision],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default="laminar")
     ap.add_argument("--backends", default="pymc,numpyro")
-    ap.add_argument("--gradients", default="kernel,autodiff")
+    ap.add_argument("--gradients", default="kernel,numba,autodiff")
+    ap.add_argument("--precisions", default="float64", help="NumPyro rows: float64,float32")
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--out")
-    ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--rst", metavar="JSON", help="print a previous --out as an RST table")
+    ap.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
         print(json.dumps(one(*a.one, a.batch, a.repeats)))
+        return 0
+    if a.rst:
+        with open(a.rst, encoding="utf-8") as fh:
+            print(rst_table(json.load(fh)), end="")
         return 0
     bw = _bandwidth()
     rows = []
     for case in a.cases.split(","):
         for backend in a.backends.split(","):
             for gradient in a.gradients.split(","):
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "--batch",
-                    str(a.batch),
-                    "--repeats",
-                    str(a.repeats),
-                ]
-                proc = subprocess.run(
-                    [*cmd, "--one", case, backend, gradient],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                if proc.returncode != 0:
-                    print(proc.stderr[-3000:], file=sys.stderr)
-                    return proc.returncode
-                row = json.loads(proc.stdout.strip().splitlines()[-1])
-                row["bandwidth_floor_us"] = 1e6 * row["min_bytes"] / bw
-                rows.append(row)
-                extra = ""
-                if "xla_flops" in row:
-                    extra = f", XLA {row['xla_flops'] / 1e6:.1f} Mflop, {row['xla_bytes_accessed'] / 1e6:.1f} MB"
-                print(
-                    f"{case:8s} {backend:8s} {gradient:9s} {row['gradient_ms']:7.3f} ms per gradient"
-                    f" ({row['n_values']} values; floor {row['bandwidth_floor_us']:.0f} us{extra})",
-                    flush=True,
-                )
+                precisions = a.precisions.split(",") if backend == "numpyro" else ["float64"]
+                if backend == "pymc" and gradient == "numba":
+                    continue  # the PyMC backend's kernel is the Numba one
+                for precision in precisions:
+                    if precision != "float64" and gradient != "kernel":
+                        continue  # float32 is evaluated by the XLA kernel only
+                    row = _run_one(a, case, backend, gradient, precision)
+                    if row is None:
+                        return 1
+                    row["bandwidth_floor_us"] = 1e6 * row["min_bytes"] / bw
+                    if "xla_bytes_accessed" in row:  # XLA's own traffic at copy bandwidth
+                        row["xla_bytes_time_us"] = 1e6 * row["xla_bytes_accessed"] / bw
+                    rows.append(row)
+                    extra = ""
+                    if "xla_flops" in row:
+                        extra = f", XLA {row['xla_flops'] / 1e6:.1f} Mflop, {row['xla_bytes_accessed'] / 1e6:.1f} MB"
+                    print(
+                        f"{case:8s} {backend:8s} {gradient:9s} {precision} {row['gradient_ms']:7.3f} ms"
+                        f" per gradient ({row['n_values']} values; floor"
+                        f" {row['bandwidth_floor_us']:.0f} us{extra})",
+                        flush=True,
+                    )
     doc = {
         "machine": f"{platform.machine()}, {os.cpu_count()} logical cores",
         "uptime": subprocess.run(

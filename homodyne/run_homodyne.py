@@ -180,7 +180,8 @@ _MCMC_FLAGS = (
     ("--max-lag", "max_lag", int, "data reduction: keep pairs with j - i <= MAX_LAG"),
     ("--reparam", "reparam", str, "power-law coordinates: auto, plain or power_law"),
     ("--pytensor-mode", "pytensor_mode", str, "PyMC backend: PyTensor compiler, auto, c or numba"),
-    ("--gradient", "gradient", str, "likelihood gradient: auto, kernel or autodiff"),
+    ("--gradient", "gradient", str, "likelihood gradient: auto, kernel, numba or autodiff"),
+    ("--precision", "precision", str, "NumPyro backend, laminar: float64 or float32 per pair"),
     ("--sampler", "sampler", str, "PyMC backend: NUTS implementation, pymc or nutpie"),
     (
         "--chain-method",

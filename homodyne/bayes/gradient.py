@@ -61,8 +61,10 @@ __all__ = [
 ]
 
 #: Values of ``mcmc.gradient``: ``auto`` (the kernel where it applies),
-#: ``kernel`` (require it) or ``autodiff`` (automatic differentiation of the model).
-GRADIENT_CHOICES = ("auto", "kernel", "autodiff")
+#: ``kernel`` (require it), ``numba`` (require the Numba kernel: in the NumPyro backend
+#: through a host callback instead of its XLA form) or ``autodiff`` (automatic
+#: differentiation of the model).
+GRADIENT_CHOICES = ("auto", "kernel", "numba", "autodiff")
 
 # fdlibm's three-part π/2 and minimax coefficients of sin and cos: the constants of
 # homodyne.trig, repeated here (a test holds them equal) because homodyne.trig imports JAX
@@ -301,7 +303,7 @@ def uses_kernel(mode: str, requested: str | None = None, platform_ok: bool = Tru
     if choice == "autodiff":
         return False
     ok = mode == "laminar_flow" and platform_ok and kernel_available()
-    if choice == "kernel" and not ok:
+    if choice in ("kernel", "numba") and not ok:
         from ..errors import ConfigError
 
         why = (
@@ -311,7 +313,7 @@ def uses_kernel(mode: str, requested: str | None = None, platform_ok: bool = Tru
             if not kernel_available()
             else "it runs on the CPU platform only"
         )
-        raise ConfigError(f"mcmc.gradient = 'kernel' cannot be used here: {why}")
+        raise ConfigError(f"mcmc.gradient = {choice!r} cannot be used here: {why}")
     return ok
 
 

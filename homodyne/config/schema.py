@@ -276,8 +276,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "gradient": _f(
             "string",
             "auto",
-            "gradient of the likelihood: 'auto' (the hand-written Numba kernel for laminar flow on a CPU platform where Numba is installed, else automatic differentiation), 'kernel' (required; an error where it cannot run), 'autodiff'; command line --gradient",
-            choices=("auto", "kernel", "autodiff"),
+            "gradient of the likelihood: 'auto' (a hand-written kernel for laminar flow where it was measured faster, docs/mcmc.rst; else automatic differentiation), 'kernel' (required: the Numba kernel in the PyMC backend, its XLA form in the NumPyro backend; an error where it cannot run), 'numba' (the Numba kernel, in the NumPyro backend through a host callback; CPU only), 'autodiff'; command line --gradient",
+            choices=("auto", "kernel", "numba", "autodiff"),
+        ),
+        "precision": _f(
+            "string",
+            "float64",
+            "NumPyro backend, laminar_flow: floating type of the per-pair terms of the likelihood and its gradient, 'float64' or 'float32' (single-precision evaluation, float64 sums; for GPUs, where it halves the memory traffic; the posterior agrees with float64 within Monte-Carlo error, docs/mcmc.rst)",
+            choices=("float64", "float32"),
         ),
         "chain_method": _f(
             "string",

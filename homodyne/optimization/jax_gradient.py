@@ -1,6 +1,10 @@
-"""The hand-written laminar gradient of :mod:`homodyne.bayes.gradient` for JAX on the CPU.
+"""The hand-written laminar gradient for JAX, in two forms.
 
-:func:`weighted_sums_function` returns a ``jax.custom_vjp`` function of per-frame F, G
+:func:`xla_weighted_sums_function` (``mcmc.gradient`` ``auto``/``kernel``): the pass of
+:mod:`homodyne.bayes.gradient_xla` as a ``jax.custom_vjp``, compiled by XLA with the rest
+of the NUTS step (CPU and GPU, vectorised chains, optional float32 per-pair terms).
+
+:func:`weighted_sums_function` (``mcmc.gradient`` ``numba``) returns a ``jax.custom_vjp`` function of per-frame F, G
 and per-angle θ, contrast, offset and weight whose value V = Σ_a w_a ss_a comes from the
 Numba kernel through ``jax.pure_callback``: the primal call computes V alone; under
 differentiation the forward rule computes V and its whole gradient in one pass over the
@@ -20,7 +24,7 @@ import numpy as np
 
 from ..bayes.gradient import laminar_sums, laminar_sums_and_gradient
 
-__all__ = ["weighted_sums_function"]
+__all__ = ["weighted_sums_function", "xla_weighted_sums_function"]
 
 
 def weighted_sums_function(q2: float, data: np.ndarray, iu: np.ndarray, ju: np.ndarray) -> Any:
@@ -65,6 +69,77 @@ def weighted_sums_function(q2: float, data: np.ndarray, iu: np.ndarray, ju: np.n
     def bwd(res: Any, ct: Any) -> tuple[Any, ...]:
         ss, dF, dG, dth, dc, do = res
         return (ct * dF, ct * dG, ct * dth, ct * dc, ct * do, ct * ss)
+
+    weighted_sums.defvjp(fwd, bwd)
+    return weighted_sums
+
+
+def xla_weighted_sums_function(
+    q2: float,
+    iu: np.ndarray,
+    ju: np.ndarray,
+    n: int,
+    *,
+    precision: str = "float64",
+    on_gpu: bool = False,
+) -> Any:
+    """``weighted_sums(F, G, theta, contrast, offset, weight, data)``: V = Σ_a w_a ss_a with
+    its gradient from :func:`homodyne.bayes.gradient_xla.laminar_sums_and_gradient_xp`,
+    registered as a ``jax.custom_vjp`` (compiled by XLA with the rest of the NUTS step:
+    no host callback, so it runs on a GPU too and vectorises over chains).
+
+    The pair indices are constants of the program; the data
+    are an argument (their cotangent is zero and never formed under NumPyro's gradient,
+    which is taken with respect to the sampled vector only). ``precision`` ``float32``
+    evaluates the per-pair terms in single precision with float64 sums. On the CPU the
+    sine and cosine are the polynomials of :func:`homodyne.bayes.gradient_xla.polynomial_sincos`
+    (vectorised); on a GPU the device's own."""
+    from ..bayes.gradient_xla import laminar_sums_and_gradient_xp
+
+    q2 = float(q2)
+    iu_np = np.asarray(iu, dtype=np.int32)
+    ju_np = np.asarray(ju, dtype=np.int32)
+    dtype = jnp.float32 if precision == "float32" else jnp.float64
+
+    def sincos(x: Any) -> tuple[Any, Any]:
+        return jnp.sin(x), jnp.cos(x)
+
+    def segment_sum(values: Any, index: Any, n_bins: int) -> Any:
+        return jax.ops.segment_sum(values.T, index, n_bins).T
+
+    def kernel(args: tuple[Any, ...], with_grad: bool) -> tuple[Any, ...]:
+        F, G, theta, contrast, offset, weight, data = args
+        return laminar_sums_and_gradient_xp(
+            F,
+            G,
+            theta,
+            contrast,
+            offset,
+            weight,
+            data,
+            jnp.asarray(iu_np),
+            jnp.asarray(ju_np),
+            q2,
+            jnp,
+            segment_sum,
+            sincos=sincos if on_gpu else None,
+            dtype=dtype,
+            with_grad=with_grad,
+        )
+
+    @jax.custom_vjp
+    def weighted_sums(
+        F: Any, G: Any, theta: Any, contrast: Any, offset: Any, weight: Any, data: Any
+    ) -> Any:
+        return kernel((F, G, theta, contrast, offset, weight, data), False)[0]
+
+    def fwd(F: Any, G: Any, theta: Any, contrast: Any, offset: Any, weight: Any, data: Any) -> Any:
+        out = kernel((F, G, theta, contrast, offset, weight, data), True)
+        return out[0], (*out[1:], data)
+
+    def bwd(res: Any, ct: Any) -> tuple[Any, ...]:
+        ss, dF, dG, dth, dc, do, data = res
+        return (ct * dF, ct * dG, ct * dth, ct * dc, ct * do, ct * ss, jnp.zeros_like(data))
 
     weighted_sums.defvjp(fwd, bwd)
     return weighted_sums

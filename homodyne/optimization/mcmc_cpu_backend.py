@@ -34,6 +34,7 @@ from ..bayes.result import MCMCResult
 from ..bayes.run import cpu_description, run_mcmc, timer
 from ..bayes.sampler import Draws, MCMCBackend, module_available
 from ..bayes.settings import MCMCSettings
+from ..errors import ConfigError
 from ..runtime import signals
 from ..runtime.stacks import imported
 
@@ -190,6 +191,11 @@ class PyMCSampler:
         options: Mapping[str, Any],
     ) -> Draws:
         clock = timer()
+        if settings.precision != "float64":
+            raise ConfigError(
+                f"mcmc.precision = {settings.precision!r} is a setting of the NumPyro backend "
+                "(its XLA kernel); the PyMC backend evaluates in float64: remove the key"
+            )
         mode = _pytensor_mode(settings.pytensor_mode, spec.n_data)
         import arviz
         import pymc as pm

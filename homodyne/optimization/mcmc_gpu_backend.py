@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..bayes.gradient import kernel_log_likelihood, uses_kernel
+from ..bayes.gradient import kernel_log_likelihood
+from ..bayes.gradient_xla import numpyro_gradient
 from ..bayes.joint import JointPosteriorSpec
 from ..bayes.posterior import PosteriorSpec, gaussian_log_likelihood
 from ..bayes.priors import NOISE_PRIOR
@@ -172,7 +173,11 @@ def jax_namespace() -> Any:
     return CpuJaxNumpy(jnp) if jax.default_backend() == "cpu" else jnp
 
 
-def numpyro_model(spec: PosteriorSpec | JointPosteriorSpec, gradient: str | None = None) -> Any:
+def numpyro_model(
+    spec: PosteriorSpec | JointPosteriorSpec,
+    gradient: str | None = None,
+    precision: str | None = None,
+) -> Any:
     """The NumPyro model function of a posterior specification.
 
     It takes the data as arguments (``model(data, sigma, t, iu, ju)``), so that large
@@ -190,9 +195,11 @@ def numpyro_model(spec: PosteriorSpec | JointPosteriorSpec, gradient: str | None
     xp = jax_namespace()
     rings = spec.rings if isinstance(spec, JointPosteriorSpec) else (spec,)
     on_gpu = jax_device()[1]
-    kernels = [uses_kernel(r.problem.mode, gradient, platform_ok=not on_gpu) for r in rings]
-    if any(kernels):
+    kernels = [numpyro_gradient(r.problem.mode, gradient, on_gpu, precision) for r in rings]
+    if "numba" in kernels:
         from .jax_gradient import weighted_sums_function
+    if "xla" in kernels:
+        from .jax_gradient import xla_weighted_sums_function
 
     def prior_logp(prior: Any, value: Any) -> Any:
         if prior.dist == "Uniform":
@@ -204,7 +211,7 @@ def numpyro_model(spec: PosteriorSpec | JointPosteriorSpec, gradient: str | None
         raise ValueError(f"unknown prior {prior.dist!r}")  # pragma: no cover
 
     def ring_terms(
-        r: PosteriorSpec, kernel: bool, tag: str, params: Any, contrast: Any, offset: Any,
+        r: PosteriorSpec, kernel: str, tag: str, params: Any, contrast: Any, offset: Any,
         sigma_scale: Any, data: Any, sigma: Any, t: Any, iu: Any, ju: Any,
     ) -> None:  # fmt: skip
         pr = r.problem
@@ -216,7 +223,23 @@ def numpyro_model(spec: PosteriorSpec | JointPosteriorSpec, gradient: str | None
             f"prior_sigma_scale{tag}",
             dist.LogNormal(NOISE_PRIOR.mu, NOISE_PRIOR.sigma).log_prob(sigma_scale),
         )
-        if kernel:  # the hand-written gradient (homodyne.bayes.gradient)
+        if kernel == "xla":  # the kernel in XLA (homodyne.bayes.gradient_xla)
+            xsums = xla_weighted_sums_function(
+                pr.q * pr.q,
+                pr.iu,
+                pr.ju,
+                pr.t.shape[0],
+                precision=precision or "float64",
+                on_gpu=on_gpu,
+            )
+
+            def sums(*a: Any) -> Any:
+                return xsums(*a, data)
+
+            loglik = kernel_log_likelihood(
+                r, params, contrast, offset, sigma, sigma_scale, xp, sums, t=t
+            )
+        elif kernel == "numba":  # the Numba kernel through a host callback
             sums = weighted_sums_function(pr.q * pr.q, pr.data, pr.iu, pr.ju)  # host data
             loglik = kernel_log_likelihood(
                 r, params, contrast, offset, sigma, sigma_scale, xp, sums, t=t
@@ -247,12 +270,18 @@ def numpyro_model(spec: PosteriorSpec | JointPosteriorSpec, gradient: str | None
     return model
 
 
-def _model_args(spec: PosteriorSpec | JointPosteriorSpec) -> tuple[Any, ...]:
+def _model_args(
+    spec: PosteriorSpec | JointPosteriorSpec, precision: str | None = None
+) -> tuple[Any, ...]:
+    """The model's arguments; with ``precision`` float32 the data are handed over in
+    float32 (read by the XLA kernel only: half the bytes per pass)."""
     import jax.numpy as jnp
+
+    data_dtype = jnp.float32 if precision == "float32" else jnp.float64
 
     def args(pr: Any) -> tuple[Any, ...]:
         return (
-            jnp.asarray(pr.data),
+            jnp.asarray(pr.data, dtype=data_dtype),
             jnp.asarray(pr.sigma),
             jnp.asarray(pr.t),
             jnp.asarray(pr.iu),
@@ -266,7 +295,10 @@ def _model_args(spec: PosteriorSpec | JointPosteriorSpec) -> tuple[Any, ...]:
 
 
 def log_density(
-    spec: PosteriorSpec | JointPosteriorSpec, z: np.ndarray, gradient: str | None = None
+    spec: PosteriorSpec | JointPosteriorSpec,
+    z: np.ndarray,
+    gradient: str | None = None,
+    precision: str | None = None,
 ) -> float:
     """The model's log density at z (for tests: it must equal the PyMC backend's)."""
     from ..runtime.gpu import configure_jax
@@ -275,8 +307,9 @@ def log_density(
     import jax.numpy as jnp
     from numpyro.infer.util import log_density as _ld
 
-    model = numpyro_model(spec, gradient)
-    value, _ = _ld(model, _model_args(spec), {}, {"z": jnp.asarray(z, dtype=float)})
+    model = numpyro_model(spec, gradient, precision)
+    args = _model_args(spec, precision)
+    value, _ = _ld(model, args, {}, {"z": jnp.asarray(z, dtype=float)})
     return float(value)
 
 
@@ -380,9 +413,10 @@ class NumPyroSampler:
             extra={
                 "chain_method": method,
                 "on_gpu": on_gpu,
-                "gradient": "kernel"
-                if uses_kernel(spec.problem.mode, settings.gradient, platform_ok=not on_gpu)
-                else "autodiff",
+                "gradient": numpyro_gradient(
+                    spec.problem.mode, settings.gradient, on_gpu, settings.precision
+                ),
+                "precision": settings.precision,
                 **({"worker_processes": n_workers} if method == "processes" else {}),
             },
         )
@@ -440,7 +474,7 @@ def _sample(
     from numpyro.infer import MCMC, NUTS
 
     kernel = NUTS(
-        numpyro_model(spec, settings.gradient),
+        numpyro_model(spec, settings.gradient, settings.precision),
         target_accept_prob=settings.target_accept,
         max_tree_depth=settings.max_treedepth,
         dense_mass=False,
@@ -456,7 +490,7 @@ def _sample(
     )
     mcmc.run(
         jnp.asarray(keys if n > 1 else keys[0]),
-        *_model_args(spec),
+        *_model_args(spec, settings.precision),
         init_params={"z": jnp.asarray(z0 if n > 1 else z0[0])},
         extra_fields=_EXTRA_FIELDS,
     )

@@ -119,10 +119,46 @@ def evaluate(stack: str, case: tuple) -> dict:
             mu = c2_pairs(p, jnp.asarray(t), phi, Q, GAP, iu, ju, c, o, "laminar_flow", xp)
             return gaussian_log_likelihood(jnp.asarray(data), mu, jnp.asarray(sigma), s, jnp)
 
+        from homodyne.optimization.jax_gradient import xla_weighted_sums_function
+
+        def xla(precision):
+            fn = xla_weighted_sums_function(Q * Q, iu, ju, t.size, precision=precision)
+
+            def loglik(th):
+                p, c, o, s = split(th, jnp)
+                return kernel_log_likelihood(
+                    spec,
+                    p,
+                    c,
+                    o,
+                    jnp.asarray(sigma),
+                    s,
+                    jnp,
+                    lambda *a: fn(*a, jnp.asarray(data)),
+                    t=jnp.asarray(t),
+                )
+
+            return loglik
+
         res = {}
-        for name, fn in (("kernel", kernel), ("autodiff", autodiff)):
+        fns = (("kernel", kernel), ("autodiff", autodiff), ("xla", xla("float64")))
+        for name, fn in (*fns, ("xla_float32", xla("float32"))):
             v, g = jax.jit(jax.value_and_grad(fn))(jnp.asarray(theta0))
             res[name] = [float(v), np.asarray(g).tolist()]
+        # central differences of the XLA kernel's log-likelihood along random directions
+        rng = np.random.default_rng(1)
+        f = jax.jit(xla("float64"))
+        g = np.asarray(res["xla"][1])
+        fd = []
+        for _ in range(4):
+            d = rng.normal(size=theta0.shape) * (np.abs(theta0) + 1e-4)
+            h = 1e-7
+            diff = (float(f(theta0 + h * d)) - float(f(theta0 - h * d))) / (2 * h)
+            fd.append([float(g @ d), diff])
+        res["xla_fd"] = fd
+        bxla = jnp.stack([jnp.asarray(theta0), jnp.asarray(theta0) * 1.001])
+        vx, gx = jax.jit(jax.vmap(jax.value_and_grad(xla("float64"))))(bxla)
+        res["xla_vmap"] = [np.asarray(vx).tolist(), np.asarray(gx).tolist()]
         # vectorised chains call the kernel once per chain
         batch = jnp.stack([jnp.asarray(theta0), jnp.asarray(theta0) * 1.001])
         vb, gb = jax.jit(jax.vmap(jax.value_and_grad(kernel)))(batch)

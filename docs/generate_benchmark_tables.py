@@ -1,0 +1,96 @@
+"""Write the measured tables of docs/mcmc.rst's XLA-kernel section from the benchmark JSONs.
+
+    python docs/generate_benchmark_tables.py
+
+Reads ``benchmarks/results/gradient_cpu_xla.json`` (bench_gradient.py --out),
+``benchmarks/results/nuts_profile_cpu.json`` (profile_nuts.py --out) and, when present,
+``benchmarks/results/mcmc_cpu_xla.json`` (bench_mcmc.py --out), and writes one included
+page per table under ``docs/_measured/``; a missing JSON gives a page that says so. After
+a re-run of the benchmarks only this script needs to run (no numbers are typed by hand).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+OUT = ROOT / "docs" / "_measured"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+
+def _load(name: str) -> dict | None:
+    path = RESULTS / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def _missing(name: str, command: str) -> str:
+    return f"(not measured yet: ``{command}`` writes ``benchmarks/results/{name}``)\n"
+
+
+def profile_table(doc: dict) -> str:
+    lines = [
+        f"Measured {doc['date']} ({doc['uptime'].split('load average:')[-1].strip()} load average).",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - chain method",
+        "     - gradient",
+        "     - chains x (warm-up + draws)",
+        "     - compilation",
+        "     - leapfrog steps (warm-up, draws)",
+        "     - steps per draw",
+        "     - CPU ms per step (draws)",
+        "     - wall ms per step (draws)",
+        "     - divergences",
+    ]
+    for r in doc["rows"]:
+        lines += [
+            f"   * - {r['method']}",
+            f"     - {r['gradient']}",
+            f"     - {r['chains']} x ({r['warmup']} + {r['draws']})",
+            f"     - {r['compile_warmup_s'] + r['compile_draws_s']:.1f} s",
+            f"     - {r['steps_warmup']:,}, {r['steps_draws']:,}",
+            f"     - {r['mean_steps_per_draw']:.2f}",
+            f"     - {r['cpu_ms_per_step_draws']:.2f}",
+            f"     - {r['wall_ms_per_step_draws']:.2f}",
+            f"     - {r['divergences']}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    from bench_gradient import rst_table as gradient_table
+    from bench_mcmc import rst_table as mcmc_table
+
+    OUT.mkdir(exist_ok=True)
+    pages = {}
+    grad = _load("gradient_cpu_xla.json")
+    pages["gradient_cpu_xla.rst"] = (
+        gradient_table(grad)
+        if grad
+        else _missing("gradient_cpu_xla.json", "python benchmarks/bench_gradient.py --out ...")
+    )
+    prof = _load("nuts_profile_cpu.json")
+    pages["nuts_profile_cpu.rst"] = (
+        profile_table(prof)
+        if prof
+        else _missing("nuts_profile_cpu.json", "python benchmarks/profile_nuts.py --out ...")
+    )
+    mcmc = _load("mcmc_cpu_xla.json")
+    pages["mcmc_cpu_xla.rst"] = (
+        f"Machine: {mcmc['machine']}.\n\n" + mcmc_table(mcmc["results"])
+        if mcmc
+        else _missing("mcmc_cpu_xla.json", "python benchmarks/bench_mcmc.py --out ...")
+    )
+    for name, text in pages.items():
+        (OUT / name).write_text(text, encoding="utf-8")
+        print(f"wrote docs/_measured/{name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
