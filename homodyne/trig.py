@@ -24,17 +24,31 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["SIN_MAX_ABS_ARGUMENT", "polynomial_sin", "sin"]
+__all__ = [
+    "COS_COEFFICIENTS",
+    "PIO2_PARTS",
+    "SIN_COEFFICIENTS",
+    "SIN_MAX_ABS_ARGUMENT",
+    "TWO_OVER_PI",
+    "polynomial_sin",
+    "polynomial_sincos",
+    "sin",
+]
 
 #: Largest |x| for which the three-part range reduction is exact.
 SIN_MAX_ABS_ARGUMENT = 1.6e6
 
-_TWO_OVER_PI = 2.0 / math.pi
+#: 2/π, the factor of the quadrant k = round(2x/π).
+TWO_OVER_PI = _TWO_OVER_PI = 2.0 / math.pi
 # π/2 = _PIO2[0] + _PIO2[1] + _PIO2[2]; the first two have trailing zero bits, so k·_PIO2[i]
 # is exact for integer |k| < 2^20 (fdlibm's pio2_1, pio2_2, pio2_3).
-_PIO2 = (1.57079632673412561417e00, 6.07710050630396597660e-11, 2.02226624871116645580e-21)
+PIO2_PARTS = _PIO2 = (
+    1.57079632673412561417e00,
+    6.07710050630396597660e-11,
+    2.02226624871116645580e-21,
+)
 # fdlibm's minimax coefficients of sin r = r + r³ S(r²) and cos r = 1 - r²/2 + r⁴ C(r²).
-_S = (
+SIN_COEFFICIENTS = _S = (
     -1.66666666666666324348e-01,
     8.33333333332248946124e-03,
     -1.98412698298579493134e-04,
@@ -42,7 +56,7 @@ _S = (
     -2.50507602534068634195e-08,
     1.58969099521155010221e-10,
 )
-_C = (
+COS_COEFFICIENTS = _C = (
     4.16666666666666019037e-02,
     -1.38888888888741095749e-03,
     2.48015872894767294178e-05,
@@ -65,7 +79,13 @@ def sin(x: Any, xp: Any = np) -> Any:
 
 
 def polynomial_sin(x: Any, xp: Any = np) -> Any:
-    """sin(x) from range reduction and minimax polynomials, in any array namespace."""
+    """sin(x) from range reduction and minimax polynomials, in any array namespace (the
+    cosine branch of :func:`polynomial_sincos` is dropped by XLA, which compiles it)."""
+    return polynomial_sincos(x, xp)[0]
+
+
+def polynomial_sincos(x: Any, xp: Any = np) -> tuple[Any, Any]:
+    """(sin x, cos x) from one range reduction and fdlibm's polynomials (|x| < 1.6e6)."""
     k = xp.round(x * _TWO_OVER_PI)
     r = ((x - k * _PIO2[0]) - k * _PIO2[1]) - k * _PIO2[2]
     z = r * r
@@ -76,6 +96,9 @@ def polynomial_sin(x: Any, xp: Any = np) -> Any:
         + z * z * (_C[0] + z * (_C[1] + z * (_C[2] + z * (_C[3] + z * (_C[4] + z * _C[5])))))
     )
     quadrant = k - 4.0 * xp.floor(k * 0.25)  # k mod 4, in {0, 1, 2, 3}
-    odd = xp.abs(quadrant - 2.0 * xp.floor(quadrant * 0.5) - 1.0) < 0.5  # 1 or 3: cos r
-    value = xp.where(odd, c, s)
-    return xp.where(quadrant >= 2.0, -value, value)
+    odd = xp.abs(quadrant - 2.0 * xp.floor(quadrant * 0.5) - 1.0) < 0.5  # 1 or 3: swap
+    sn = xp.where(odd, c, s)
+    cs = xp.where(odd, s, c)
+    sn = xp.where(quadrant >= 2.0, -sn, sn)  # quadrants 2, 3: -sin
+    cs = xp.where((quadrant >= 0.5) & (quadrant < 2.5), -cs, cs)  # quadrants 1, 2: -cos
+    return sn, cs

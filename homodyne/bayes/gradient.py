@@ -48,6 +48,13 @@ from ..model import (
     angle_groups,
     shear_phase_scale,
 )
+from ..trig import (
+    COS_COEFFICIENTS,
+    PIO2_PARTS,
+    SIN_COEFFICIENTS,
+    SIN_MAX_ABS_ARGUMENT,
+    TWO_OVER_PI,
+)
 
 __all__ = [
     "GRADIENT_CHOICES",
@@ -66,32 +73,13 @@ __all__ = [
 #: differentiation of the model).
 GRADIENT_CHOICES = ("auto", "kernel", "numba", "autodiff")
 
-# fdlibm's three-part π/2 and minimax coefficients of sin and cos: the constants of
-# homodyne.trig, repeated here (a test holds them equal) because homodyne.trig imports JAX
-# for its namespace dispatch and the PyMC backend must not depend on it.
-_PIO2_0, _PIO2_1, _PIO2_2 = (
-    1.57079632673412561417e00,
-    6.07710050630396597660e-11,
-    2.02226624871116645580e-21,
-)
-_S0, _S1, _S2, _S3, _S4, _S5 = (
-    -1.66666666666666324348e-01,
-    8.33333333332248946124e-03,
-    -1.98412698298579493134e-04,
-    2.75573137070700676789e-06,
-    -2.50507602534068634195e-08,
-    1.58969099521155010221e-10,
-)
-_C0, _C1, _C2, _C3, _C4, _C5 = (
-    4.16666666666666019037e-02,
-    -1.38888888888741095749e-03,
-    2.48015872894767294178e-05,
-    -2.75573143513906633035e-07,
-    2.08757232129817482790e-09,
-    -1.13596475577881948265e-11,
-)
-_TWO_OVER_PI = 2.0 / math.pi
-_SIN_MAX = 1.6e6  # homodyne.trig.SIN_MAX_ABS_ARGUMENT
+# fdlibm's three-part π/2 and minimax coefficients of sin and cos (homodyne.trig, which
+# imports no JAX), as scalars for the Numba kernel
+_PIO2_0, _PIO2_1, _PIO2_2 = PIO2_PARTS
+_S0, _S1, _S2, _S3, _S4, _S5 = SIN_COEFFICIENTS
+_C0, _C1, _C2, _C3, _C4, _C5 = COS_COEFFICIENTS
+_TWO_OVER_PI = TWO_OVER_PI
+_SIN_MAX = SIN_MAX_ABS_ARGUMENT
 #: LLVM flags that keep the order of operations (no reassociation: the range reduction
 #: depends on it): fused multiply-adds, reciprocal division, no signed zeros.
 _FASTMATH = {"contract", "arcp", "nsz"}

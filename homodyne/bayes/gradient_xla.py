@@ -32,61 +32,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..model import _SERIES_X
+from ..trig import polynomial_sincos
 
 __all__ = [
     "AUTO_GRADIENT",
     "PRECISIONS",
     "laminar_sums_and_gradient_xp",
     "numpyro_gradient",
-    "polynomial_sincos",
 ]
 
 #: Values of ``mcmc.precision``: the floating-point type of the per-pair evaluation.
 PRECISIONS = ("float64", "float32")
-
-# fdlibm's three-part π/2 and minimax coefficients (those of homodyne.trig).
-_PIO2 = (1.57079632673412561417e00, 6.07710050630396597660e-11, 2.02226624871116645580e-21)
-_S = (
-    -1.66666666666666324348e-01,
-    8.33333333332248946124e-03,
-    -1.98412698298579493134e-04,
-    2.75573137070700676789e-06,
-    -2.50507602534068634195e-08,
-    1.58969099521155010221e-10,
-)
-_C = (
-    4.16666666666666019037e-02,
-    -1.38888888888741095749e-03,
-    2.48015872894767294178e-05,
-    -2.75573143513906633035e-07,
-    2.08757232129817482790e-09,
-    -1.13596475577881948265e-11,
-)
-_TWO_OVER_PI = 2.0 / np.pi
-
-
-def polynomial_sincos(x: Any, xp: Any) -> tuple[Any, Any]:
-    """(sin x, cos x) from one Cody-Waite range reduction and fdlibm's polynomials
-    (:func:`homodyne.trig.polynomial_sin`'s method, valid for |x| < 1.6e6)."""
-    k = xp.round(x * _TWO_OVER_PI)
-    r = ((x - k * _PIO2[0]) - k * _PIO2[1]) - k * _PIO2[2]
-    z = r * r
-    s = r + r * z * (_S[0] + z * (_S[1] + z * (_S[2] + z * (_S[3] + z * (_S[4] + z * _S[5])))))
-    c = (
-        1.0
-        - 0.5 * z
-        + z * z * (_C[0] + z * (_C[1] + z * (_C[2] + z * (_C[3] + z * (_C[4] + z * _C[5])))))
-    )
-    quadrant = k - 4.0 * xp.floor(k * 0.25)  # k mod 4
-    odd = xp.abs(quadrant - 2.0 * xp.floor(quadrant * 0.5) - 1.0) < 0.5  # 1 or 3
-    sn = xp.where(odd, c, s)
-    cs = xp.where(odd, s, c)
-    sn = xp.where(quadrant >= 2.0, -sn, sn)
-    cs = xp.where((quadrant >= 0.5) & (quadrant < 2.5), -cs, cs)
-    return sn, cs
 
 
 def laminar_sums_and_gradient_xp(
@@ -113,7 +70,7 @@ def laminar_sums_and_gradient_xp(
     ``data`` (A, m), ``iu``/``ju`` the pairs; ``segment_sum(values, index, n)`` sums the
     last axis of ``values`` into n bins by ``index`` (``jax.ops.segment_sum``);
     ``sincos(x)`` gives (sin x, cos x) (default
-    :func:`polynomial_sincos`); ``dtype`` the per-pair floating type (None: float64).
+    :func:`homodyne.trig.polynomial_sincos`); ``dtype`` the per-pair floating type (None: float64).
     With ``with_grad=False`` only (V, ss) are returned."""
     f64 = xp.float64
     dt = f64 if dtype is None else dtype

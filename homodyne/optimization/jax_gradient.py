@@ -92,7 +92,7 @@ def xla_weighted_sums_function(
     are an argument (their cotangent is zero and never formed under NumPyro's gradient,
     which is taken with respect to the sampled vector only). ``precision`` ``float32``
     evaluates the per-pair terms in single precision with float64 sums. On the CPU the
-    sine and cosine are the polynomials of :func:`homodyne.bayes.gradient_xla.polynomial_sincos`
+    sine and cosine are the polynomials of :func:`homodyne.trig.polynomial_sincos`
     (vectorised); on a GPU the device's own."""
     from ..bayes.gradient_xla import laminar_sums_and_gradient_xp
 

@@ -85,15 +85,6 @@ def test_kernel_gradient_matches_finite_differences(case: tuple) -> None:
         assert float(g @ d) == pytest.approx(fd, rel=1e-6, abs=1e-9 * abs(out[0])), k
 
 
-def test_kernel_constants_are_those_of_trig() -> None:
-    from homodyne import trig
-
-    assert (kg._PIO2_0, kg._PIO2_1, kg._PIO2_2) == trig._PIO2
-    assert (kg._S0, kg._S1, kg._S2, kg._S3, kg._S4, kg._S5) == trig._S
-    assert (kg._C0, kg._C1, kg._C2, kg._C3, kg._C4, kg._C5) == trig._C
-    assert kg._SIN_MAX == trig.SIN_MAX_ABS_ARGUMENT
-
-
 def test_selection_and_its_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     assert kg.uses_kernel("laminar_flow") == kg.kernel_available()
     assert not kg.uses_kernel("static_anisotropic")
