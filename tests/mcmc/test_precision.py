@@ -66,7 +66,8 @@ def test_float32_posterior_agrees_with_float64() -> None:
     a, b = out["float64"], out["float32"]
     assert a["precision"] == "float64" and b["precision"] == "float32"
     assert a["gradient"] == b["gradient"] == "xla"
-    assert a["divergences"] == 0 and b["divergences"] == 0
+    # no more divergent draws than the verdict allows (1 % of 2 x 400)
+    assert a["divergences"] < 8 and b["divergences"] < 8, (a["divergences"], b["divergences"])
     assert a["params"].keys() == b["params"].keys() and a["params"]
     for name, (m64, sd64, se64) in a["params"].items():
         m32, sd32, se32 = b["params"][name]
