@@ -52,7 +52,7 @@ def _cuda_of(cuda: str | None) -> str:
 
 def test_jobs_cover_every_environment_file_with_cuda_where_needed():
     by = {Path(j.env_file).name: j for j in condalock.jobs()}
-    assert set(by) == {"cpu.yml", "gpu.yml", "jax.yml", "dev.yml", "docs.yml"}
+    assert set(by) == {"cpu.yml", "gpu.yml", "jax.yml", "dev.yml", "docs.yml", "nutpie.yml"}
     assert by["gpu.yml"].cuda == "12" and by["gpu.yml"].platforms == ("linux-64", "linux-aarch64")
     assert all(j.cuda is None for n, j in by.items() if n != "gpu.yml")
     assert "win-64" not in by["jax.yml"].platforms  # no jaxlib for Windows on conda-forge
