@@ -97,7 +97,9 @@ class _State:
         self.active = False  # inside guard(): check() raises only there
         #: set when an Interrupted was raised where Python drops exceptions (a weakref
         #: callback, a __del__ method); the watchdog then delivers the signal again
-        self.swallowed = threading.Event()
+        # A plain attribute, not an Event: setting it must run no Python-level code in
+        # which the re-delivered signal's handler could run (and be dropped again).
+        self.swallowed = False
 
 
 _state = _State()
@@ -314,9 +316,9 @@ _main_ident: list[int] = [0]
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
-    if _state.signum is not None and not _state.swallowed.is_set():
+    if _state.signum is not None and not _state.swallowed:
         return  # already stopping; the watchdog ends it if unwinding hangs
-    _state.swallowed.clear()
+    _state.swallowed = False
     if _state.signum is None:
         _state.signum = signum
     raise Interrupted(_state.signum, _state.stage)
@@ -331,7 +333,7 @@ def _unraisable(
 
     def on_unraisable(arg: sys.UnraisableHookArgs) -> None:
         if isinstance(arg.exc_value, Interrupted):
-            _state.swallowed.set()  # the watchdog, awake since the signal, re-delivers it
+            _state.swallowed = True  # the watchdog, awake since the signal, re-delivers it
             return
         hook(arg)
 
@@ -367,7 +369,7 @@ def _watchdog(sock: socket.socket, done: threading.Event) -> None:
             _state.signum = sig
         deadline = time.monotonic() + _grace()
         while not done.wait(_REDELIVER_S):
-            if _state.swallowed.is_set() and _main_ident[0]:
+            if _state.swallowed and _main_ident[0]:
                 # the first Interrupted was dropped: deliver the signal to the main thread again
                 with contextlib.suppress(OSError, ValueError):
                     signal.pthread_kill(_main_ident[0], _state.signum)
@@ -393,7 +395,7 @@ def guard(prog: str = "homodyne") -> Iterator[None]:
     _state.prog = prog
     _state.signum = None
     done = _state.done = threading.Event()
-    _state.swallowed.clear()
+    _state.swallowed = False
     _state.active = True
     _main_ident[0] = threading.get_ident()
     previous_hook = sys.unraisablehook
