@@ -401,6 +401,9 @@ def guard(prog: str = "homodyne") -> Iterator[None]:
     previous_hook = sys.unraisablehook
     sys.unraisablehook = _unraisable(previous_hook)
     previous = {sig: signal.getsignal(sig) for sig in EXIT_CODES}
+    # A blocked signal mask is inherited through fork and exec: a parent (a job runner, a
+    # test worker) that blocked SIGTERM would make the run deaf to it. Unblock the three.
+    old_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, set(EXIT_CODES))
     rsock, wsock = socket.socketpair()
     wsock.setblocking(False)
     old_fd = signal.set_wakeup_fd(wsock.fileno(), warn_on_full_buffer=False)
@@ -421,6 +424,7 @@ def guard(prog: str = "homodyne") -> Iterator[None]:
             with contextlib.suppress(ValueError, OSError, TypeError):
                 signal.signal(sig, h)
         signal.set_wakeup_fd(old_fd)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         _installed.pop("wakeup", None)
         wsock.close()  # the watchdog reads end-of-file and returns
         dog.join(timeout=1.0)

@@ -44,13 +44,27 @@ PROGRAM = textwrap.dedent(
 )
 
 
+def _blocked(sig: str):  # type: ignore[no-untyped-def]
+    """Start the child with ``sig`` blocked, as a parent's signal mask is inherited."""
+    import signal
+
+    def preexec() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {getattr(signal, sig)})
+
+    return preexec
+
+
+@pytest.mark.parametrize("inherited_block", [False, True])
 @pytest.mark.parametrize("sig,code", [("SIGTERM", 143), ("SIGINT", 130)])
-def test_a_dropped_interruption_is_delivered_again(sig: str, code: int) -> None:
+def test_a_dropped_interruption_is_delivered_again(
+    sig: str, code: int, inherited_block: bool
+) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", PROGRAM.format(sig=sig)],
         capture_output=True,
         text=True,
         timeout=300,
+        preexec_fn=_blocked(sig) if inherited_block else None,
         env={**__import__("os").environ, "HOMODYNE_INTERRUPT_GRACE": "200"},
     )
     assert proc.returncode == code, (proc.stdout, proc.stderr)
