@@ -78,14 +78,27 @@ def _descendants(pid: int) -> list[psutil.Process]:
 def test_interrupted_batch_keeps_finished_tasks_and_resumes(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
-    # Two quick tasks first, then 14 that take about six times as long: the batch cannot
-    # finish between the first finished task and the signal, however fast or loaded the
-    # machine (16 equal tasks once all ended in that gap, with the test process starved)
+    # Two quick tasks first, then 14 that each run a 32-start multistart on all 300 frames
+    # (seconds each): the batch cannot finish between the first finished task and the
+    # signal, however loaded the machine (16 equal tasks, and then 14 larger files whose
+    # time was mostly loading and writing, all ended in that gap while the test process
+    # was starved)
     n_tasks = 16
     manifest = _slow_batch(tmp_path, 2)
-    for i, path in enumerate(make_files(tmp_path / "big", n_tasks - 2, frames=300, seed0=50)):
+    for i, path in enumerate(make_files(tmp_path / "long", n_tasks - 2, frames=300, seed0=50)):
         path.rename(tmp_path / "data" / f"z_long{i:02d}_{path.name}")
+    manifest = write_manifest(
+        tmp_path,
+        'config = "base.json"\nfiles = ["data/*.h5"]\nq = [0.012]\noutput = "out"\n\n'
+        '[[overrides]]\nfiles = "z_long*"\n'
+        "classical = { multistart = 32, coarse_frames = 300 }\n",
+    )
+    # at the lowest priority (nice execs it: same pid), so that the batch and its workers
+    # cannot starve this test's polling loop on a loaded machine
     cmd = [
+        "nice",
+        "-n",
+        "19",
         sys.executable,
         "-m",
         "homodyne.run_homodyne",
