@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bayes.joint import JointPosteriorSpec
 from ..bayes.posterior import PosteriorSpec
 from ..bayes.run import cpu_description, timer
 from ..bayes.sampler import Draws, module_available
@@ -45,7 +46,7 @@ def _stat(ss: Any, *names: str, dtype: Any = float) -> np.ndarray:
 
 def sample_nutpie(
     model: Any,
-    spec: PosteriorSpec,
+    spec: PosteriorSpec | JointPosteriorSpec,
     settings: MCMCSettings,
     start: np.ndarray,
     *,
@@ -80,7 +81,7 @@ def sample_nutpie(
         settings.tune,
         settings.draws,
         cores,
-        spec.problem.n_data,
+        spec.n_data,
     )
     t_sample0 = clock()
     from threadpoolctl import threadpool_limits
