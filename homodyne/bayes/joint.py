@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import AnalysisError
 from ..problem import Problem
 from .posterior import PosteriorSpec, build_posterior_spec
-from .space import SamplingSpace
+from .space import SamplingSpace, whitening_root
 
 __all__ = ["JointPosteriorSpec", "build_joint_idata", "build_joint_spec", "ring_label"]
 
@@ -177,9 +177,7 @@ def build_joint_spec(problems: Sequence[Problem], init: Any) -> JointPosteriorSp
     # (each ring's information carries the curvature of the physical priors and logit
     # maps, so the sum counts it once per ring: a whitening need not be exact, the log
     # density is)
-    lam, V = np.linalg.eigh(0.5 * (F + F.T))
-    lam = np.maximum(lam, max(lam.max(), 1.0) * 1e-14)
-    root = V * (1.0 / np.sqrt(lam))
+    root, log_jac = whitening_root(F)
     space = SamplingSpace(
         tuple(names),
         lo,
@@ -188,7 +186,7 @@ def build_joint_spec(problems: Sequence[Problem], init: Any) -> JointPosteriorSp
         logscale,
         centre,
         root,
-        float(-0.5 * np.sum(np.log(lam))),
+        log_jac,
         (),
     )
     theta0 = space.to_theta(np.zeros(k))

@@ -406,6 +406,14 @@ def _wall_distance_sd(space: SamplingSpace, pl: PowerLawMap) -> float:
 _MAX_MARGIN = 0.1
 
 
+def whitening_root(info: np.ndarray) -> tuple[np.ndarray, float]:
+    """(root, log|det root|) of an information matrix: root @ root.T = info⁻¹, with its
+    eigenvalues floored at 1e-14 of the largest (at least 1e-14)."""
+    lam, V = np.linalg.eigh(0.5 * (info + info.T))
+    lam = np.maximum(lam, max(lam.max(), 1.0) * 1e-14)
+    return V * (1.0 / np.sqrt(lam)), float(-0.5 * np.sum(np.log(lam)))
+
+
 def _away_from_bounds(
     problem: Problem,
     free_index: np.ndarray,
@@ -549,9 +557,7 @@ def _sampling_space(
         raise RuntimeError("the noise prior has no sigma")
     curv[-1] += 1.0 / NOISE_PRIOR.sigma**2
     Fy[np.diag_indices(k)] += curv
-    lam, V = np.linalg.eigh(0.5 * (Fy + Fy.T))
-    lam = np.maximum(lam, max(lam.max(), 1.0) * 1e-14)
-    root = V * (1.0 / np.sqrt(lam))  # root @ root.T = Fy⁻¹
+    root, log_jac = whitening_root(Fy)
     space = SamplingSpace(
         tuple(names),
         lo,
@@ -560,7 +566,7 @@ def _sampling_space(
         logscale,
         y0,
         root,
-        float(-0.5 * np.sum(np.log(lam))),
+        log_jac,
         power_laws,
     )
     return space, theta_c

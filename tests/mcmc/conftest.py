@@ -31,21 +31,9 @@ def run_python(
 
 def run_worker(backend: str, outdir: Path, *args: str, timeout: float = 900) -> dict:
     """Run ``_worker.py`` for one backend (other stack hidden) and return its report."""
-    env = {**os.environ, "PYTHONWARNINGS": "ignore", "MPLBACKEND": "Agg"}
-    env.pop("HOMODYNE_MCMC_BACKEND", None)
-    proc = subprocess.run(
-        [sys.executable, str(HERE / "_worker.py"), backend, str(outdir), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
+    return run_worker_script(
+        "_worker.py", backend, str(outdir), *args, outdir=outdir, timeout=timeout
     )
-    if proc.returncode != 0:
-        raise AssertionError(
-            f"worker {backend} failed (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
-        )
-    return json.loads((outdir / "report.json").read_text())
 
 
 def run_worker_script(script: str, *args: str, outdir: Path, timeout: float = 900) -> dict:
