@@ -184,13 +184,19 @@ class RunFolder:
             except BaseException:
                 self.abort()
                 raise
-            old = self.final.with_name(f".{self.final.name}.old-{os.getpid()}")
-            os.replace(self.final, old)
-            os.replace(self.path, self.final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self.path, self.final)
-        signals.unregister_temp_dir(self.path)
+        # From here a signal waits until the folder is in place (and an old one it
+        # replaces is gone): a commit cut in half could lose the old results without
+        # putting the new ones in their place. The interruption then says they are complete.
+        with signals.critical():
+            if os.path.lexists(self.final):
+                old = self.final.with_name(f".{self.final.name}.old-{os.getpid()}")
+                os.replace(self.final, old)
+                os.replace(self.path, self.final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(self.path, self.final)
+            signals.unregister_temp_dir(self.path)
+            signals.note_committed(self.final)
         return self.final
 
     def abort(self) -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "GRACE_S",
     "Interrupted",
     "check",
+    "critical",
     "current_stage",
     "descendants",
     "exit_code",
@@ -49,6 +50,7 @@ __all__ = [
     "interrupted",
     "kill_pool",
     "make_registered_temp_dir",
+    "note_committed",
     "reap_children",
     "register_temp_dir",
     "set_parent_death_signal",
@@ -100,17 +102,59 @@ class _State:
         # A plain attribute, not an Event: setting it must run no Python-level code in
         # which the re-delivered signal's handler could run (and be dropped again).
         self.swallowed = False
+        #: run folders committed while guarded (an interruption after them says so)
+        self.committed: list[str] = []
+        #: held while results are committed and by the watchdog once it ends the process:
+        #: a commit is never cut in half, and the watchdog never reports "no results"
+        #: for a folder that a commit is moving into place at that moment
+        self.exit_lock = threading.RLock()
+        self.deferring = 0  # > 0 inside critical(): the handler records, does not raise
 
 
 _state = _State()
 
+#: seconds the watchdog waits for a commit in progress before it ends the process anyway
+_COMMIT_WAIT_S = 30.0
+
 
 def message(signum: int, stage: str, prog: str | None = None) -> str:
+    """The one interruption line. It says whether results were committed before the
+    signal (they are complete) or none were."""
     name = _NAMES.get(signal.Signals(signum), f"signal {signum}")
+    done = list(_state.committed)
+    if done:
+        more = f" and {len(done) - 1} more" if len(done) > 1 else ""
+        return (
+            f"{prog or _state.prog}: interrupted by {name} during {stage}; "
+            f"the results written before it are complete ({done[-1]}{more}); "
+            "nothing partial was kept"
+        )
     return (
         f"{prog or _state.prog}: interrupted by {name} during {stage}; "
         "no results were written (partial files removed)"
     )
+
+
+@contextlib.contextmanager
+def critical() -> Iterator[None]:
+    """A section that a signal must not cut in half (moving a finished run folder into
+    place, replacing an old one). A signal that arrives inside it is recorded and raised
+    as :class:`Interrupted` when the section ends; the watchdog waits for the section
+    before it ends the process."""
+    with _state.exit_lock:
+        _state.deferring += 1
+        try:
+            yield
+        finally:
+            _state.deferring -= 1
+    if not _state.deferring:
+        check()
+
+
+def note_committed(path: str | Path) -> None:
+    """Record a run folder that is now complete in place (inside :func:`critical`)."""
+    if _state.active:
+        _state.committed.append(str(path))
 
 
 def set_stage(stage: str) -> None:
@@ -321,6 +365,8 @@ def _handler(signum: int, frame: FrameType | None) -> None:
     _state.swallowed = False
     if _state.signum is None:
         _state.signum = signum
+    if _state.deferring:
+        return  # critical() raises it when the section ends
     raise Interrupted(_state.signum, _state.stage)
 
 
@@ -377,7 +423,14 @@ def _watchdog(sock: socket.socket, done: threading.Event) -> None:
                 break
         if done.is_set():
             return
-        # The main thread is stuck (compiled code that runs no Python): end it here.
+        # The main thread is stuck (compiled code that runs no Python): end it here, but
+        # not in the middle of a commit, and not once the guard has ended (the main thread
+        # then reports the interruption itself: one line, never two).
+        _state.exit_lock.acquire(timeout=_COMMIT_WAIT_S)
+        if done.is_set():
+            with contextlib.suppress(RuntimeError):
+                _state.exit_lock.release()
+            return
         _remove_temp_dirs()
         reap_children(timeout=1.0)
         with contextlib.suppress(OSError, ValueError):
@@ -396,6 +449,8 @@ def guard(prog: str = "homodyne") -> Iterator[None]:
     _state.signum = None
     done = _state.done = threading.Event()
     _state.swallowed = False
+    _state.committed = []
+    _state.deferring = 0
     _state.active = True
     _main_ident[0] = threading.get_ident()
     previous_hook = sys.unraisablehook
@@ -417,7 +472,8 @@ def guard(prog: str = "homodyne") -> Iterator[None]:
     try:
         yield
     finally:
-        done.set()
+        with _state.exit_lock:  # not while the watchdog is ending the process
+            done.set()
         _state.active = False  # interrupted() still tells the caller what happened
         sys.unraisablehook = previous_hook
         for sig, h in previous.items():

@@ -156,3 +156,76 @@ def test_a_signal_while_a_temp_folder_is_made_leaves_no_folder(tmp_path: Path) -
     path = signals.make_registered_temp_dir(tmp_path, ".run.", ".partial")  # unguarded
     assert path.is_dir() and path.name.startswith(".run.") and str(path) in signals._state.temp_dirs
     signals.unregister_temp_dir(path)
+
+
+def test_a_signal_inside_a_commit_waits_for_it_and_then_says_the_results_are_complete(
+    tmp_path: Path,
+) -> None:
+    """RunFolder.commit moves the finished folder (and replaces an old one) inside
+    signals.critical(): a signal there is raised when the folder is in place, and the
+    interruption line says that the results are complete, not that none were written."""
+    from homodyne.results.writer import run_folder
+
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def replace_then_signal(src, dst) -> None:  # type: ignore[no-untyped-def]
+        if ".old-" in str(dst):  # between moving the old folder aside and the new one in
+            calls["n"] += 1
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(200_000):  # the handler would raise in here, outside critical()
+                pass
+        real_replace(src, dst)
+
+    with run_folder(tmp_path, "run") as rf:  # an old, complete run folder to replace
+        rf.write_text("report.txt", "old\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "replace", replace_then_signal)
+        with pytest.raises(signals.Interrupted) as info, signals.guard("homodyne"):
+            signals.set_stage("writing results")
+            with run_folder(tmp_path, "run", overwrite=True) as rf:
+                rf.write_text("report.txt", "new\n")
+            time.sleep(5)  # not reached: the signal is raised as the commit ends
+    assert calls["n"] == 1
+    assert (tmp_path / "run" / "report.txt").read_text() == "new\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no partial, no old copy
+    line = signals.message(info.value.signum, "writing results")
+    assert f"the results written before it are complete ({tmp_path / 'run'})" in line
+    assert "no results were written" not in line
+
+
+def test_the_watchdog_waits_for_a_commit_and_reports_one_line(tmp_path: Path) -> None:
+    """A commit that outlasts the grace (a slow file system): the watchdog does not end
+    the process in the middle of it; the run then stops with one line saying the
+    committed results are complete."""
+    final = tmp_path / "run"
+    code = textwrap.dedent(
+        f"""
+        import os, signal, sys, time
+        from homodyne.runtime import signals
+        try:
+            with signals.guard("homodyne"):
+                signals.set_stage("writing results")
+                with signals.critical():
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    time.sleep(2.5)  # longer than the 1 s grace
+                    os.mkdir({str(final)!r})
+                    signals.note_committed({str(final)!r})
+                time.sleep(5)
+        except KeyboardInterrupt as exc:
+            print(signals.message(exc.signum, exc.stage), file=sys.stderr)
+            sys.exit(signals.exit_code(exc.signum))
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "HOMODYNE_INTERRUPT_GRACE": "1"},
+    )
+    assert proc.returncode == 143, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if "interrupted by" in ln]
+    assert len(lines) == 1, proc.stderr
+    assert "the results written before it are complete" in lines[0], lines[0]
+    assert final.is_dir()

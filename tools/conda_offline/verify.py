@@ -305,6 +305,11 @@ def run_in_env(prefix: Path, args: list[str], timeout: int) -> str:
     out = proc.stdout + proc.stderr
     print(out[-4000:], flush=True)
     if proc.returncode != 0:
+        # the tail holds only the summary: show why each test failed as well
+        start = out.find("= FAILURES =")
+        if start >= 0:
+            failures = out[start:]
+            print(failures[:12000] + ("\n[...]" if len(failures) > 12000 else ""), flush=True)
         raise AssertionError(f"{' '.join(args[:3])}... exited {proc.returncode}")
     return out
 
