@@ -313,7 +313,15 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
     verbose = "-v" in argv or "--verbose" in argv or any(a.startswith("-vv") for a in argv)
     try:
         with signals.guard(prog):
-            return _dispatch(argv, prog)
+            code = _dispatch(argv, prog)
+        signum = signals.interrupted()
+        if signum is not None and code != signals.exit_code(signum):
+            # A signal arrived, but no code reported it (a library dropped the
+            # interruption and the run went on to its end): a signal is never lost. The
+            # line says whether results were written before it.
+            print(signals.message(signum, signals.current_stage(), prog), file=sys.stderr)
+            return signals.exit_code(signum)
+        return code
     except UsageError as exc:
         print(f"{prog}: usage error: {exc}", file=sys.stderr)
         return 2

@@ -156,21 +156,25 @@ def batch_main(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argumen
     # closing the cluster after Ctrl-C/SIGTERM takes longer than a single run's unwinding
     grace = os.environ.get("HOMODYNE_INTERRUPT_GRACE")
     os.environ.setdefault("HOMODYNE_INTERRUPT_GRACE", "30")
-    try:
-        res = run_batch(m, opts, force=a.force, progress=stream, plots=not a.no_plots)
-    except KeyboardInterrupt as exc:
-        from ..runtime import signals
+    from ..runtime import signals
 
-        signum = getattr(exc, "signum", None) or signals.interrupted() or 2
+    def interrupted(signum: int) -> int:
         print(
             f"{prog}: interrupted; finished tasks are recorded in {m.output / 'state'}, "
             "run the same command again to resume",
             file=sys.stderr,
         )
         return signals.exit_code(signum)
+
+    try:
+        res = run_batch(m, opts, force=a.force, progress=stream, plots=not a.no_plots)
+    except KeyboardInterrupt as exc:
+        return interrupted(getattr(exc, "signum", None) or signals.interrupted() or 2)
     finally:
         if grace is None:
             os.environ.pop("HOMODYNE_INTERRUPT_GRACE", None)
+    if signals.interrupted() is not None:  # a library dropped it and the batch ran on
+        return interrupted(signals.interrupted() or 2)
     done = sum(1 for r in res.records.values() if r.get("status") == "done")
     print(
         f"{done}/{len(res.plan.tasks)} tasks done ({len(res.plan.skipped)} were up to date), "

@@ -97,6 +97,9 @@ class _State:
         self.done = threading.Event()
         self.reported = False
         self.active = False  # inside guard(): check() raises only there
+        #: the main thread has raised Interrupted for the signal (``signum`` alone is not
+        #: that: the watchdog sets it as soon as it reads the wake-up socket)
+        self.raised = False
         #: set when an Interrupted was raised where Python drops exceptions (a weakref
         #: callback, a __del__ method); the watchdog then delivers the signal again
         # A plain attribute, not an Event: setting it must run no Python-level code in
@@ -178,6 +181,7 @@ def check() -> None:
     swallows the interruption and returns partial results). Outside :func:`guard` (after
     it, or in a process that never installed it) it does nothing."""
     if _state.signum is not None and _state.active:
+        _state.raised = True
         raise Interrupted(_state.signum, _state.stage)
 
 
@@ -360,13 +364,18 @@ _main_ident: list[int] = [0]
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
-    if _state.signum is not None and not _state.swallowed:
+    # ``raised``, not ``signum``: the watchdog thread records the signal too, from the
+    # wake-up socket, and on a loaded machine it often does so before this handler runs
+    # in the main thread; a handler that took that for "already stopping" would never
+    # raise, and the run would go on to its end as if no signal had come.
+    if _state.raised and not _state.swallowed:
         return  # already stopping; the watchdog ends it if unwinding hangs
     _state.swallowed = False
     if _state.signum is None:
         _state.signum = signum
     if _state.deferring:
         return  # critical() raises it when the section ends
+    _state.raised = True
     raise Interrupted(_state.signum, _state.stage)
 
 
@@ -447,6 +456,7 @@ def guard(prog: str = "homodyne") -> Iterator[None]:
         return
     _state.prog = prog
     _state.signum = None
+    _state.raised = False
     done = _state.done = threading.Event()
     _state.swallowed = False
     _state.committed = []

@@ -229,3 +229,45 @@ def test_the_watchdog_waits_for_a_commit_and_reports_one_line(tmp_path: Path) ->
     assert len(lines) == 1, proc.stderr
     assert "the results written before it are complete" in lines[0], lines[0]
     assert final.is_dir()
+
+
+def test_a_signal_that_a_library_swallowed_still_ends_the_command_with_its_status(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A library catches the interruption and the command goes on to its end: the exit
+    status is still the signal's, with the one interruption line (a signal is never lost)."""
+    from homodyne import run_homodyne
+
+    def dispatch(argv: list[str], prog: str) -> int:
+        signals.set_stage("a library's loop")
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass  # what some libraries do with Ctrl-C
+        return 0
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(run_homodyne, "_dispatch", dispatch)
+        code = run_homodyne.main([])
+    err = capsys.readouterr().err
+    assert code == 143, err
+    lines = [ln for ln in err.splitlines() if "interrupted by" in ln]
+    assert lines == [
+        "homodyne: interrupted by SIGTERM during a library's loop; "
+        "no results were written (partial files removed)"
+    ]
+
+
+def test_the_handler_raises_even_when_the_watchdog_recorded_the_signal_first() -> None:
+    """The watchdog thread reads the wake-up socket and records the signal; on a loaded
+    machine it does so before the main thread runs the Python handler. The handler must
+    still raise (it once took the recorded signal for "already stopping" and returned:
+    a batch then ran to its end with exit status 0 after SIGTERM)."""
+    t0 = time.monotonic()
+    with pytest.raises(signals.Interrupted) as info, signals.guard("homodyne"):
+        signals._state.signum = signal.SIGTERM  # what the watchdog does on waking
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(2)  # the handler raises before this ends
+    assert info.value.signum == signal.SIGTERM
+    assert time.monotonic() - t0 < 1.5
