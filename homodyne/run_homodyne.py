@@ -319,23 +319,20 @@ def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
             # A signal arrived, but no code reported it (a library dropped the
             # interruption and the run went on to its end): a signal is never lost. The
             # line says whether results were written before it.
-            print(signals.message(signum, signals.current_stage(), prog), file=sys.stderr)
-            return signals.exit_code(signum)
+            return signals.report(signum, signals.current_stage(), prog)
         return code
     except UsageError as exc:
         print(f"{prog}: usage error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:  # signals.Interrupted for SIGINT, SIGTERM, SIGHUP
         signum = getattr(exc, "signum", None) or signals.interrupted() or 2
-        print(signals.message(signum, getattr(exc, "stage", "the run"), prog), file=sys.stderr)
-        return signals.exit_code(signum)
+        return signals.report(signum, getattr(exc, "stage", "the run"), prog)
     except Exception as exc:  # every failure becomes one line (and a traceback with -v)
         from .errors import HomodyneError
 
         signum = signals.interrupted()
         if signum is not None:  # a library failed because it was interrupted
-            print(signals.message(signum, signals.current_stage(), prog), file=sys.stderr)
-            return signals.exit_code(signum)
+            return signals.report(signum, signals.current_stage(), prog)
 
         if verbose:
             import traceback

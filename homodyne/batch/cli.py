@@ -173,8 +173,9 @@ def batch_main(argv: Sequence[str], prog: str, parser_cls: type[argparse.Argumen
     finally:
         if grace is None:
             os.environ.pop("HOMODYNE_INTERRUPT_GRACE", None)
-    if signals.interrupted() is not None:  # a library dropped it and the batch ran on
-        return interrupted(signals.interrupted() or 2)
+    dropped = signals.interrupted()
+    if dropped is not None:  # a library dropped the interruption and the batch ran on
+        return interrupted(dropped)
     done = sum(1 for r in res.records.values() if r.get("status") == "done")
     print(
         f"{done}/{len(res.plan.tasks)} tasks done ({len(res.plan.skipped)} were up to date), "

@@ -53,6 +53,7 @@ __all__ = [
     "note_committed",
     "reap_children",
     "register_temp_dir",
+    "report",
     "set_parent_death_signal",
     "set_stage",
     "unregister_temp_dir",
@@ -95,7 +96,6 @@ class _State:
         self.temp_dirs: dict[str, None] = {}
         self.lock = threading.Lock()
         self.done = threading.Event()
-        self.reported = False
         self.active = False  # inside guard(): check() raises only there
         #: the main thread has raised Interrupted for the signal (``signum`` alone is not
         #: that: the watchdog sets it as soon as it reads the wake-up socket)
@@ -124,18 +124,19 @@ def message(signum: int, stage: str, prog: str | None = None) -> str:
     """The one interruption line. It says whether results were committed before the
     signal (they are complete) or none were."""
     name = _NAMES.get(signal.Signals(signum), f"signal {signum}")
+    head = f"{prog or _state.prog}: interrupted by {name} during {stage}; "
     done = list(_state.committed)
-    if done:
-        more = f" and {len(done) - 1} more" if len(done) > 1 else ""
-        return (
-            f"{prog or _state.prog}: interrupted by {name} during {stage}; "
-            f"the results written before it are complete ({done[-1]}{more}); "
-            "nothing partial was kept"
-        )
-    return (
-        f"{prog or _state.prog}: interrupted by {name} during {stage}; "
-        "no results were written (partial files removed)"
-    )
+    if not done:
+        return head + "no results were written (partial files removed)"
+    more = f" and {len(done) - 1} more" if len(done) > 1 else ""
+    return f"{head}the results written before it are complete ({done[-1]}{more}); nothing partial was kept"
+
+
+def report(signum: int, stage: str, prog: str | None = None) -> int:
+    """Print the interruption line (:func:`message`) on standard error; returns the
+    exit status of a run ended by ``signum``."""
+    print(message(signum, stage, prog), file=sys.stderr)
+    return exit_code(signum)
 
 
 @contextlib.contextmanager
@@ -435,9 +436,9 @@ def _watchdog(sock: socket.socket, done: threading.Event) -> None:
         # The main thread is stuck (compiled code that runs no Python): end it here, but
         # not in the middle of a commit, and not once the guard has ended (the main thread
         # then reports the interruption itself: one line, never two).
-        _state.exit_lock.acquire(timeout=_COMMIT_WAIT_S)
+        locked = _state.exit_lock.acquire(timeout=_COMMIT_WAIT_S)
         if done.is_set():
-            with contextlib.suppress(RuntimeError):
+            if locked:
                 _state.exit_lock.release()
             return
         _remove_temp_dirs()
