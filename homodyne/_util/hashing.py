@@ -16,6 +16,7 @@ def file_sha256(path: str | Path) -> str:
     Raises :class:`OSError` when the file cannot be read; callers say what it was for."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
+        # a for loop, not ``while chunk := ...``: see tests/faults/test_loop_handlers.py
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()

@@ -35,7 +35,9 @@ PROGRAM = textwrap.dedent(
             thing = Thing()
             ref = weakref.ref(thing, callback)
             del thing  # the callback runs now; its Interrupted is dropped by Python
-            while time.monotonic() - t0 < 100:
+            while True:  # not ``while <condition>:`` (see test_loop_handlers.py)
+                if time.monotonic() - t0 >= 100:
+                    break
                 sum(range(1000))
             print("not interrupted")
     except signals.Interrupted as exc:
