@@ -22,9 +22,8 @@ from typing import Any
 
 from .bayes.joint import build_joint_spec
 from .bayes.joint_result import JointMCMCResult, build_joint_result
-from .bayes.run import timer
+from .bayes.run import draw_timed, timer
 from .bayes.settings import resolve_settings
-from .bayes.start import initial_points
 from .errors import AnalysisError, ConfigError
 from .problem import Problem
 
@@ -77,8 +76,6 @@ def run_joint_mcmc(
     record, sampler = joint_sampler(name)
     reduced = [p.reduced(settings.frame_stride, settings.max_lag) for p in problems]
     spec = build_joint_spec(reduced, joint_fit)
-    z0 = initial_points(spec, settings.chains, settings.seed)
-    t_setup = clock()
     log.info(
         "joint MCMC across q = %s (%s): %d sampled variables, %d c2 values",
         ", ".join(f"{q:g}" for q in spec.q),
@@ -86,12 +83,7 @@ def run_joint_mcmc(
         spec.k,
         spec.n_data,
     )
-    draws = sampler.draw(spec, settings, z0, progress=progress, options=dict(options or {}))
-    timing = {
-        "setup_s": t_setup + draws.prepare_s,
-        "sampling_s": draws.sampling_s,
-        "total_s": clock(),
-    }
+    draws, timing = draw_timed(sampler, spec, settings, clock, progress=progress, options=options)
     return build_joint_result(
         spec=spec,
         draws=draws,

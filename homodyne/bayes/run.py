@@ -26,7 +26,7 @@ from .sampler import Sampler
 from .settings import MCMCSettings, resolve_config, resolve_settings
 from .start import initial_points
 
-__all__ = ["cpu_description", "run_function", "run_mcmc", "setup_run", "timer"]
+__all__ = ["cpu_description", "draw_timed", "run_function", "run_mcmc", "setup_run", "timer"]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +108,30 @@ def timer() -> Callable[[], float]:
     return lambda: time.perf_counter() - t0
 
 
+def draw_timed(
+    sampler: Sampler,
+    spec: Any,
+    settings: MCMCSettings,
+    clock: Callable[[], float],
+    *,
+    progress: bool,
+    options: Mapping[str, Any] | None,
+) -> tuple[Any, dict[str, float]]:
+    """Start points, then ``sampler.draw`` from them; returns the draws and the timing:
+    ``setup_s`` (everything before the first step, ``clock`` started at the beginning of
+    the run, plus the sampler's own preparation), ``sampling_s`` and ``total_s``. Serves
+    the single-q and the joint posterior (``spec`` of either)."""
+    z0 = initial_points(spec, settings.chains, settings.seed)
+    t_setup = clock()
+    draws = sampler.draw(spec, settings, z0, progress=progress, options=dict(options or {}))
+    timing = {
+        "setup_s": t_setup + draws.prepare_s,
+        "sampling_s": draws.sampling_s,
+        "total_s": clock(),
+    }
+    return draws, timing
+
+
 def run_mcmc(
     sampler: Sampler,
     *,
@@ -142,14 +166,7 @@ def run_mcmc(
         init,
         overrides or {},
     )
-    z0 = initial_points(spec, settings.chains, settings.seed)
-    t_setup = clock()
-    draws = sampler.draw(spec, settings, z0, progress=progress, options=dict(options or {}))
-    timing = {
-        "setup_s": t_setup + draws.prepare_s,
-        "sampling_s": draws.sampling_s,
-        "total_s": clock(),
-    }
+    draws, timing = draw_timed(sampler, spec, settings, clock, progress=progress, options=options)
     return build_result(
         spec=spec,
         full_problem=full,

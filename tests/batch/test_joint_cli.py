@@ -14,13 +14,15 @@ import numpy as np
 import pytest
 
 from homodyne.config import config_from_dict, template
-from homodyne.data import simulate_dataset, write_simulated_file
+from homodyne.data import simulate_dataset
 from homodyne.errors import AnalysisError
 from homodyne.joint import JointProblem
 from homodyne.problem import Problem
 
-QS = [0.012, 0.017, 0.024]
-TRUTH = {"D0": 800.0, "alpha": -0.3, "D_offset": 0.0}
+from ..mcmc._joint_worker import QS, config_dict, write_case_file
+from ..mcmc._joint_worker import TRUTH as _TRUTH
+
+TRUTH = {**_TRUTH, "D_offset": 0.0}
 HAVE_PYMC = all(importlib.util.find_spec(m) is not None for m in ("pymc", "pytensor", "arviz"))
 
 
@@ -28,22 +30,8 @@ HAVE_PYMC = all(importlib.util.find_spec(m) is not None for m in ("pymc", "pyten
 def case(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A three-ring static file and its configuration (D_offset fixed)."""
     d = tmp_path_factory.mktemp("joint_cli")
-    data = write_simulated_file(
-        d / "three_q.h5",
-        mode="static_isotropic",
-        q_values=QS,
-        params=TRUTH,
-        phi=[0.0],
-        n_frames=40,
-        dt=0.1,
-        contrast=0.3,
-        noise_sigma=0.005,
-        seed=5,
-    )
-    cfg = template("static_isotropic", data_file=str(data))
-    cfg["parameters"]["D_offset"].update({"value": 0.0, "fixed": True})
-    cfg["classical"]["multistart"] = 0
-    cfg["mcmc"].update({"chains": 2, "tune": 400, "draws": 800, "seed": 1, "backend": "pymc"})
+    data = write_case_file(d / "three_q.h5")
+    cfg = config_dict(data, "pymc")
     path = d / "config.json"
     path.write_text(json.dumps(cfg))
     return data, path

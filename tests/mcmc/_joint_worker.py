@@ -25,8 +25,28 @@ TRUTH = {"D0": 800.0, "alpha": -0.3}
 SETTINGS = {"chains": 2, "tune": 400, "draws": 800, "seed": 1}
 
 
-def config_for(data_file: str, backend: str, out: str | None = None):
-    from homodyne.config import config_from_dict, template
+def write_case_file(path: str | Path) -> Path:
+    """The three-ring static data file of the joint tests (TRUTH, D_offset 0)."""
+    from homodyne.data import write_simulated_file
+
+    return write_simulated_file(
+        path,
+        mode="static_isotropic",
+        q_values=QS,
+        params={**TRUTH, "D_offset": 0.0},
+        phi=[0.0],
+        n_frames=40,
+        dt=0.1,
+        contrast=0.3,
+        noise_sigma=0.005,
+        seed=5,
+    )
+
+
+def config_dict(data_file: str | Path, backend: str, out: str | None = None) -> dict:
+    """The configuration of the joint tests, as the template writes it: D_offset fixed at
+    0, no multistart, the SETTINGS of the sampler."""
+    from homodyne.config import template
 
     cfg = template("static_isotropic", data_file=str(data_file))
     cfg["parameters"]["D_offset"].update({"value": 0.0, "fixed": True})
@@ -34,7 +54,13 @@ def config_for(data_file: str, backend: str, out: str | None = None):
     cfg["mcmc"].update({**SETTINGS, "backend": backend})
     if out:
         cfg["output"].update({"directory": out, "plots": False})
-    return config_from_dict(cfg)
+    return cfg
+
+
+def config_for(data_file: str, backend: str, out: str | None = None):
+    from homodyne.config import config_from_dict
+
+    return config_from_dict(config_dict(data_file, backend, out))
 
 
 def reference_log_density(spec, z):

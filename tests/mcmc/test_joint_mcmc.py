@@ -13,7 +13,7 @@ import pytest
 from .conftest import HAVE_NUMPYRO, HAVE_PYMC, run_worker_script
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _joint_worker import QS, TRUTH
+from _joint_worker import QS, TRUTH, write_case_file
 
 pytestmark = [pytest.mark.mcmc, pytest.mark.slow]
 BACKENDS = [
@@ -26,21 +26,7 @@ BACKENDS = [
 
 @pytest.fixture(scope="module")
 def joint_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from homodyne.data import write_simulated_file
-
-    path = tmp_path_factory.mktemp("joint_mcmc") / "three_q.h5"
-    return write_simulated_file(
-        path,
-        mode="static_isotropic",
-        q_values=QS,
-        params={**TRUTH, "D_offset": 0.0},
-        phi=[0.0],
-        n_frames=40,
-        dt=0.1,
-        contrast=0.3,
-        noise_sigma=0.005,
-        seed=5,
-    )
+    return write_case_file(tmp_path_factory.mktemp("joint_mcmc") / "three_q.h5")
 
 
 _REPORTS: dict[str, dict] = {}

@@ -11,27 +11,15 @@ import pytest
 
 from homodyne.analysis import fit_classical
 from homodyne.bayes.joint import build_joint_spec
-from homodyne.data import write_simulated_file
 from homodyne.joint import JointProblem, fit_joint, joint_problems
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _joint_worker import QS, TRUTH, config_for, reference_log_density
+from _joint_worker import QS, config_for, reference_log_density, write_case_file
 
 
 @pytest.fixture(scope="module")
 def spec_and_fit(tmp_path_factory: pytest.TempPathFactory):
-    path = write_simulated_file(
-        tmp_path_factory.mktemp("joint_spec") / "three_q.h5",
-        mode="static_isotropic",
-        q_values=QS,
-        params={**TRUTH, "D_offset": 0.0},
-        phi=[0.0],
-        n_frames=40,
-        dt=0.1,
-        contrast=0.3,
-        noise_sigma=0.005,
-        seed=5,
-    )
+    path = write_case_file(tmp_path_factory.mktemp("joint_spec") / "three_q.h5")
     config = config_for(str(path), "pymc")
     problems = joint_problems(config, QS)
     joint = fit_joint(JointProblem(problems), [fit_classical(config, p) for p in problems])
