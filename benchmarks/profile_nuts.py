@@ -6,9 +6,9 @@ and NUTS's own work per leapfrog step, per chain method and gradient.
         --warmup 300 --draws 300 --out benchmarks/results/nuts_profile_cpu.json
 
 Each (chain method, gradient) runs in a fresh interpreter: NumPyro's NUTS on the backend's
-model of the case (``numpyro_model``), chains started at z = 0 (whitened coordinates around
-the posterior mode's estimate of the backend; no classical fit, so the numbers are of
-the sampler alone). Recorded: wall and process CPU time of warm-up and draws, XLA
+model of the case (``numpyro_model``), started as a run starts: the whitened space around a
+classical fit (one local fit from the case's truth) and the run's start points
+(``--start none``: no fit, the space's defaults, far from the mode: deep trees). Recorded: wall and process CPU time of warm-up and draws, XLA
 compilation time (JAX's compile log), leapfrog steps of warm-up and draws, and the CPU
 and wall time per leapfrog step of a second run of the draws from the last state (the
 compiled program reused: gradient plus NUTS's own work, no compilation); with ``--gradient-ms`` (a row of bench_gradient.py, one core)
@@ -30,7 +30,22 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 
 
-def one(case: str, method: str, gradient: str, warmup: int, draws: int, chains: int) -> dict:
+def finished(mcmc: object) -> dict:
+    """The extra fields of the last run, once the computation has ended.
+
+    JAX dispatches asynchronously: ``MCMC.run`` returns while the device still computes,
+    so a clock read right after it measures the dispatch only (an earlier version of this
+    script did so and reported 0.03-0.06 ms per leapfrog step, far below one gradient).
+    Blocking on the samples and the extra fields makes the clock include the work."""
+    import jax
+
+    jax.block_until_ready(mcmc.get_samples())  # type: ignore[attr-defined]
+    return jax.block_until_ready(mcmc.get_extra_fields())  # type: ignore[attr-defined, no-any-return]
+
+
+def one(
+    case: str, method: str, gradient: str, warmup: int, draws: int, chains: int, start_from: str
+) -> dict:
     from bench_gradient import _problem
 
     from homodyne.runtime.gpu import configure_jax
@@ -42,6 +57,7 @@ def one(case: str, method: str, gradient: str, warmup: int, draws: int, chains: 
     from numpyro.infer import MCMC, NUTS
 
     from homodyne.bayes.posterior import build_posterior_spec
+    from homodyne.bayes.start import initial_points
     from homodyne.optimization.mcmc_gpu_backend import _model_args, numpyro_model
 
     compile_s = []
@@ -60,7 +76,17 @@ def one(case: str, method: str, gradient: str, warmup: int, draws: int, chains: 
         lg.propagate = False
 
     problem = _problem(case)
-    spec = build_posterior_spec(problem, None)
+    start = None
+    if start_from == "fit":
+        # as a run starts: the whitened space around a classical fit (here one local fit
+        # from the case's truth), chains jittered by ±1 posterior sd around it
+        from bench_mcmc import CASES
+
+        from homodyne.optimization.classical import fit
+
+        truth = problem.parameters.updated(CASES[case]["truth"])
+        start = fit(problem.with_parameters(truth), multistart=0)
+    spec = build_posterior_spec(problem, start)
     if gradient == "xla":
         os.environ["HOMODYNE_JAX_KERNEL"] = "xla"
     kernel = NUTS(
@@ -77,21 +103,21 @@ def one(case: str, method: str, gradient: str, warmup: int, draws: int, chains: 
         progress_bar=False,
     )
     keys = jax.random.split(jax.random.PRNGKey(0), chains)
-    rng = np.random.default_rng(0)
-    z0 = jnp.asarray(rng.uniform(-1, 1, (chains, spec.k)))
+    z0 = jnp.asarray(initial_points(spec, chains, 0))
     args = _model_args(spec)
     row: dict = {"case": case, "method": method, "gradient": gradient, "chains": chains}
+    row["start"] = start_from
     row.update(warmup=warmup, draws=draws, n_values=problem.n_data)
     w0, c0 = time.perf_counter(), time.process_time()
     mcmc.warmup(
         keys, *args, init_params={"z": z0}, extra_fields=("num_steps",), collect_warmup=True
     )
-    steps_w = int(np.asarray(mcmc.get_extra_fields()["num_steps"]).sum())
+    steps_w = int(np.asarray(finished(mcmc)["num_steps"]).sum())
     w1, c1 = time.perf_counter(), time.process_time()
     ncomp = len(compile_s)
     mcmc.run(mcmc.post_warmup_state.rng_key, *args, extra_fields=("num_steps", "diverging"))
+    ex = finished(mcmc)
     w2, c2 = time.perf_counter(), time.process_time()
-    ex = mcmc.get_extra_fields()
     steps_d = int(np.asarray(ex["num_steps"]).sum())
     row.update(
         warmup_wall_s=w1 - w0,
@@ -111,8 +137,9 @@ def one(case: str, method: str, gradient: str, warmup: int, draws: int, chains: 
     mcmc.post_warmup_state = mcmc.last_state
     w3, c3 = time.perf_counter(), time.process_time()
     mcmc.run(mcmc.post_warmup_state.rng_key, *args, extra_fields=("num_steps", "diverging"))
+    ex_r = finished(mcmc)
     w4, c4 = time.perf_counter(), time.process_time()
-    steps_r = int(np.asarray(mcmc.get_extra_fields()["num_steps"]).sum())
+    steps_r = int(np.asarray(ex_r["num_steps"]).sum())
     row.update(
         rerun_wall_s=w4 - w3,
         rerun_cpu_s=c4 - c3,
@@ -133,17 +160,26 @@ def main() -> int:
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--draws", type=int, default=300)
+    ap.add_argument(
+        "--start",
+        choices=("fit", "none"),
+        default="fit",
+        help="fit: whitened space around a classical fit, as a run (default); none: "
+        "no fit (the space's defaults, far from the mode: deep trees in warm-up)",
+    )
     ap.add_argument("--out")
     ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.one:
-        print(json.dumps(one(a.one[0], a.one[1], a.one[2], a.warmup, a.draws, a.chains)))
+        row = one(a.one[0], a.one[1], a.one[2], a.warmup, a.draws, a.chains, a.start)
+        print(json.dumps(row))
         return 0
     rows = []
     for method in a.methods.split(","):
         for gradient in a.gradients.split(","):
             cmd = [sys.executable, __file__, "--one", a.case, method, gradient]
             cmd += ["--warmup", str(a.warmup), "--draws", str(a.draws), "--chains", str(a.chains)]
+            cmd += ["--start", a.start]
             proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 print(proc.stderr[-3000:], file=sys.stderr)
