@@ -19,10 +19,9 @@ from homodyne.errors import AnalysisError
 from homodyne.joint import JointProblem
 from homodyne.problem import Problem
 
+from ..mcmc._joint_worker import PARAMS as TRUTH
 from ..mcmc._joint_worker import QS, config_dict, write_case_file
-from ..mcmc._joint_worker import TRUTH as _TRUTH
 
-TRUTH = {**_TRUTH, "D_offset": 0.0}
 HAVE_PYMC = all(importlib.util.find_spec(m) is not None for m in ("pymc", "pytensor", "arviz"))
 
 

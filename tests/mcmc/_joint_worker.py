@@ -22,6 +22,8 @@ from _worker import STACKS, Blocker, loaded
 #: The q rings of the joint test case and the truth (static, D_offset fixed at 0).
 QS = [0.012, 0.017, 0.024]
 TRUTH = {"D0": 800.0, "alpha": -0.3}
+#: All the parameters of the case file: TRUTH, and D_offset fixed at 0.
+PARAMS = {**TRUTH, "D_offset": 0.0}
 SETTINGS = {"chains": 2, "tune": 400, "draws": 800, "seed": 1}
 
 
@@ -33,7 +35,7 @@ def write_case_file(path: str | Path) -> Path:
         path,
         mode="static_isotropic",
         q_values=QS,
-        params={**TRUTH, "D_offset": 0.0},
+        params=PARAMS,
         phi=[0.0],
         n_frames=40,
         dt=0.1,
