@@ -88,7 +88,9 @@ DEFAULT_CASES = ("static", "laminar", "reduced")
 BACKENDS = {"pymc": "false", "numpyro": "true"}
 
 
-def one(case: str, backend: str, out: str, sampler: str = "default") -> None:
+def one(
+    case: str, backend: str, out: str, sampler: str = "default", gradient: str = "auto"
+) -> None:
     """Run one case with one backend (in this fresh interpreter) and write its numbers."""
     os.environ["HOMODYNE_GPU_INTENT"] = BACKENDS[backend]
     import logging
@@ -132,6 +134,7 @@ def one(case: str, backend: str, out: str, sampler: str = "default") -> None:
     problem = Problem.from_arrays(c2, t, phi, 0.0054, default_parameters(c["mode"]), gap=2.0e6)
     del c2
     settings = dict(c["mcmc"])
+    settings["gradient"] = gradient
     if os.environ.get("HOMODYNE_BENCH_SMOKE"):  # a quick run of the pipeline, not a benchmark
         settings.update(chains=2, tune=20, draws=20)
     sampled = problem.reduced(settings.get("frame_stride", 1), settings.get("max_lag"))
@@ -191,7 +194,7 @@ def one(case: str, backend: str, out: str, sampler: str = "default") -> None:
         "posterior_mean": {k: v["mean"] for k, v in rows.items()},
         "posterior_sd": {k: v["sd"] for k, v in rows.items()},
         "peak_rss_mb": rss_kb / 1024.0,
-        "extra": {k: s.get(k) for k in ("pytensor_mode", "chain_method")},
+        "extra": {k: s.get(k) for k in ("pytensor_mode", "chain_method", "gradient")},
     }
     with open(out, "w", encoding="utf-8") as fh:
         json.dump(res, fh, indent=1)
@@ -326,6 +329,12 @@ def main(argv: list[str] | None = None) -> int:
         default="default",
         help="default: each backend's own NUTS; nutpie: nutpie on the PyMC model (pymc only)",
     )
+    p.add_argument(
+        "--gradient",
+        choices=("auto", "kernel", "numba", "autodiff"),
+        default="auto",
+        help="mcmc.gradient of every run (default auto, as a run's default)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="run every (case, backend) N times")
     p.add_argument("--out", help="write all results to this JSON file")
     p.add_argument(
@@ -334,7 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         help="print the results of a previous --out as an RST table and stop",
     )
     p.add_argument(
-        "--one", nargs=4, metavar=("CASE", "BACKEND", "OUT", "SAMPLER"), help=argparse.SUPPRESS
+        "--one",
+        nargs=5,
+        metavar=("CASE", "BACKEND", "OUT", "SAMPLER", "GRADIENT"),
+        help=argparse.SUPPRESS,
     )
     a = p.parse_args(argv)
     if a.one:
@@ -356,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             path = tmp.name
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, __file__, "--one", case, backend, path, a.sampler],
+            [sys.executable, __file__, "--one", case, backend, path, a.sampler, a.gradient],
             stdout=subprocess.PIPE,  # the phase log (stderr) streams through
             text=True,
             check=False,

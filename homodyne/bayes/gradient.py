@@ -10,8 +10,14 @@ weighted sum of the per-angle sums of squared residuals
 
 is one function of per-frame and per-angle inputs (F, G: n values; θ, contrast, offset,
 w: A values) whose gradient is accumulated in the same single pass over the pairs that
-forms the residuals: per pair one exponential, per pair and angle one sine and cosine of a
-shared range reduction and a few multiply-adds. The per-frame sums
+forms the residuals. Per pair it costs one exponential (none when F is monotonic: then
+E_k = exp(-q² F_j) exp(q² F_i) from per-frame factors, as in the model) and per pair and
+angle a few multiply-adds: sin and cos of x = θ_a ΔG_k come from the addition theorems,
+
+    sin x = sin(θ_a G_j) cos(θ_a G_i) - cos(θ_a G_j) sin(θ_a G_i)   (and cos x alike),
+
+with the A x n values sin(θ_a G_f), cos(θ_a G_f) computed once per call, so no
+transcendental function is evaluated per pair. The per-frame sums
 ∂V/∂F_f = Σ_{k: j=f} e_k - Σ_{k: i=f} e_k (and likewise for G) are accumulated
 directly into n-vectors, with no per-pair derivative arrays. Everything in front of it
 (F, G and θ from the parameters: O(n + A) work) stays in the backend's own graph and is
@@ -25,12 +31,19 @@ registration (a PyTensor Op, a ``jax.custom_vjp``) lives with each backend:
 Accuracy: x = θ ΔG is formed per pair exactly as in :func:`homodyne.model.sinc_squared`
 (same Taylor branch below ``_SERIES_X``); the sine and cosine use fdlibm's minimax
 kernels with Cody-Waite reduction (those of :mod:`homodyne.trig`; Numba may fuse
-multiply-adds but never reorders operations), so sinc² agrees with the model to 1e-15
-absolute (tested per pair).
+multiply-adds but never reorders operations). The addition theorems add the rounding of
+θ_a G_j and θ_a G_i, which are larger than x for short lags at late times: at most
+u (2Θ_a + 13) in sin x (u = 2^-53, Θ_a = |θ_a| max |G|), so 2 u (2Θ_a + 13) / |x| in sinc².
+Pairs with |x| below the point where that bound reaches :data:`ADDITION_TOLERANCE`
+(1e-13; |x| < 0.03 without shear, < 0.3 at Θ_a = 56, the laminar benchmark's largest)
+take sin and cos of x itself, so every pair's sinc² agrees with the model's to 1e-13
+absolute (tested per pair), 1e-15 outside the addition form.
 """
 
 from __future__ import annotations
 
+import hashlib
+import marshal
 import math
 import os
 from collections.abc import Sequence
@@ -57,10 +70,12 @@ from ..trig import (
 )
 
 __all__ = [
+    "ADDITION_TOLERANCE",
     "GRADIENT_CHOICES",
     "frame_terms",
     "gradient_choice",
     "kernel_available",
+    "kernel_fingerprint",
     "kernel_log_likelihood",
     "laminar_sums",
     "laminar_sums_and_gradient",
@@ -83,6 +98,17 @@ _SIN_MAX = SIN_MAX_ABS_ARGUMENT
 #: LLVM flags that keep the order of operations (no reassociation: the range reduction
 #: depends on it): fused multiply-adds, reciprocal division, no signed zeros.
 _FASTMATH = {"contract", "arcp", "nsz"}
+
+#: Largest difference, in absolute terms, between the kernel's sinc² of a pair and the
+#: model's (:func:`homodyne.model.sinc_squared` of the same x) that the addition theorems
+#: may cause; pairs where they could cause more take sin and cos of x itself.
+ADDITION_TOLERANCE = 1e-13
+# Error bound of sin x = sin b cos c - cos b sin c with b = θ G_j, c = θ G_i rounded
+# (u = 2^-53, Θ = |θ| max |G|): u (2Θ + 13) for the sine (the roundings of b and c, 2 ulp
+# per polynomial value, the products), so 2 u (2Θ + 13) / |x| for sinc² = (sin x / x)²;
+# the addition form is used where that is at most ADDITION_TOLERANCE.
+_ADDITION_ULPS = 13.0
+_ADDITION_SCALE = 2.0 * 2.0**-53 / ADDITION_TOLERANCE
 
 
 def _kernel_py(F, G, theta, contrast, offset, weight, data, iu, ju, q2, with_grad):
@@ -119,11 +145,37 @@ def _kernel_py(F, G, theta, contrast, offset, weight, data, iu, ju, q2, with_gra
             rel = q2 * sgn0 * (F[f] - F[0])
             decay[f] = math.exp(-rel)
             grow[f] = math.exp(rel)
-    # The polynomial sine is exact for |x| < _SIN_MAX; beyond, the C library's is used.
-    g_span = 0.0
-    if n > 0:
-        g_span = np.max(G) - np.min(G)
-    exact_sine = g_span * np.max(np.abs(theta)) >= _SIN_MAX if n_ang > 0 else False
+    # sin and cos of θ_a G_f for every angle and frame (A x n, once per call); a pair's
+    # sin and cos of x = θ_a (G_j - G_i) then follow from the addition theorems with four
+    # multiplications, where that is accurate to ADDITION_TOLERANCE (see the module
+    # docstring): else from x itself.
+
+    def sincos(x):  # fdlibm's polynomials on one Cody-Waite reduction (homodyne.trig)
+        if abs(x) >= _SIN_MAX:  # beyond the exact reduction: the C library's
+            return math.sin(x), math.cos(x)
+        qk = math.floor(x * _TWO_OVER_PI + 0.5)
+        r = ((x - qk * _PIO2_0) - qk * _PIO2_1) - qk * _PIO2_2
+        z = r * r
+        s = r + r * z * (_S0 + z * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * _S5)))))
+        c = 1.0 - 0.5 * z + z * z * (_C0 + z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * _C5)))))
+        quad = int(qk) & 3
+        odd = (quad & 1) == 1
+        sn = c if odd else s
+        cs = s if odd else c
+        sn = -sn if quad >= 2 else sn
+        cs = -cs if (quad == 1 or quad == 2) else cs
+        return sn, cs
+
+    g_max = 0.0
+    for f in range(n):
+        g_max = max(g_max, abs(G[f]))
+    S = np.empty((n, n_ang))
+    C = np.empty((n, n_ang))
+    x_add = np.empty(n_ang)
+    for a in range(n_ang):
+        x_add[a] = _ADDITION_SCALE * (2.0 * abs(theta[a]) * g_max + _ADDITION_ULPS)
+        for f in range(n):
+            S[f, a], C[f, a] = sincos(theta[a] * G[f])
     for k in range(m):
         i = iu[k]
         j = ju[k]
@@ -141,30 +193,21 @@ def _kernel_py(F, G, theta, contrast, offset, weight, data, iu, ju, q2, with_gra
         eG = 0.0
         for a in range(n_ang):
             x = theta[a] * dG
-            if abs(x) < _SERIES_X:  # Taylor series of sinc² (as in homodyne.model)
+            ax = abs(x)
+            if ax < _SERIES_X:  # Taylor series of sinc² (as in homodyne.model)
                 x2 = x * x
                 h = 1.0 + x2 * (x2 * (2.0 / 45.0 - x2 * (1.0 / 315.0)) - 1.0 / 3.0)
                 hp = x * (x2 * (8.0 / 45.0 - x2 * (6.0 / 315.0)) - 2.0 / 3.0)
             else:
-                if exact_sine:
-                    sn = math.sin(x)
-                    cs = math.cos(x)
-                else:  # sin and cos from one Cody-Waite reduction (homodyne.trig)
-                    qk = math.floor(x * _TWO_OVER_PI + 0.5)
-                    r = ((x - qk * _PIO2_0) - qk * _PIO2_1) - qk * _PIO2_2
-                    z = r * r
-                    s = r + r * z * (_S0 + z * (_S1 + z * (_S2 + z * (_S3 + z * (_S4 + z * _S5)))))
-                    c = (
-                        1.0
-                        - 0.5 * z
-                        + z * z * (_C0 + z * (_C1 + z * (_C2 + z * (_C3 + z * (_C4 + z * _C5)))))
-                    )
-                    quad = int(qk) & 3
-                    odd = (quad & 1) == 1
-                    sn = c if odd else s
-                    cs = s if odd else c
-                    sn = -sn if quad >= 2 else sn
-                    cs = -cs if (quad == 1 or quad == 2) else cs
+                if ax >= x_add[a]:  # sin(b - c), cos(b - c) from the frames' values
+                    sj = S[j, a]
+                    cj = C[j, a]
+                    si = S[i, a]
+                    ci = C[i, a]
+                    sn = sj * ci - cj * si
+                    cs = cj * ci + sj * si
+                else:
+                    sn, cs = sincos(x)
                 inv = 1.0 / x
                 sc = sn * inv
                 h = sc * sc
@@ -190,6 +233,23 @@ def _kernel_py(F, G, theta, contrast, offset, weight, data, iu, ju, q2, with_gra
     for a in range(n_ang):
         value += weight[a] * ss[a]
     return value, ss, gF, gG, gth, -2.0 * weight * srg, -2.0 * weight * sr
+
+
+def kernel_fingerprint(kernel: Any = None) -> int:
+    """An integer that changes with the kernel's code and with every constant Numba
+    compiles into it (the salt of PyTensor's on-disk cache key for the Op that runs it)."""
+    fn = _kernel_py if kernel is None else kernel
+    code = fn.__code__
+    names = sorted(
+        set(code.co_names)
+        | {n for c in code.co_consts if hasattr(c, "co_names") for n in c.co_names}
+    )
+    glob = fn.__globals__
+    frozen = [
+        (n, repr(glob[n])) for n in names if isinstance(glob.get(n), (int, float, tuple, bool))
+    ]
+    digest = hashlib.sha256(marshal.dumps(code) + repr(frozen).encode()).hexdigest()
+    return int(digest[:15], 16)
 
 
 @lru_cache(maxsize=1)

@@ -19,7 +19,7 @@ from pytensor.gradient import DisconnectedType, disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from ..bayes.gradient import compiled_kernel, laminar_sums_and_gradient
+from ..bayes.gradient import compiled_kernel, kernel_fingerprint, laminar_sums_and_gradient
 
 __all__ = ["LaminarSums", "weighted_sums_function"]
 
@@ -89,7 +89,11 @@ def weighted_sums_function(q2: float, data: Any, iu: Any, ju: Any) -> Any:
 
 def _register_numba() -> None:
     """Compile LaminarSums into PyTensor's Numba programs as the kernel itself (without
-    this, PyTensor's Numba backend would call ``perform`` through Python object mode)."""
+    this, PyTensor's Numba backend would call ``perform`` through Python object mode).
+
+    PyTensor caches the compiled program on disk under a key of the Op's type and props;
+    the kernel's fingerprint is added to it, so that a changed kernel (a new version of
+    this package) is compiled again instead of being read from an old cache entry."""
     try:
         import numba
         from pytensor.link.numba.dispatch.basic import register_funcify_default_op_cache_key
@@ -108,7 +112,7 @@ def _register_numba() -> None:
             )
             return np.asarray(v), ss, dF, dG, dth, dc, do
 
-        return laminar_sums
+        return laminar_sums, kernel_fingerprint()
 
 
 _register_numba()

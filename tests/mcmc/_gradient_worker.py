@@ -57,6 +57,17 @@ CASES = [
         0.1,
         7,
     ),
+    # strong shear whose rate crosses zero near the end of the window: θ·G reaches ~7e3
+    # while late pairs differ in x by ~1e-2 to 1, so the kernel takes sin and cos from the
+    # addition theorems for most pairs and from x itself for the others
+    (
+        "strong shear, strain plateau",
+        [1500.0, -0.3, 2.0, -1.0, -0.5, 0.5, 10.0],
+        (-5.0, 40.0, 100.0),
+        40,
+        0.1,
+        None,
+    ),
 ]
 
 

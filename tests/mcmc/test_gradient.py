@@ -39,8 +39,9 @@ def _inputs(case: tuple) -> tuple:
 @pytest.mark.parametrize("case", gw.CASES, ids=CASE_IDS)
 def test_kernel_g1_squared_equals_the_model(case: tuple) -> None:
     """With the model's own c2 (contrast 1, offset 0) as data, every residual is the
-    difference of the kernel's g1² from homodyne.model's: below 1e-15 in absolute terms,
-    Taylor branch and negative-rate windows included (max |r| <= sqrt(Σ r²))."""
+    difference of the kernel's g1² from homodyne.model's: within ADDITION_TOLERANCE
+    (sin and cos from the addition theorems) plus 1e-15 in absolute terms, Taylor branch
+    and negative-rate windows included (max |r| <= sqrt(Σ r²))."""
     p, t, phi, iu, ju, _data, F, G, th, *_ = _inputs(case)
     A = phi.size
     ones, zeros = np.ones(A), np.zeros(A)
@@ -50,7 +51,7 @@ def test_kernel_g1_squared_equals_the_model(case: tuple) -> None:
         sl = slice(k, k + 1)
         _v, ss = kg.laminar_sums(F, G, th, ones, zeros, ones, g1sq[:, sl], iu[sl], ju[sl], gw.Q**2)
         worst = max(worst, float(np.sqrt(ss.max())))
-    assert worst <= 1e-15, worst
+    assert worst <= kg.ADDITION_TOLERANCE + 1e-15, worst
     # and away from the data: the weighted sums equal the model's residual sums
     _p, _t, _phi, _iu, _ju, data, _F, _G, _th, contrast, offset, weight = _inputs(case)
     mu = c2_pairs(p, t, phi, gw.Q, gw.GAP, iu, ju, contrast, offset, "laminar_flow")
@@ -60,11 +61,58 @@ def test_kernel_g1_squared_equals_the_model(case: tuple) -> None:
     assert value == pytest.approx(float(weight @ ref), rel=1e-13)
 
 
+def _addition_threshold(theta: np.ndarray, G: np.ndarray) -> np.ndarray:
+    """Per angle, the |x| below which the kernel takes sin and cos of x itself: where
+    2 u (2Θ + 13) / |x| (u = 2^-53, Θ = |θ| max |G|) exceeds ADDITION_TOLERANCE."""
+    big_theta = np.abs(theta) * np.abs(G).max()
+    return 2.0 * 2.0**-53 * (2.0 * big_theta + 13.0) / kg.ADDITION_TOLERANCE
+
+
+def test_the_strong_shear_case_takes_both_forms_of_the_sine() -> None:
+    """The strong-shear case has pairs on both sides of the kernel's threshold, so the
+    per-pair test above checks the addition form and the fallback."""
+    from homodyne.model import _SERIES_X
+
+    case = next(c for c in gw.CASES if c[0] == "strong shear, strain plateau")
+    _p, _t, _phi, iu, ju, _data, _F, G, th, *_ = _inputs(case)
+    ax = np.abs(th[:, None] * (G[ju] - G[iu])[None, :])
+    limit = _addition_threshold(th, G)[:, None]
+    fallback = (ax >= _SERIES_X) & (ax < limit)
+    assert 0.01 < fallback.mean() < 0.5 and (ax >= limit).mean() > 0.5, fallback.mean()
+
+
+@needs_numba
+def test_pairs_the_addition_theorems_would_get_wrong_take_the_sine_of_x() -> None:
+    """Frames with large, nearly equal strains (θ G ~ 1e4, x = θ ΔG from 0.02 to 1; θ is
+    not a power of 2, so θ G_j and θ G_i are rounded): sin x
+    from the addition theorems misses the model's sinc² by far more than
+    ADDITION_TOLERANCE there, and the kernel, which falls back to sin and cos of x for
+    these pairs, agrees with the model to 1e-15."""
+    from homodyne.model import sinc_squared, triangle_indices
+
+    n = 50
+    G = 1.0e4 + 0.02 * np.arange(n)
+    theta = np.array([1.2345678])
+    iu, ju = triangle_indices(n, None)
+    x = theta[:, None] * (G[ju] - G[iu])[None, :]
+    assert np.all(np.abs(x) < _addition_threshold(theta, G)[:, None])
+    b, c = theta[0] * G[ju], theta[0] * G[iu]
+    by_addition = ((np.sin(b) * np.cos(c) - np.cos(b) * np.sin(c)) / x[0]) ** 2
+    want = sinc_squared(x[0], np)
+    assert np.abs(by_addition - want).max() > 100 * kg.ADDITION_TOLERANCE
+    F = np.zeros(n)  # E = 1: the residual is the sinc² difference
+    one, zero = np.ones(1), np.zeros(1)
+    for k in range(iu.size):
+        sl = slice(k, k + 1)
+        _v, ss = kg.laminar_sums(F, G, theta, one, zero, one, want[None, sl], iu[sl], ju[sl], 1.0)
+        assert np.sqrt(ss[0]) <= 1e-15, (k, np.sqrt(ss[0]))
+
+
 @needs_numba
 @pytest.mark.parametrize("case", gw.CASES, ids=CASE_IDS)
 def test_kernel_gradient_matches_finite_differences(case: tuple) -> None:
     """Directional derivatives along each input block (F, G, θ, contrast, offset,
-    weight) against central differences of the value."""
+    weight) against fourth-order central differences of the value."""
     _p, _t, _phi, iu, ju, data, *x = _inputs(case)
     out = kg.laminar_sums_and_gradient(*x[:5], x[5], data, iu, ju, gw.Q**2)
     value_only, ss = kg.laminar_sums(*x, data, iu, ju, gw.Q**2)
@@ -74,14 +122,14 @@ def test_kernel_gradient_matches_finite_differences(case: tuple) -> None:
     rng = np.random.default_rng(0)
     for k, (v, g) in enumerate(zip(x, grads, strict=True)):
         d = rng.normal(size=v.shape) * (np.abs(v) + 1e-3)
-        h = 1e-6 if k != 1 else 1e-8  # G enters multiplied by θ (~1e4)
+        h = 1e-6 if k != 1 else 3e-8  # G enters multiplied by θ (up to ~1e4)
 
         def at(s: float, k: int = k, d: np.ndarray = d) -> float:
             y = list(x)
             y[k] = x[k] + s * d
             return kg.laminar_sums(*y, data, iu, ju, gw.Q**2)[0]
 
-        fd = (at(h) - at(-h)) / (2 * h)
+        fd = (8 * (at(h) - at(-h)) - (at(2 * h) - at(-2 * h))) / (12 * h)
         assert float(g @ d) == pytest.approx(fd, rel=1e-6, abs=1e-9 * abs(out[0])), k
 
 
@@ -182,3 +230,40 @@ def test_xla_kernel_equals_jax_grad_and_finite_differences() -> None:
         assert v32 == pytest.approx(v64, rel=1e-4, abs=1e-2), name
         g32, g64 = np.asarray(g32), np.asarray(g64)
         assert np.max(np.abs(g32 - g64)) <= 1e-2 * np.max(np.abs(g64)), name
+
+
+def test_kernel_fingerprint_follows_its_code_and_constants() -> None:
+    """The salt of PyTensor's disk-cache key changes with the kernel's code and with the
+    module constants Numba compiles into it, and is stable otherwise."""
+    import types
+
+    base = kg.kernel_fingerprint()
+    assert base == kg.kernel_fingerprint() and isinstance(base, int)
+    code = kg._kernel_py.__code__
+    tweaked = types.FunctionType(code.replace(co_consts=(*code.co_consts, 0.5)), kg.__dict__)
+    assert kg.kernel_fingerprint(tweaked) != base
+    other_globals = {**kg.__dict__, "_SERIES_X": 2e-2}
+    assert kg.kernel_fingerprint(types.FunctionType(code, other_globals)) != base
+    other_tolerance = {**kg.__dict__, "_ADDITION_SCALE": 2.0 * kg._ADDITION_SCALE}
+    assert kg.kernel_fingerprint(types.FunctionType(code, other_tolerance)) != base
+
+
+@pytest.mark.skipif(not (HAVE_PYMC and kg.kernel_available()), reason="PyTensor or Numba missing")
+def test_pytensor_cache_key_of_the_kernel_op_carries_the_fingerprint() -> None:
+    """PyTensor keys its on-disk Numba cache by the Op's type and props: with the kernel's
+    fingerprint in the key, a new kernel is never read from an old cache entry."""
+    code = """
+import json
+from homodyne.bayes import gradient as kg
+from homodyne.optimization import pytensor_gradient as pg
+from pytensor.link.numba.dispatch.basic import numba_funcify_and_cache_key
+op = pg.LaminarSums(0.0054 ** 2)
+_fn, key = numba_funcify_and_cache_key(op)
+pg.kernel_fingerprint = lambda: kg.kernel_fingerprint() + 1  # as a changed kernel would
+_fn, key2 = numba_funcify_and_cache_key(op)
+print(json.dumps({"key": key, "key2": key2}))
+"""
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["key"] and out["key2"] and out["key"] != out["key2"]
