@@ -89,7 +89,12 @@ BACKENDS = {"pymc": "false", "numpyro": "true"}
 
 
 def one(
-    case: str, backend: str, out: str, sampler: str = "default", gradient: str = "auto"
+    case: str,
+    backend: str,
+    out: str,
+    sampler: str = "default",
+    gradient: str = "auto",
+    chain_method: str = "auto",
 ) -> None:
     """Run one case with one backend (in this fresh interpreter) and write its numbers."""
     os.environ["HOMODYNE_GPU_INTENT"] = BACKENDS[backend]
@@ -135,6 +140,8 @@ def one(
     del c2
     settings = dict(c["mcmc"])
     settings["gradient"] = gradient
+    if chain_method != "auto":
+        settings["chain_method"] = chain_method
     if os.environ.get("HOMODYNE_BENCH_SMOKE"):  # a quick run of the pipeline, not a benchmark
         settings.update(chains=2, tune=20, draws=20)
     sampled = problem.reduced(settings.get("frame_stride", 1), settings.get("max_lag"))
@@ -335,6 +342,12 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="mcmc.gradient of every run (default auto, as a run's default)",
     )
+    p.add_argument(
+        "--chain-method",
+        choices=("auto", "parallel", "sequential", "vectorized", "processes"),
+        default="auto",
+        help="mcmc.chain_method of the NumPyro runs (default auto, as a run's default)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="run every (case, backend) N times")
     p.add_argument("--out", help="write all results to this JSON file")
     p.add_argument(
@@ -344,8 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--one",
-        nargs=5,
-        metavar=("CASE", "BACKEND", "OUT", "SAMPLER", "GRADIENT"),
+        nargs=6,
+        metavar=("CASE", "BACKEND", "OUT", "SAMPLER", "GRADIENT", "CHAIN_METHOD"),
         help=argparse.SUPPRESS,
     )
     a = p.parse_args(argv)
@@ -368,7 +381,17 @@ def main(argv: list[str] | None = None) -> int:
             path = tmp.name
         t0 = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, __file__, "--one", case, backend, path, a.sampler, a.gradient],
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                case,
+                backend,
+                path,
+                a.sampler,
+                a.gradient,
+                a.chain_method,
+            ],
             stdout=subprocess.PIPE,  # the phase log (stderr) streams through
             text=True,
             check=False,

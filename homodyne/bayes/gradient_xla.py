@@ -126,19 +126,30 @@ def laminar_sums_and_gradient_xp(
 
 #: What ``mcmc.gradient = "auto"`` runs for laminar flow in the NumPyro backend, per
 #: platform, by measurement (docs/mcmc.rst, benchmarks/results/gradient_cpu_*.json):
-#: on the JAX CPU platform the XLA kernel; on a GPU automatic differentiation, the last
-#: configuration measured there (the XLA kernel has no GPU measurement yet:
-#: ``mcmc.gradient = "kernel"`` runs it).
+#: on the JAX CPU platform the XLA kernel for chains in threads (the Numba kernel for
+#: chains in processes of their own: :func:`numpyro_gradient`); on a GPU automatic
+#: differentiation, the last configuration measured there (the XLA kernel has no GPU
+#: measurement yet: ``mcmc.gradient = "kernel"`` runs it).
 AUTO_GRADIENT = {"cpu": "xla", "gpu": "autodiff"}
 
 
 def numpyro_gradient(
-    mode: str, requested: str | None, on_gpu: bool, precision: str | None = None
+    mode: str,
+    requested: str | None,
+    on_gpu: bool,
+    precision: str | None = None,
+    chain_method: str | None = None,
 ) -> str:
     """The NumPyro backend's gradient of the likelihood: ``xla`` (the kernel of this
     module as a ``jax.custom_vjp``), ``numba`` (the Numba kernel through a host callback,
     CPU only) or ``autodiff``. ``precision`` ``float32`` needs the XLA kernel (laminar
-    flow); a request that cannot run raises a ConfigError that says why."""
+    flow); a request that cannot run raises a ConfigError that says why.
+
+    ``auto`` on the CPU depends on how the chains run (``chain_method``, once resolved):
+    chains in threads of one process (``parallel``, or not given) take the XLA kernel,
+    which takes no Python lock per step; chains that have a process to themselves
+    (``processes``, ``sequential``, ``vectorized``) take the Numba kernel, which costs
+    less than half as much per gradient (docs/mcmc.rst, benchmarks/results/)."""
     from ..errors import ConfigError
     from .gradient import gradient_choice, uses_kernel
 
@@ -167,6 +178,6 @@ def numpyro_gradient(
     if choice == "kernel" or prec == "float32":
         return "xla"
     auto = AUTO_GRADIENT["gpu" if on_gpu else "cpu"]
-    if auto == "numba" and not uses_kernel(mode, "auto", platform_ok=not on_gpu):
-        return "autodiff"
+    if not on_gpu and chain_method not in (None, "parallel") and uses_kernel(mode, "auto"):
+        return "numba"
     return auto

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..bayes.gradient import laminar_sums, laminar_sums_and_gradient
 
-__all__ = ["weighted_sums_function", "xla_weighted_sums_function"]
+__all__ = ["CHUNK_VALUES", "weighted_sums_function", "xla_weighted_sums_function"]
 
 
 def weighted_sums_function(q2: float, data: np.ndarray, iu: np.ndarray, ju: np.ndarray) -> Any:
@@ -74,6 +74,15 @@ def weighted_sums_function(q2: float, data: np.ndarray, iu: np.ndarray, ju: np.n
     return weighted_sums
 
 
+#: Largest number of values (angles x pairs) that one evaluation of the XLA kernel takes
+#: at once; larger problems are evaluated in chunks of pairs by a ``lax.scan`` whose
+#: partial sums add up to the whole (every output of the kernel is a sum over pairs), so
+#: the kernel's intermediates stay those of a chunk whatever the size of the stack (the
+#: full 23 x 1000² stack: 11.5 million values, 6 chunks). 2^21 values keep a chunk's
+#: intermediates at about half a gigabyte in float64 per chain.
+CHUNK_VALUES = 2**21
+
+
 def xla_weighted_sums_function(
     q2: float,
     iu: np.ndarray,
@@ -82,6 +91,7 @@ def xla_weighted_sums_function(
     *,
     precision: str = "float64",
     on_gpu: bool = False,
+    chunk_values: int | None = None,
 ) -> Any:
     """``weighted_sums(F, G, theta, contrast, offset, weight, data)``: V = Σ_a w_a ss_a with
     its gradient from :func:`homodyne.bayes.gradient_xla.laminar_sums_and_gradient_xp`,
@@ -93,13 +103,18 @@ def xla_weighted_sums_function(
     which is taken with respect to the sampled vector only). ``precision`` ``float32``
     evaluates the per-pair terms in single precision with float64 sums. On the CPU the
     sine and cosine are the polynomials of :func:`homodyne.trig.polynomial_sincos`
-    (vectorised); on a GPU the device's own."""
+    (vectorised); on a GPU the device's own. A problem of more than ``chunk_values``
+    values (default :data:`CHUNK_VALUES`) is evaluated in chunks of pairs."""
     from ..bayes.gradient_xla import laminar_sums_and_gradient_xp
 
     q2 = float(q2)
     iu_np = np.asarray(iu, dtype=np.int32)
     ju_np = np.asarray(ju, dtype=np.int32)
+    m = int(iu_np.shape[0])
     dtype = jnp.float32 if precision == "float32" else jnp.float64
+    limit = int(CHUNK_VALUES if chunk_values is None else chunk_values)
+    if limit < 1:
+        raise ValueError(f"chunk_values must be positive, got {limit}")
 
     def sincos(x: Any) -> tuple[Any, Any]:
         return jnp.sin(x), jnp.cos(x)
@@ -107,8 +122,8 @@ def xla_weighted_sums_function(
     def segment_sum(values: Any, index: Any, n_bins: int) -> Any:
         return jax.ops.segment_sum(values.T, index, n_bins).T
 
-    def kernel(args: tuple[Any, ...], with_grad: bool) -> tuple[Any, ...]:
-        F, G, theta, contrast, offset, weight, data = args
+    def pass_over(args: tuple[Any, ...], data: Any, i: Any, j: Any, with_grad: bool) -> Any:
+        F, G, theta, contrast, offset, weight = args
         return laminar_sums_and_gradient_xp(
             F,
             G,
@@ -117,8 +132,8 @@ def xla_weighted_sums_function(
             offset,
             weight,
             data,
-            jnp.asarray(iu_np),
-            jnp.asarray(ju_np),
+            i,
+            j,
             q2,
             jnp,
             segment_sum,
@@ -126,6 +141,33 @@ def xla_weighted_sums_function(
             dtype=dtype,
             with_grad=with_grad,
         )
+
+    def kernel(args: tuple[Any, ...], with_grad: bool) -> tuple[Any, ...]:
+        *inputs, data = args
+        per = max(1, limit // max(1, int(data.shape[0])))  # pairs per chunk
+        if m <= per:
+            return pass_over(tuple(inputs), data, jnp.asarray(iu_np), jnp.asarray(ju_np), with_grad)
+        n_full = m // per
+        iu_c, ju_c = jnp.asarray(iu_np), jnp.asarray(ju_np)
+
+        def chunk(total: Any, c: Any) -> tuple[Any, None]:
+            start = c * per
+            d = jax.lax.dynamic_slice_in_dim(data, start, per, axis=1)
+            i = jax.lax.dynamic_slice_in_dim(iu_c, start, per)
+            j = jax.lax.dynamic_slice_in_dim(ju_c, start, per)
+            part = pass_over(tuple(inputs), d, i, j, with_grad)
+            return tuple(a + b for a, b in zip(total, part, strict=True)), None
+
+        A = int(data.shape[0])
+        # (V, ss) or (V, ss, dV/dF, dV/dG, dV/dθ, dV/dcontrast, dV/doffset), all float64
+        shapes = [(), (A,), (n,), (n,), (A,), (A,), (A,)] if with_grad else [(), (A,)]
+        zeros = tuple(jnp.zeros(shape, jnp.float64) for shape in shapes)
+        total, _ = jax.lax.scan(chunk, zeros, jnp.arange(n_full))
+        if m > n_full * per:  # the remainder, a chunk of its own size
+            rest = n_full * per
+            part = pass_over(tuple(inputs), data[:, rest:], iu_c[rest:], ju_c[rest:], with_grad)
+            total = tuple(a + b for a, b in zip(total, part, strict=True))
+        return total
 
     @jax.custom_vjp
     def weighted_sums(

@@ -32,7 +32,7 @@ from ..bayes.priors import NOISE_PRIOR
 from ..bayes.result import MCMCResult
 from ..bayes.run import cpu_description, run_mcmc, timer
 from ..bayes.sampler import Draws, MCMCBackend, module_available
-from ..bayes.settings import MCMCSettings
+from ..bayes.settings import MCMCSettings, with_settings
 from ..runtime import signals
 from ..trig import polynomial_sin
 
@@ -97,6 +97,36 @@ def usable_cores() -> list[int]:
     return sorted(getaffinity(0))
 
 
+#: Smallest laminar problem (c2 values) whose chains ``chain_method = "auto"`` runs in
+#: worker processes with the Numba kernel on the CPU: below it, starting the workers
+#: (each imports JAX and compiles its model) costs about what the cheaper gradient saves.
+PROCESSES_MIN_VALUES = 50_000
+
+
+def auto_cpu_chain_method(
+    mode: str, gradient: str | None, precision: str | None, n_values: int
+) -> str:
+    """What ``chain_method = "auto"`` asks for on the JAX CPU platform: ``processes``
+    (one worker per core, each chain with the Numba kernel through the host callback) for
+    laminar problems of at least :data:`PROCESSES_MIN_VALUES` values whose gradient may
+    be the Numba kernel, else ``parallel``. On the laminar 8 x 200² benchmark (4 x
+    (1000 + 1000), 2 cores) that took 84 s against 106 s for ``parallel`` with the XLA
+    kernel and 132 s for ``parallel`` with the Numba kernel, at 0.7 GB against 1.7 GB
+    of peak memory (docs/mcmc.rst). :func:`choose_chain_method` then checks what the
+    machine allows (two usable cores, two chains)."""
+    from ..bayes.gradient import uses_kernel
+
+    wants_numba = (gradient or "auto").lower() in ("auto", "numba")
+    if (
+        wants_numba
+        and (precision or "float64").lower() == "float64"
+        and n_values >= PROCESSES_MIN_VALUES
+        and uses_kernel(mode, "auto")
+    ):
+        return "processes"
+    return "parallel"
+
+
 def choose_chain_method(
     method: str,
     chains: int,
@@ -113,10 +143,9 @@ def choose_chain_method(
     cache, and every chain waits for the longest trajectory), so it is not the CPU default.
 
     ``processes`` (CPU, Linux, at least two usable ``cores``): one worker process per core,
-    each held to its core, taking the chains one at a time. It holds far less memory than
-    ``parallel`` (laminar 8 x 200²: 1.2 GB against 6.3 GB at peak) and took about as long
-    there (216 s against 210 s), but twice as long on a short run with long trajectories,
-    so it is an explicit choice, not the default (docs/mcmc.rst). Requests that cannot run
+    each held to its core, taking the chains one at a time; with the Numba kernel it is
+    what ``auto`` asks for on large laminar problems (:func:`auto_cpu_chain_method`,
+    resolved before this function is called). Requests that cannot run
     here fall back: ``processes`` and ``parallel`` to ``vectorized`` on a GPU, to
     ``sequential`` on the CPU.
     """
@@ -339,6 +368,10 @@ class NumPyroSampler:
         import numpyro
 
         cores = usable_cores()
+        if method == "auto" and not on_gpu:
+            method = auto_cpu_chain_method(
+                spec.problem.mode, settings.gradient, settings.precision, spec.n_data
+            )
         method = choose_chain_method(
             method,
             settings.chains,
@@ -346,6 +379,8 @@ class NumPyroSampler:
             jax.local_device_count(),
             cores=len(cores),
         )
+        base_settings = settings
+        settings = _resolved_gradient(spec, settings, on_gpu, method)
         z0 = start
         # One key per chain, split as NumPyro splits them: chain c gets the same key (and so
         # the same draws) whichever chain method runs it.
@@ -376,6 +411,7 @@ class NumPyroSampler:
                 method = choose_chain_method(
                     "parallel", settings.chains, False, jax.local_device_count()
                 )
+                settings = _resolved_gradient(spec, base_settings, on_gpu, method)
                 log.warning(
                     "the chain worker processes could not run (%s); sampling the chains in this "
                     "process instead (chain method %s)",
@@ -414,12 +450,26 @@ class NumPyroSampler:
                 "chain_method": method,
                 "on_gpu": on_gpu,
                 "gradient": numpyro_gradient(
-                    spec.problem.mode, settings.gradient, on_gpu, settings.precision
+                    spec.problem.mode, settings.gradient, on_gpu, settings.precision, method
                 ),
                 "precision": settings.precision,
                 **({"worker_processes": n_workers} if method == "processes" else {}),
             },
         )
+
+
+def _resolved_gradient(
+    spec: PosteriorSpec | JointPosteriorSpec, settings: Any, on_gpu: bool, method: str
+) -> Any:
+    """``settings`` with ``mcmc.gradient`` ``auto`` made concrete for the chain method
+    (``numba`` for chains in processes of their own on the CPU, :func:`numpyro_gradient`),
+    so that the model built here and in worker processes uses it."""
+    if (settings.gradient or "auto").lower() != "auto":
+        return settings
+    chosen = numpyro_gradient(spec.problem.mode, "auto", on_gpu, settings.precision, method)
+    if chosen != "numba":
+        return settings  # auto's own choice without a chain method: the XLA kernel or autodiff
+    return with_settings(settings, gradient="numba")
 
 
 def run_gpu_mcmc_analysis(

@@ -59,3 +59,9 @@ def static_problem() -> tuple[Problem, np.ndarray, np.ndarray]:
 
 def laminar_problem() -> tuple[Problem, np.ndarray, np.ndarray]:
     return simulate("laminar_flow", LAMINAR, **LAMINAR_DESIGN)
+
+
+def large_laminar_problem() -> tuple[Problem, np.ndarray, np.ndarray]:
+    """The laminar truth on 160 frames: 4 x 12 720 pairs = 50 880 values, just above the
+    size from which ``chain_method = "auto"`` runs CPU chains in worker processes."""
+    return simulate("laminar_flow", LAMINAR, **{**LAMINAR_DESIGN, "n": 160})

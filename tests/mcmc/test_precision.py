@@ -40,7 +40,7 @@ out = {}
 for precision in ("float64", "float32"):
     res = run_gpu_mcmc_analysis(
         analysis_core=problem, init=None, progress=False, chains=2, tune=300, draws=400,
-        seed=1, precision=precision, chain_method="sequential",
+        seed=1, precision=precision, chain_method="sequential", gradient="kernel",
     )
     s = res.summary
     rows = {k: v for k, v in s["parameters"].items() if not v.get("fixed")}
