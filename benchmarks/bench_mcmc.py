@@ -293,6 +293,8 @@ def rst_table(results: list[dict]) -> str:
             else ("GPU" if r["backend"] == "numpyro" else "CPU")
         )
         mode = r["extra"].get("pytensor_mode") or r["extra"].get("chain_method") or ""
+        if r["backend"] == "numpyro" and r["extra"].get("gradient"):
+            mode = f"{mode}, {r['extra']['gradient']} gradient"
         if r.get("sampler") == "nutpie":
             mode = "nutpie"
         cpu = r.get("mcmc_cpu_s")

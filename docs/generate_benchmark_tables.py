@@ -4,7 +4,7 @@
 
 Reads ``benchmarks/results/gradient_cpu_xla.json`` (bench_gradient.py --out),
 ``benchmarks/results/nuts_profile_cpu.json`` (profile_nuts.py --out) and, when present,
-``benchmarks/results/mcmc_cpu_xla.json`` (bench_mcmc.py --out), and writes one included
+``benchmarks/results/mcmc_cpu_{xla,numba,processes,nutpie}.json`` (bench_mcmc.py --out), and writes one included
 page per table under ``docs/_measured/``; a missing JSON gives a page that says so. After
 a re-run of the benchmarks only this script needs to run (no numbers are typed by hand).
 """
@@ -80,12 +80,13 @@ def main() -> int:
         if prof
         else _missing("nuts_profile_cpu.json", "python benchmarks/profile_nuts.py --out ...")
     )
-    mcmc = _load("mcmc_cpu_xla.json")
-    pages["mcmc_cpu_xla.rst"] = (
-        f"Machine: {mcmc['machine']}.\n\n" + mcmc_table(mcmc["results"])
-        if mcmc
-        else _missing("mcmc_cpu_xla.json", "python benchmarks/bench_mcmc.py --out ...")
-    )
+    for name in ("mcmc_cpu_xla", "mcmc_cpu_numba", "mcmc_cpu_processes", "mcmc_cpu_nutpie"):
+        mcmc = _load(f"{name}.json")
+        pages[f"{name}.rst"] = (
+            f"Machine: {mcmc['machine']}.\n\n" + mcmc_table(mcmc["results"])
+            if mcmc
+            else _missing(f"{name}.json", "python benchmarks/bench_mcmc.py --out ...")
+        )
     for name, text in pages.items():
         (OUT / name).write_text(text, encoding="utf-8")
         print(f"wrote docs/_measured/{name}")

@@ -288,7 +288,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "chain_method": _f(
             "string",
             "auto",
-            "NumPyro backend: how chains run, 'auto' (vectorized on a GPU, parallel on the CPU), 'vectorized', 'sequential', 'parallel' or 'processes' (one worker process per core, Linux); command line --chain-method",
+            "NumPyro backend: how chains run, 'auto' (vectorized on a GPU; on the CPU processes for laminar problems of 50 000 values or more, else parallel), 'vectorized', 'sequential', 'parallel' or 'processes' (one worker process per core, Linux); command line --chain-method",
             choices=("auto", "vectorized", "sequential", "parallel", "processes"),
         ),
     },

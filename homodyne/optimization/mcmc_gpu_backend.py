@@ -488,8 +488,9 @@ def run_gpu_mcmc_analysis(
 
     Same arguments as :func:`homodyne.optimization.mcmc_cpu_backend.run_cpu_mcmc_analysis`.
     ``chain_method`` overrides the configuration's ``mcmc.chain_method``: ``auto``
-    (default: ``vectorized`` on a GPU, ``parallel`` on the CPU; see
-    :func:`choose_chain_method`), ``vectorized`` (all chains in one program),
+    (default: ``vectorized`` on a GPU; on the CPU ``processes`` for laminar problems of
+    at least :data:`PROCESSES_MIN_VALUES` values, else ``parallel``; see
+    :func:`auto_cpu_chain_method` and :func:`choose_chain_method`), ``vectorized`` (all chains in one program),
     ``sequential``, ``parallel`` (one XLA device per chain) or ``processes`` (one worker
     process per core, Linux).
     """
