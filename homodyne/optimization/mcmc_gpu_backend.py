@@ -581,6 +581,10 @@ def _chain_task(
     )
 
 
+#: The -W option that keeps the resource tracker's leaked-semaphore warning off stderr.
+_QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
+
+
 def _sample_in_processes(
     spec: PosteriorSpec | JointPosteriorSpec,
     settings: Any,
@@ -595,8 +599,14 @@ def _sample_in_processes(
     back chains queued behind it on the same worker. Results are joined in chain order;
     chain 0 shows its progress bar."""
     import multiprocessing
+    import sys
     from concurrent.futures import ProcessPoolExecutor
 
+    # After an interruption the workers are killed with SIGKILL, and multiprocessing's
+    # resource tracker (started below, with this interpreter's -W options) removes the
+    # semaphores they held; its warning about them would follow the one interruption line.
+    if _QUIET_TRACKER not in sys.warnoptions:
+        sys.warnoptions.append(_QUIET_TRACKER)
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     for core in cores:

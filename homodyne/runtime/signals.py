@@ -325,10 +325,23 @@ def descendants(pid: int | None = None) -> list[int]:
     return out
 
 
+def _resource_tracker_pid() -> int | None:
+    """The pid of multiprocessing's resource tracker, when this process started one."""
+    module = sys.modules.get("multiprocessing.resource_tracker")
+    pid = getattr(getattr(module, "_resource_tracker", None), "_pid", None)
+    return pid if isinstance(pid, int) else None
+
+
 def reap_children(timeout: float = 2.0) -> int:
     """Kill (SIGKILL) every descendant process and reap this process's children;
-    returns how many were found."""
-    found = descendants()
+    returns how many were found.
+
+    multiprocessing's resource tracker is spared: it ends by itself when this process
+    exits (its pipe closes), after removing what the killed workers left registered.
+    Killed, it would be started again by this process's own clean-up at exit, which then
+    prints tracebacks about names the new tracker never saw."""
+    tracker = _resource_tracker_pid()
+    found = [p for p in descendants() if p != tracker]
     for p in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(p, signal.SIGKILL)

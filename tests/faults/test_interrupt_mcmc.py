@@ -109,3 +109,5 @@ def test_numpyro_worker_processes(sig: int, tmp_path: Path, small_file: Path) ->
         assert not (tmp_path / "out" / "run").exists()
     else:
         _assert_interrupted(cmd, sig, t0, "NumPyro_GPU_JAX", tmp_path)
+        # the one line, no tracebacks of multiprocessing's clean-up after it
+        assert "Traceback" not in cmd.stderr and "resource_tracker" not in cmd.stderr, cmd.stderr
