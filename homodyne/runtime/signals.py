@@ -345,13 +345,18 @@ def reap_children(timeout: float = 2.0) -> int:
     for p in found:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(p, signal.SIGKILL)
+    # reap the killed children (the spared tracker is not waited for; grandchildren are
+    # not this process's to reap)
+    pending = set(found)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid == 0:
+    while pending and time.monotonic() < deadline:
+        for p in list(pending):
+            try:
+                if os.waitpid(p, os.WNOHANG)[0]:
+                    pending.discard(p)
+            except ChildProcessError:
+                pending.discard(p)
+        if pending:
             time.sleep(0.02)
     return len(found)
 
