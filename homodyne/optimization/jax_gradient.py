@@ -142,31 +142,33 @@ def xla_weighted_sums_function(
             with_grad=with_grad,
         )
 
+    def add(total: tuple[Any, ...], part: tuple[Any, ...]) -> tuple[Any, ...]:
+        return tuple(a + b for a, b in zip(total, part, strict=True))
+
     def kernel(args: tuple[Any, ...], with_grad: bool) -> tuple[Any, ...]:
         *inputs, data = args
-        per = max(1, limit // max(1, int(data.shape[0])))  # pairs per chunk
-        if m <= per:
-            return pass_over(tuple(inputs), data, jnp.asarray(iu_np), jnp.asarray(ju_np), with_grad)
-        n_full = m // per
+        A = int(data.shape[0])
+        per = max(1, limit // max(1, A))  # pairs per chunk
         iu_c, ju_c = jnp.asarray(iu_np), jnp.asarray(ju_np)
+        if m <= per:
+            return pass_over(tuple(inputs), data, iu_c, ju_c, with_grad)
+        n_full = m // per
 
         def chunk(total: Any, c: Any) -> tuple[Any, None]:
             start = c * per
             d = jax.lax.dynamic_slice_in_dim(data, start, per, axis=1)
             i = jax.lax.dynamic_slice_in_dim(iu_c, start, per)
             j = jax.lax.dynamic_slice_in_dim(ju_c, start, per)
-            part = pass_over(tuple(inputs), d, i, j, with_grad)
-            return tuple(a + b for a, b in zip(total, part, strict=True)), None
+            return add(total, pass_over(tuple(inputs), d, i, j, with_grad)), None
 
-        A = int(data.shape[0])
         # (V, ss) or (V, ss, dV/dF, dV/dG, dV/dθ, dV/dcontrast, dV/doffset), all float64
         shapes = [(), (A,), (n,), (n,), (A,), (A,), (A,)] if with_grad else [(), (A,)]
         zeros = tuple(jnp.zeros(shape, jnp.float64) for shape in shapes)
         total, _ = jax.lax.scan(chunk, zeros, jnp.arange(n_full))
-        if m > n_full * per:  # the remainder, a chunk of its own size
-            rest = n_full * per
+        rest = n_full * per
+        if m > rest:  # the remainder, a chunk of its own size
             part = pass_over(tuple(inputs), data[:, rest:], iu_c[rest:], ju_c[rest:], with_grad)
-            total = tuple(a + b for a, b in zip(total, part, strict=True))
+            total = add(total, part)
         return total
 
     @jax.custom_vjp
