@@ -112,19 +112,15 @@ def auto_cpu_chain_method(
     be the Numba kernel, else ``parallel``. On the laminar 8 x 200² benchmark (4 x
     (1000 + 1000), 2 cores) that took 84 s against 106 s for ``parallel`` with the XLA
     kernel and 132 s for ``parallel`` with the Numba kernel, at 0.7 GB against 1.7 GB
-    of peak memory (docs/mcmc.rst). :func:`choose_chain_method` then checks what the
-    machine allows (two usable cores, two chains)."""
-    from ..bayes.gradient import uses_kernel
-
-    wants_numba = (gradient or "auto").lower() in ("auto", "numba")
-    if (
-        wants_numba
-        and (precision or "float64").lower() == "float64"
-        and n_values >= PROCESSES_MIN_VALUES
-        and uses_kernel(mode, "auto")
-    ):
-        return "processes"
-    return "parallel"
+    of peak memory (docs/mcmc.rst). Whether the Numba kernel may serve the chains is
+    :func:`~homodyne.bayes.gradient_xla.numpyro_gradient`'s rule for chains in processes
+    of their own (a request that cannot run raises its ConfigError here).
+    :func:`choose_chain_method` then checks what the machine allows (two usable cores,
+    two chains)."""
+    if n_values < PROCESSES_MIN_VALUES:
+        return "parallel"
+    numba = numpyro_gradient(mode, gradient, False, precision, "processes") == "numba"
+    return "processes" if numba else "parallel"
 
 
 def choose_chain_method(
@@ -380,7 +376,7 @@ class NumPyroSampler:
             cores=len(cores),
         )
         base_settings = settings
-        settings = _resolved_gradient(spec, settings, on_gpu, method)
+        settings, gradient = _resolved_gradient(spec, settings, on_gpu, method)
         z0 = start
         # One key per chain, split as NumPyro splits them: chain c gets the same key (and so
         # the same draws) whichever chain method runs it.
@@ -411,7 +407,7 @@ class NumPyroSampler:
                 method = choose_chain_method(
                     "parallel", settings.chains, False, jax.local_device_count()
                 )
-                settings = _resolved_gradient(spec, base_settings, on_gpu, method)
+                settings, gradient = _resolved_gradient(spec, base_settings, on_gpu, method)
                 log.warning(
                     "the chain worker processes could not run (%s); sampling the chains in this "
                     "process instead (chain method %s)",
@@ -449,9 +445,7 @@ class NumPyroSampler:
             extra={
                 "chain_method": method,
                 "on_gpu": on_gpu,
-                "gradient": numpyro_gradient(
-                    spec.problem.mode, settings.gradient, on_gpu, settings.precision, method
-                ),
+                "gradient": gradient,
                 "precision": settings.precision,
                 **({"worker_processes": n_workers} if method == "processes" else {}),
             },
@@ -460,16 +454,18 @@ class NumPyroSampler:
 
 def _resolved_gradient(
     spec: PosteriorSpec | JointPosteriorSpec, settings: Any, on_gpu: bool, method: str
-) -> Any:
-    """``settings`` with ``mcmc.gradient`` ``auto`` made concrete for the chain method
-    (``numba`` for chains in processes of their own on the CPU, :func:`numpyro_gradient`),
-    so that the model built here and in worker processes uses it."""
-    if (settings.gradient or "auto").lower() != "auto":
-        return settings
-    chosen = numpyro_gradient(spec.problem.mode, "auto", on_gpu, settings.precision, method)
-    if chosen != "numba":
-        return settings  # auto's own choice without a chain method: the XLA kernel or autodiff
-    return with_settings(settings, gradient="numba")
+) -> tuple[Any, str]:
+    """(``settings``, the gradient the chains run: ``xla``, ``numba`` or ``autodiff``,
+    :func:`numpyro_gradient` for the chain method). Where ``mcmc.gradient`` is ``auto``
+    and that is the Numba kernel (chains in processes of their own on the CPU), the
+    settings returned name it, so that the model built here and in worker processes uses
+    it; auto's other choices are what the model makes of ``auto`` without a chain method."""
+    chosen = numpyro_gradient(
+        spec.problem.mode, settings.gradient, on_gpu, settings.precision, method
+    )
+    if chosen == "numba" and (settings.gradient or "auto").lower() == "auto":
+        settings = with_settings(settings, gradient="numba")
+    return settings, chosen
 
 
 def run_gpu_mcmc_analysis(
