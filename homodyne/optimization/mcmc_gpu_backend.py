@@ -562,10 +562,28 @@ def _init_chain_worker(
     signals.worker_setup(parent)
     os.sched_setaffinity(0, {cores.get()})
     os.environ["JAX_PLATFORMS"] = "cpu"
+    _thread_lock_for_progress_bars()
     from ..runtime.gpu import configure_jax
 
     configure_jax()
     _WORKER.update(spec=spec, settings=settings)
+
+
+def _thread_lock_for_progress_bars() -> None:
+    """Give tqdm (NumPyro's progress bar) a thread lock in this worker process.
+
+    Its default lock includes a multiprocessing lock, a named semaphore registered with
+    the parent's resource tracker. A spawned worker shares it with no other process, so
+    it guards nothing here; but a worker killed after an interruption leaves it
+    registered, and the tracker then warns about a leaked semaphore after the run's
+    interruption line."""
+    import threading
+
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover - NumPyro requires tqdm
+        return
+    tqdm.set_lock(threading.RLock())
 
 
 def _chain_task(
@@ -575,10 +593,6 @@ def _chain_task(
     return _sample(
         _WORKER["spec"], _WORKER["settings"], "sequential", key[None], z0[None], progress
     )
-
-
-#: The -W option that keeps the resource tracker's leaked-semaphore warning off stderr.
-_QUIET_TRACKER = "ignore:resource_tracker:UserWarning"
 
 
 def _sample_in_processes(
@@ -595,14 +609,8 @@ def _sample_in_processes(
     back chains queued behind it on the same worker. Results are joined in chain order;
     chain 0 shows its progress bar."""
     import multiprocessing
-    import sys
     from concurrent.futures import ProcessPoolExecutor
 
-    # After an interruption the workers are killed with SIGKILL, and multiprocessing's
-    # resource tracker (started below, with this interpreter's -W options) removes the
-    # semaphores they held; its warning about them would follow the one interruption line.
-    if _QUIET_TRACKER not in sys.warnoptions:
-        sys.warnoptions.append(_QUIET_TRACKER)
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     for core in cores:
