@@ -34,7 +34,7 @@ class Cmd:
         *,
         cwd: Path,
         gpu: bool = False,
-        env: dict[str, str] | None = None,
+        env: dict[str, str | None] | None = None,
         prefix: list[str] | None = None,
     ) -> None:
         module = "homodyne.runtime.gpu.gpu_wrapper" if gpu else "homodyne.run_homodyne"
@@ -46,6 +46,8 @@ class Cmd:
             **(env or {}),
         }
         full_env.pop("HOMODYNE_MCMC_BACKEND", None)
+        for name in [k for k, v in full_env.items() if v is None]:  # env={name: None} unsets
+            full_env.pop(name)
         full_env.setdefault("HOMODYNE_GPU_INTENT", "true" if gpu else "false")
         self.proc = subprocess.Popen(
             [*(prefix or []), sys.executable, "-m", module, *args],

@@ -101,7 +101,13 @@ def test_numpyro_worker_processes(sig: int, tmp_path: Path, small_file: Path) ->
     resource tracker, which outlives the run by a moment, must find no semaphore that a
     killed worker left registered (chain 0's progress bar is running when the signal
     comes, and tqdm's default lock is such a semaphore)."""
-    env = {"HOMODYNE_CHAIN_METHOD": "processes", "PYTHONWARNINGS": "default"}
+    env = {
+        "HOMODYNE_CHAIN_METHOD": "processes",
+        "PYTHONWARNINGS": "default",
+        # NumPyro hides its progress bar under CI and pytest-xdist; this test needs it
+        "CI": None,
+        "PYTEST_XDIST_WORKER": None,
+    }
     cmd = _start(tmp_path, small_file, gpu=True, env=env)
     cmd.wait_for(r"NumPyro NUTS:", timeout=600)
     # the spawned workers (a resource tracker may be a further child)
