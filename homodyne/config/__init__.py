@@ -134,7 +134,7 @@ def config_from_dict(raw: Any, *, source: str = "<config>", path: Path | None = 
     mode = raw.get("analysis_mode")
     if mode is None:
         raise ConfigError(f"{source}: missing key 'analysis_mode' (one of {', '.join(MODES)})")
-    if mode not in MODES:
+    if not isinstance(mode, str) or mode not in MODES:
         raise ConfigError(
             f"{source}: analysis_mode: expected one of {', '.join(MODES)}, got {mode!r}{_suggest(str(mode), MODES)}"
         )
