@@ -189,6 +189,13 @@ _MCMC_FLAGS = (
         str,
         "NumPyro backend: auto, vectorized, sequential, parallel or processes",
     ),
+    ("--platform", "platform", str, "NumPyro backend: where chains run, auto, gpu or cpu"),
+    (
+        "--gpu-min-values",
+        "gpu_min_values",
+        int,
+        "NumPyro backend, platform auto: smallest problem run on a GPU",
+    ),
 )
 
 #: Behaviour switches that may also come from the environment: variable -> mcmc key. The
@@ -199,6 +206,7 @@ _MCMC_ENV = {
     "HOMODYNE_MCMC_REPARAM": "reparam",
     "HOMODYNE_PYTENSOR_MODE": "pytensor_mode",
     "HOMODYNE_CHAIN_METHOD": "chain_method",
+    "HOMODYNE_MCMC_PLATFORM": "platform",
     "HOMODYNE_MCMC_GRADIENT": "gradient",
     "HOMODYNE_MCMC_SAMPLER": "sampler",
     "HOMODYNE_MCMC_BACKEND": "backend",

@@ -291,6 +291,18 @@ SCHEMA: dict[str, dict[str, Field]] = {
             "NumPyro backend: how chains run, 'auto' (vectorized on a GPU; on the CPU processes for laminar problems of 50 000 values or more, else parallel), 'vectorized', 'sequential', 'parallel' or 'processes' (one worker process per core, Linux); command line --chain-method",
             choices=("auto", "vectorized", "sequential", "parallel", "processes"),
         ),
+        "platform": _f(
+            "string",
+            "auto",
+            "NumPyro backend: where the chains run, 'auto' (on a GPU when JAX sees one and the problem has at least gpu_min_values c2 values, else on the CPU), 'gpu' (an error where JAX sees no GPU) or 'cpu' (also where a GPU is present: worker processes on the JAX CPU platform); command line --platform",
+            choices=("auto", "gpu", "cpu"),
+        ),
+        "gpu_min_values": _f(
+            "integer",
+            200_000,
+            "NumPyro backend, platform 'auto': smallest problem (c2 values sampled) that runs on a GPU; smaller ones run on the CPU, where they were measured faster (docs/mcmc.rst, 'GPU or CPU'; raise it on nodes with a core per chain)",
+            minimum=0,
+        ),
     },
     "output": {
         "directory": _f(

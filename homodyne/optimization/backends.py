@@ -146,7 +146,8 @@ def get_mcmc_backend(name: str | None = None) -> tuple[Callable[..., Any], str, 
 
     ``function`` is the backend's run function (``run_cpu_mcmc_analysis`` or
     ``run_gpu_mcmc_analysis`` for the built-in ones), ``backend_name`` its reported name
-    (``"PyMC_CPU"``, ``"NumPyro_GPU_JAX"``) and ``has_gpu`` whether it will run on a GPU.
+    (``"PyMC_CPU"``, ``"NumPyro_GPU_JAX"``) and ``has_gpu`` whether it can use a GPU here
+    (``mcmc.platform`` then decides per problem).
     Raises :class:`BackendUnavailableError` naming the pip extra and the conda package
     when the selected backend is not installed.
     """

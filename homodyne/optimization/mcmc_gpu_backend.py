@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..bayes.device_route import Route, route_platform
 from ..bayes.gradient import kernel_log_likelihood
 from ..bayes.gradient_xla import numpyro_gradient
 from ..bayes.joint import JointPosteriorSpec
@@ -47,6 +48,8 @@ __all__ = [
     "jax_namespace",
     "log_density",
     "numpyro_model",
+    "plan_chains",
+    "routed_chain_method",
     "run_gpu_mcmc_analysis",
     "usable_cores",
 ]
@@ -121,6 +124,43 @@ def auto_cpu_chain_method(
         return "parallel"
     numba = numpyro_gradient(mode, gradient, False, precision, "processes") == "numba"
     return "processes" if numba else "parallel"
+
+
+def plan_chains(
+    method: str,
+    settings: Any,
+    mode: str,
+    n_values: int,
+    jax_on_gpu: bool,
+    devices: int,
+    cores: int,
+) -> tuple[Route, str]:
+    """Where and how the chains of a problem of ``n_values`` values run: the platform
+    (:func:`~homodyne.bayes.device_route.route_platform`, from ``mcmc.platform`` and
+    ``mcmc.gpu_min_values``) and the chain method (``method`` is ``mcmc.chain_method``,
+    lower case). ``jax_on_gpu`` says whether this process's JAX runs on a GPU, ``devices``
+    how many JAX devices it has, ``cores`` how many cores this process may use."""
+    route = route_platform(settings.platform, settings.gpu_min_values, n_values, jax_on_gpu)
+    if route.routed:
+        return route, routed_chain_method(method)
+    on_gpu = route.platform == "gpu"
+    if method == "auto" and not on_gpu:
+        method = auto_cpu_chain_method(mode, settings.gradient, settings.precision, n_values)
+    return route, choose_chain_method(method, settings.chains, on_gpu, devices, cores=cores)
+
+
+def routed_chain_method(method: str) -> str:
+    """The chain method of chains routed from the GPU to the CPU (:func:`route_platform`):
+    always ``processes``, worker processes on the JAX CPU platform, because this process's
+    JAX holds the GPU and cannot also run NumPyro's in-process methods on its CPU devices.
+    An explicit in-process request is logged and replaced."""
+    if method not in ("auto", "processes"):
+        log.info(
+            "chain_method %r runs on this process's JAX device, the GPU; chains routed to the "
+            "CPU run in worker processes ('processes') instead",
+            method,
+        )
+    return "processes"
 
 
 def choose_chain_method(
@@ -358,23 +398,24 @@ class NumPyroSampler:
             raise ConfigError(
                 f"chain_method must be auto or one of {', '.join(_CHAIN_METHODS)}, got {method!r}"
             )
-        device, on_gpu = jax_device()
+        device, jax_on_gpu = jax_device()
         import arviz
         import jax
         import numpyro
 
         cores = usable_cores()
-        if method == "auto" and not on_gpu:
-            method = auto_cpu_chain_method(
-                spec.problem.mode, settings.gradient, settings.precision, spec.n_data
-            )
-        method = choose_chain_method(
+        route, method = plan_chains(
             method,
-            settings.chains,
-            on_gpu,
+            settings,
+            spec.problem.mode,
+            spec.n_data,
+            jax_on_gpu,
             jax.local_device_count(),
-            cores=len(cores),
+            len(cores),
         )
+        on_gpu = route.platform == "gpu"
+        if route.routed:
+            device = f"JAX CPU platform: {cpu_description()} (worker processes; {route.reason})"
         base_settings = settings
         settings, gradient = _resolved_gradient(spec, settings, on_gpu, method)
         z0 = start
@@ -384,6 +425,8 @@ class NumPyroSampler:
         keys = np.asarray(
             jax.random.split(key, settings.chains) if settings.chains > 1 else key[None]
         )
+        if route.routed and not cores:  # pragma: no cover - a GPU host without affinity control
+            cores = [0]
         n_workers = min(settings.chains, len(cores)) if method == "processes" else 1
         log.info(
             "NumPyro NUTS: %d chains x (%d tune + %d draws), chain method %s%s, %d c2 values, on %s",
@@ -403,10 +446,14 @@ class NumPyroSampler:
                 z, ex = _sample_in_processes(spec, settings, keys, z0, cores[:n_workers], progress)
             except BrokenProcessPool as exc:
                 # e.g. a script that starts sampling without an `if __name__ == "__main__":`
-                # guard, which the spawned workers cannot import
+                # guard, which the spawned workers cannot import; chains routed away from
+                # the GPU then run on it after all (this process's JAX holds it)
+                on_gpu = jax_on_gpu
                 method = choose_chain_method(
-                    "parallel", settings.chains, False, jax.local_device_count()
+                    "parallel", settings.chains, on_gpu, jax.local_device_count()
                 )
+                if route.routed:
+                    device = jax_device()[0]
                 settings, gradient = _resolved_gradient(spec, base_settings, on_gpu, method)
                 log.warning(
                     "the chain worker processes could not run (%s); sampling the chains in this "
@@ -445,6 +492,7 @@ class NumPyroSampler:
             extra={
                 "chain_method": method,
                 "on_gpu": on_gpu,
+                "platform_route": route.reason or None,
                 "gradient": gradient,
                 "precision": settings.precision,
                 **({"worker_processes": n_workers} if method == "processes" else {}),
