@@ -95,6 +95,7 @@ def one(
     sampler: str = "default",
     gradient: str = "auto",
     chain_method: str = "auto",
+    jax_platform: str = "auto",
 ) -> None:
     """Run one case with one backend (in this fresh interpreter) and write its numbers."""
     os.environ["HOMODYNE_GPU_INTENT"] = BACKENDS[backend]
@@ -142,6 +143,8 @@ def one(
     settings["gradient"] = gradient
     if chain_method != "auto":
         settings["chain_method"] = chain_method
+    if backend == "numpyro" and jax_platform != "auto":
+        settings["platform"] = jax_platform
     if os.environ.get("HOMODYNE_BENCH_SMOKE"):  # a quick run of the pipeline, not a benchmark
         settings.update(chains=2, tune=20, draws=20)
     sampled = problem.reduced(settings.get("frame_stride", 1), settings.get("max_lag"))
@@ -201,7 +204,10 @@ def one(
         "posterior_mean": {k: v["mean"] for k, v in rows.items()},
         "posterior_sd": {k: v["sd"] for k, v in rows.items()},
         "peak_rss_mb": rss_kb / 1024.0,
-        "extra": {k: s.get(k) for k in ("pytensor_mode", "chain_method", "gradient")},
+        "extra": {
+            k: s.get(k)
+            for k in ("pytensor_mode", "chain_method", "gradient", "on_gpu", "platform_route")
+        },
     }
     with open(out, "w", encoding="utf-8") as fh:
         json.dump(res, fh, indent=1)
@@ -350,6 +356,13 @@ def main(argv: list[str] | None = None) -> int:
         default="auto",
         help="mcmc.chain_method of the NumPyro runs (default auto, as a run's default)",
     )
+    p.add_argument(
+        "--platform",
+        choices=("auto", "gpu", "cpu"),
+        default="auto",
+        help="mcmc.platform of the NumPyro runs (default auto, as a run's default: a "
+        "problem below mcmc.gpu_min_values runs on the CPU although a GPU is present)",
+    )
     p.add_argument("--repeat", type=int, default=1, help="run every (case, backend) N times")
     p.add_argument("--out", help="write all results to this JSON file")
     p.add_argument(
@@ -359,8 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--one",
-        nargs=6,
-        metavar=("CASE", "BACKEND", "OUT", "SAMPLER", "GRADIENT", "CHAIN_METHOD"),
+        nargs=7,
+        metavar=("CASE", "BACKEND", "OUT", "SAMPLER", "GRADIENT", "CHAIN_METHOD", "PLATFORM"),
         help=argparse.SUPPRESS,
     )
     a = p.parse_args(argv)
@@ -393,6 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                 a.sampler,
                 a.gradient,
                 a.chain_method,
+                a.platform,
             ],
             stdout=subprocess.PIPE,  # the phase log (stderr) streams through
             text=True,

@@ -4,7 +4,8 @@
 
 Reads ``benchmarks/results/gradient_cpu_xla.json`` (bench_gradient.py --out),
 ``benchmarks/results/nuts_profile_cpu.json`` (profile_nuts.py --out) and, when present,
-``benchmarks/results/mcmc_cpu_{xla,numba,processes,nutpie}.json`` (bench_mcmc.py --out), and writes one included
+``benchmarks/results/mcmc_cpu_{xla,numba,processes,nutpie}.json`` (bench_mcmc.py --out), and the crossover of
+GPU and CPU (``mcmc_gpu_h200.json`` beside ``mcmc_cpu_crossover.json``), and writes one included
 page per table under ``docs/_measured/``; a missing JSON gives a page that says so. After
 a re-run of the benchmarks only this script needs to run (no numbers are typed by hand).
 """
@@ -62,6 +63,49 @@ def profile_table(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def crossover_table(gpu: dict, cpu: dict) -> str:
+    """Per benchmark case measured on both sides: the GPU run's wall time, the CPU run's
+    in worker processes (the route of a problem below ``mcmc.gpu_min_values``), the
+    faster side and where ``mcmc.platform = "auto"`` sends the case by default."""
+    from homodyne.bayes.device_route import route_platform
+    from homodyne.bayes.settings import MCMCSettings
+
+    bound = MCMCSettings().gpu_min_values
+    on_cpu = {r["case"]: r for r in cpu["results"]}
+    lines = [
+        f"{gpu['results'][0]['device']} ({gpu['note'].split(',')[1].strip()}); "
+        f"CPU: {cpu['machine']}. Default ``mcmc.gpu_min_values`` = {bound:,}.",
+        "",
+        ".. list-table::",
+        "   :header-rows: 1",
+        "",
+        "   * - case",
+        "     - c2 values",
+        "     - chains x (warm-up + draws)",
+        "     - GPU wall",
+        "     - CPU wall (worker processes)",
+        "     - faster",
+        "     - ``auto`` runs it on",
+    ]
+    for g in sorted(gpu["results"], key=lambda r: r["values_sampled"]):
+        c = on_cpu.get(g["case"])
+        if c is None:
+            continue
+        s = g["settings"]
+        faster = "GPU" if g["mcmc_wall_s"] < c["mcmc_wall_s"] else "CPU"
+        route = route_platform("auto", bound, g["values_sampled"], True).platform.upper()
+        lines += [
+            f"   * - {g['case']}",
+            f"     - {g['values_sampled']:,}",
+            f"     - {s['chains']} x ({s['tune']} + {s['draws']})",
+            f"     - {g['mcmc_wall_s']:.1f} s",
+            f"     - {c['mcmc_wall_s']:.1f} s",
+            f"     - {faster} ({max(g['mcmc_wall_s'], c['mcmc_wall_s']) / min(g['mcmc_wall_s'], c['mcmc_wall_s']):.2f}x)",
+            f"     - {route}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     from bench_gradient import rst_table as gradient_table
     from bench_mcmc import rst_table as mcmc_table
@@ -87,6 +131,15 @@ def main() -> int:
             if mcmc
             else _missing(f"{name}.json", "python benchmarks/bench_mcmc.py --out ...")
         )
+    gpu, cpu = _load("mcmc_gpu_h200.json"), _load("mcmc_cpu_crossover.json")
+    pages["crossover.rst"] = (
+        crossover_table(gpu, cpu)
+        if gpu and cpu
+        else _missing(
+            "mcmc_cpu_crossover.json",
+            "python benchmarks/bench_mcmc.py --backends numpyro --chain-method processes --out ...",
+        )
+    )
     for name, text in pages.items():
         (OUT / name).write_text(text, encoding="utf-8")
         print(f"wrote docs/_measured/{name}")
