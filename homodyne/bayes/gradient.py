@@ -43,9 +43,9 @@ absolute (tested per pair), 1e-15 outside the addition form.
 from __future__ import annotations
 
 import hashlib
+import logging
 import marshal
 import math
-import os
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
@@ -68,6 +68,8 @@ from ..trig import (
     SIN_MAX_ABS_ARGUMENT,
     TWO_OVER_PI,
 )
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "ADDITION_TOLERANCE",
@@ -254,11 +256,19 @@ def kernel_fingerprint(kernel: Any = None) -> int:
 
 @lru_cache(maxsize=1)
 def compiled_kernel() -> Any:
-    """The Numba-compiled kernel (compiled on first use; imports Numba)."""
+    """The Numba-compiled kernel (compiled on first use; imports Numba).
+
+    Numba caches the machine code on disk: beside this file where the installation is
+    writable, else in the user's cache folder (``~/.cache/numba``, a read-only conda or
+    HPC-module installation), keyed by this file's path and content. Where neither can be
+    written, the kernel is compiled in every process (about 3 s)."""
     import numba
 
-    cache = os.access(os.path.dirname(__file__), os.W_OK)
-    return numba.njit(cache=cache, nogil=True, fastmath=_FASTMATH)(_kernel_py)
+    try:
+        return numba.njit(cache=True, nogil=True, fastmath=_FASTMATH)(_kernel_py)
+    except RuntimeError as exc:  # "cannot cache function ...: no locator available"
+        log.debug("Numba kernel not cached on disk: %s", exc)
+        return numba.njit(cache=False, nogil=True, fastmath=_FASTMATH)(_kernel_py)
 
 
 @lru_cache(maxsize=1)

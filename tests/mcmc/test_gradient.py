@@ -338,3 +338,35 @@ except ValueError as exc:
 """
     proc = run_python(code)
     assert "refused: chunk_values must be positive" in proc.stdout, proc.stderr[-2000:]
+
+
+@needs_numba
+def test_kernel_machine_code_is_cached_where_the_installation_is_read_only(tmp_path) -> None:
+    """A read-only installation (a shared conda environment, an HPC module) cannot hold
+    Numba's cache beside the source; the kernel's machine code then goes to the user's
+    cache folder and the next process loads it instead of compiling again. Numba is told
+    to use only its user-wide locator, as it does when the source folder is not writable
+    (a test running as root cannot make a folder unwritable)."""
+    code = """
+import json
+import numpy as np
+from homodyne.bayes import gradient as kg
+k = kg.compiled_kernel()
+n = 6
+iu, ju = np.triu_indices(n, 1)
+data = np.ones((1, iu.size))
+out = kg.laminar_sums(np.linspace(0, 1, n), np.linspace(0, 2, n), np.ones(1), np.ones(1) * 0.3,
+                      np.ones(1), np.ones(1), data, iu, ju, 1.0)
+print(json.dumps({"path": k._cache._cache_path, "hits": sum(k.stats.cache_hits.values()),
+                  "misses": sum(k.stats.cache_misses.values())}))
+"""
+    env = {"NUMBA_CACHE_LOCATOR_CLASSES": "UserWideCacheLocator", "XDG_CACHE_HOME": str(tmp_path)}
+    runs = []
+    for _ in range(2):
+        proc = run_python(code, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert runs[0]["path"].startswith(str(tmp_path / "numba"))
+    assert (runs[0]["hits"], runs[0]["misses"]) == (0, 1)  # compiled, then written
+    assert any(p.suffix == ".nbi" for p in (tmp_path / "numba").rglob("*"))
+    assert (runs[1]["hits"], runs[1]["misses"]) == (1, 0)  # loaded from the user's cache
