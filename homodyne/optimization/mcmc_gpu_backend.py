@@ -454,6 +454,12 @@ class NumPyroSampler:
                 )
                 if route.routed:
                     device = jax_device()[0]
+                    route = Route(
+                        "gpu" if on_gpu else "cpu",
+                        False,
+                        f"routed to the CPU ({route.reason}), but its worker processes could "
+                        "not start",
+                    )
                 settings, gradient = _resolved_gradient(spec, base_settings, on_gpu, method)
                 log.warning(
                     "the chain worker processes could not run (%s); sampling the chains in this "

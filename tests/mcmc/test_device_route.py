@@ -138,3 +138,39 @@ def test_plan_of_the_chains(mode, n, on_gpu, method, expected, platform) -> None
     assert settings.platform == "auto" and settings.gpu_min_values == 200_000
     route, chosen = plan_chains(method, settings, mode, n, on_gpu, 1 if on_gpu else 4, 16)
     assert (route.platform, chosen) == (platform, expected)
+
+
+@pytest.mark.skipif(not HAVE_NUMPYRO, reason="NumPyro backend not installed")
+def test_a_gpu_process_routes_a_small_problem_to_cpu_workers() -> None:
+    """The sampler's wiring of the route, on this machine: its JAX device is reported as a
+    GPU (the one stand-in here; JAX itself runs on the CPU). With the defaults the small
+    problem's chains run in worker processes, reported as CPU chains with the reason; with
+    a bound of 0 they stay on "the GPU", vectorised. The draws of both are real."""
+    code = f"""
+import json, sys
+sys.path.insert(0, {__file__.rsplit("/", 1)[0]!r})
+import simdata
+from homodyne.optimization import mcmc_gpu_backend as gb
+gb.jax_device = lambda: ("GPU: stand-in for this test", True)
+problem, _, _ = simdata.static_problem()
+out = {{}}
+for name, bound in (("small", None), ("bound_0", 0)):
+    kw = dict() if bound is None else dict(gpu_min_values=bound)
+    r = gb.run_gpu_mcmc_analysis(analysis_core=problem, init=None, chains=2, tune=60, draws=40,
+                                 progress=False, **kw)
+    out[name] = {{k: r.summary.get(k) for k in
+                 ("on_gpu", "platform_route", "chain_method", "device", "worker_processes")}}
+    out[name]["draws"] = int(r.idata.posterior.sizes["draw"])
+print(json.dumps(out))
+"""
+    proc = run_python(code, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    small, big = out["small"], out["bound_0"]
+    assert small["on_gpu"] is False and small["chain_method"] == "processes"
+    assert small["worker_processes"] >= 1 and small["draws"] == 40
+    assert small["device"].startswith("JAX CPU platform") and "worker processes" in small["device"]
+    assert "values < mcmc.gpu_min_values 200,000" in small["platform_route"]
+    assert big["on_gpu"] is True and big["chain_method"] == "vectorized"
+    assert big["device"] == "GPU: stand-in for this test" and big["draws"] == 40
+    assert "values >= mcmc.gpu_min_values 0" in big["platform_route"]
