@@ -264,7 +264,7 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "pytensor_mode": _f(
             "string",
             "auto",
-            "PyMC backend: PyTensor's compiler, 'c', 'numba', or 'auto' (Numba from 20,000 c2 values when installed); command line --pytensor-mode",
+            "PyMC backend: PyTensor's compiler, 'numba', 'c' (PyTensor's C backend, its CVM mode) or 'auto' (Numba, PyTensor 3's default); command line --pytensor-mode",
             choices=("auto", "c", "numba"),
         ),
         "sampler": _f(

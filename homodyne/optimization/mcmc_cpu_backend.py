@@ -8,11 +8,10 @@ priors and the likelihood are PyMC distributions (``pm.Normal``, ``pm.LogNormal`
 reparameterisation's log-Jacobian a ``pm.Potential``.
 
 Chains run in ``min(chains, 2)`` worker processes (forked on Linux). The PyTensor graph
-is compiled with the C backend for small problems and with PyTensor's Numba backend from
-:data:`NUMBA_MIN_VALUES` c2 values on (several times faster per gradient, at the price of
-a JIT compilation of some seconds per new problem); the configuration's
-``mcmc.pytensor_mode`` (``--pytensor-mode``, or the ``pytensor_mode`` argument) overrides
-the choice (see ``docs/mcmc.rst``). ``mcmc.sampler = "nutpie"`` (``--sampler``) samples
+is compiled with PyTensor's Numba backend (PyTensor 3's default, also of its ``FAST_RUN``
+mode); ``mcmc.pytensor_mode = "c"`` (``--pytensor-mode``, or the ``pytensor_mode``
+argument) compiles it with the C backend instead (PyTensor's ``CVM`` mode; see
+``docs/mcmc.rst``). ``mcmc.sampler = "nutpie"`` (``--sampler``) samples
 the same model with nutpie instead (:mod:`homodyne.optimization.nutpie_sampler`).
 
 Importing this module is cheap: PyMC is imported when sampling starts.
@@ -51,7 +50,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _REQUIRES = ("pymc", "pytensor", "arviz")
-_MODES = {"c": "FAST_RUN", "numba": "NUMBA"}
+#: ``mcmc.pytensor_mode`` -> PyTensor mode. Not ``FAST_RUN`` for C: since PyTensor 3 that
+#: is the Numba mode wherever ``config.linker`` is ``auto`` (its default).
+_MODES = {"c": "CVM", "numba": "NUMBA"}
 
 
 def is_cpu_mcmc_available() -> bool:
@@ -160,14 +161,11 @@ def log_density(
     return float(fn({"z": np.asarray(z, dtype=float)}))
 
 
-#: Below this many c2 values the C backend is the default (its compiled operations are
-#: cached across problems); above it Numba (several times faster per gradient, a JIT
-#: compilation of some seconds per new problem).
-NUMBA_MIN_VALUES = 20_000
-
-
 def _pytensor_mode(requested: str | None, n_values: int = 0) -> str:
-    default = "numba" if module_available("numba") and n_values >= NUMBA_MIN_VALUES else "c"
+    """``mcmc.pytensor_mode`` resolved: ``auto`` is Numba (PyTensor 3 depends on it; C
+    only where it is missing), what every run of ``auto`` compiled with since PyTensor 3,
+    whatever the size. ``n_values`` is kept for the callers' signature."""
+    default = "numba" if module_available("numba") else "c"
     mode = (requested or "auto").lower()
     if mode == "auto":
         mode = default
