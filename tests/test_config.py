@@ -79,7 +79,10 @@ def _cfg(**changes: object) -> dict:
         ({"outptu": {}}, r"unknown key 'outptu' \(did you mean 'output'\?\)"),
         ({"analysis_mode": []}, r"analysis_mode: expected one of .* got \[\]"),  # unhashable
         ({"analysis_mode": {"x": 1}}, r"analysis_mode: expected one of .* got \{'x': 1\}"),
-        ({"mcmc__platform": "tpu"}, r"mcmc.platform: expected one of 'auto', 'gpu', 'cpu', got 'tpu'"),
+        (
+            {"mcmc__platform": "tpu"},
+            r"mcmc.platform: expected one of 'auto', 'gpu', 'cpu', got 'tpu'",
+        ),
     ],
 )
 def test_bad_values_name_the_key_and_expectation(
